@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* Shared by the command-line programs. */
+#ifndef PPS_CMD_H
+#define PPS_CMD_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <pprofstore/pprofstore.h>
+
+/* Exit codes, documented in the README. */
+enum {
+	EXIT_OK = 0,
+	EXIT_ERROR = 1,	  /* nothing usable was produced */
+	EXIT_USAGE = 2,	  /* bad command line */
+	EXIT_PARTIAL = 3, /* output written, but the input was damaged; stderr says what */
+};
+
+/* Prints what a perf.data holds (perf2pprof --info). Returns an exit code. */
+int cmd_info(const char *path, bool json, FILE *out);
+
+#endif /* PPS_CMD_H */

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * A buffered byte source over a file descriptor: a regular file or a pipe. Reads go
+ * through one buffer, so memory is fixed whatever the file size.
+ */
+#ifndef PPS_INTERNAL_INPUT_H
+#define PPS_INTERNAL_INPUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct pps_input {
+	int fd;
+	bool owns_fd;
+	bool seekable;
+	uint8_t *buf;	/* 8-byte aligned */
+	size_t cap;
+	size_t head;	/* next unread byte in buf */
+	size_t tail;	/* end of valid bytes in buf */
+	uint64_t pos;	/* file offset of buf[head] */
+	uint64_t limit; /* do not read at or past this offset (UINT64_MAX: to EOF) */
+	bool eof;	/* read() returned 0 */
+	int err;	/* sticky read error, negative errno */
+	uint64_t bytes_read;
+};
+
+/* path "-" is standard input. Returns 0 or negative errno. */
+int pps_input_open(struct pps_input *in, const char *path);
+void pps_input_release(struct pps_input *in);
+
+/*
+ * Makes n bytes at the current position available and returns them, or NULL when the
+ * input ends (or hits the limit) first; *avail then says how many there were.
+ */
+const uint8_t *pps_input_peek(struct pps_input *in, size_t n, size_t *avail);
+void pps_input_consume(struct pps_input *in, size_t n);
+
+/* Skips n bytes (seeking when possible). Returns the bytes actually skipped. */
+uint64_t pps_input_skip(struct pps_input *in, uint64_t n);
+
+/* Repositions a seekable input; 0 or negative errno. */
+int pps_input_seek(struct pps_input *in, uint64_t off);
+
+/* Reads exactly n bytes at off on a seekable input; 0, -ENODATA when short, -errno. */
+int pps_input_pread(struct pps_input *in, void *dst, size_t n, uint64_t off);
+
+/* Size of a seekable input, UINT64_MAX when unknown. */
+uint64_t pps_input_size(const struct pps_input *in);
+
+/*
+ * Turns a non-seekable input into a seekable one by copying everything (what was already
+ * buffered, then the rest) to an unlinked temporary file. 0 or negative errno.
+ */
+int pps_input_spool(struct pps_input *in);
+
+#endif /* PPS_INTERNAL_INPUT_H */

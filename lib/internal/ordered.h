@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Time ordering of records across CPUs, bounded by FINISHED_ROUND as in perf's
+ * ordered-events.c: at the end of round N every record up to the newest timestamp seen
+ * by the end of round N-1 is safe to deliver, because perf record drains every ring
+ * buffer once per round.
+ */
+#ifndef PPS_INTERNAL_ORDERED_H
+#define PPS_INTERNAL_ORDERED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct pps_queued {
+	uint64_t time;
+	uint64_t seq; /* arrival order: ties keep stream order */
+	uint64_t offset;
+	uint32_t type;
+	uint16_t size;
+	bool compressed;
+	uint64_t data[]; /* the record, size bytes, 8-byte aligned */
+};
+
+struct pps_ordered {
+	struct pps_queued **heap; /* min-heap on (time, seq) */
+	size_t nr, cap;
+	uint64_t seq;
+	size_t bytes;	       /* record bytes queued */
+	uint64_t max_time;     /* newest timestamp queued so far */
+	uint64_t next_flush;   /* what the next round may flush up to */
+	uint64_t limit;	       /* records at or before this are being flushed */
+	bool flushing;
+	uint64_t last_flushed; /* time of the last record handed out */
+};
+
+void pps_ordered_init(struct pps_ordered *oq);
+void pps_ordered_release(struct pps_ordered *oq);
+/* Copies the record in; 0 or -ENOMEM. */
+int pps_ordered_push(struct pps_ordered *oq, uint64_t time, const void *rec, uint16_t size,
+		     uint64_t offset, bool compressed);
+/* Whether the oldest queued record may be delivered now. */
+bool pps_ordered_flushable(struct pps_ordered *oq);
+/* Removes the oldest record; the caller frees it with free(). Only when flushable. */
+struct pps_queued *pps_ordered_pop(struct pps_ordered *oq);
+/* FINISHED_ROUND seen. */
+void pps_ordered_round(struct pps_ordered *oq);
+/* End of input: everything may go. */
+void pps_ordered_flush_all(struct pps_ordered *oq);
+/* Over the memory cap: deliver the older half of the queued time span. */
+void pps_ordered_flush_half(struct pps_ordered *oq);
+
+#endif /* PPS_INTERNAL_ORDERED_H */

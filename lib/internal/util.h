@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* Helpers shared by lib/: export macro, logging, corrupt-input reporting, bounded reads. */
+#ifndef PPS_INTERNAL_UTIL_H
+#define PPS_INTERNAL_UTIL_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <pprofstore/log.h>
+
+#define PPS_API __attribute__((visibility("default")))
+
+#define PPS_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define PPS_ALIGN8(x)	  (((x) + 7) & ~(uint64_t)7)
+
+#if defined(__GNUC__)
+#define PPS_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define PPS_PRINTF(a, b)
+#endif
+
+void pps_log(enum pps_log_level level, const char *fmt, ...) PPS_PRINTF(2, 3);
+#define pps_err(...)   pps_log(PPS_LOG_ERROR, __VA_ARGS__)
+#define pps_warn(...)  pps_log(PPS_LOG_WARN, __VA_ARGS__)
+#define pps_info(...)  pps_log(PPS_LOG_INFO, __VA_ARGS__)
+#define pps_debug(...) pps_log(PPS_LOG_DEBUG, __VA_ARGS__)
+
+/*
+ * Every "this input is corrupt" verdict goes through here, so one breakpoint on
+ * pps_corrupt_bkpt() stops at each of them; the line says which check fired
+ * (after SQLite's SQLITE_CORRUPT_BKPT).
+ */
+int pps_corrupt_bkpt(int line);
+#define PPS_CORRUPT pps_corrupt_bkpt(__LINE__)
+
+/* Like strdup but bounded and never NULL-on-empty semantics surprises: NULL on ENOMEM. */
+char *pps_strndup(const char *s, size_t n);
+
+/*
+ * A bounded cursor over untrusted bytes. Every get checks the remaining length first and
+ * fails (returns false) without moving when the bytes are not there.
+ */
+struct pps_cursor {
+	const uint8_t *p;
+	const uint8_t *end;
+};
+
+static inline void pps_cursor_init(struct pps_cursor *c, const void *p, size_t n)
+{
+	c->p = p;
+	c->end = (const uint8_t *)p + n;
+}
+
+static inline size_t pps_cursor_left(const struct pps_cursor *c)
+{
+	return (size_t)(c->end - c->p);
+}
+
+static inline bool pps_cursor_bytes(struct pps_cursor *c, void *out, size_t n)
+{
+	if (pps_cursor_left(c) < n)
+		return false;
+	if (out)
+		memcpy(out, c->p, n);
+	c->p += n;
+	return true;
+}
+
+static inline bool pps_cursor_u64(struct pps_cursor *c, uint64_t *v)
+{
+	return pps_cursor_bytes(c, v, sizeof(*v));
+}
+
+static inline bool pps_cursor_u32(struct pps_cursor *c, uint32_t *v)
+{
+	return pps_cursor_bytes(c, v, sizeof(*v));
+}
+
+/* Points *ptr at n items of size sz inside the cursor and skips them; checks overflow. */
+static inline bool pps_cursor_array(struct pps_cursor *c, uint64_t n, size_t sz, const void **ptr)
+{
+	if (sz && n > pps_cursor_left(c) / sz)
+		return false;
+	*ptr = c->p;
+	c->p += n * sz;
+	return true;
+}
+
+/*
+ * perf's header string: u32 len, then len bytes holding a NUL-terminated string (padded).
+ * Returns a malloc'ed copy in *out (caller frees), false when malformed.
+ */
+bool pps_cursor_string(struct pps_cursor *c, char **out);
+
+#endif /* PPS_INTERNAL_UTIL_H */

@@ -1,0 +1,1222 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * pps_reader: perf.data, file mode and pipe mode, streamed.
+ *
+ * Facts that shaped it:
+ * - A recording is mostly SAMPLE records of 50 bytes to a few KiB (callchains); files
+ *   run to many GiB, so records are decoded in place in the input buffer and copied only
+ *   when they sit misaligned or must wait in the ordered queue.
+ * - Every record is untrusted: its size is checked against the fixed layout of its type
+ *   before anyone looks inside, and a bad record costs only itself. Only a header size
+ *   below 8 (no way to find the next record) or the end of the input stops the stream.
+ * - File mode keeps its metadata (features) after the data, so the header and features
+ *   are read first with pread; a non-seekable file-mode input is spooled to a temp file.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <zstd.h>
+
+#include <perf/event.h>
+#include <pprofstore/reader.h>
+
+#include "internal/evsel.h"
+#include "internal/header.h"
+#include "internal/input.h"
+#include "internal/ordered.h"
+#include "internal/util.h"
+
+#define MAX_RECORD_SIZE	  65536u
+#define ZSTD_OUT_SIZE	  (1u << 20)
+#define DEFAULT_QUEUE_MAX (64u << 20)
+/* Problems of one kind reported individually before they are only counted. */
+#define MAX_REPORTS 10
+
+/* The on-disk file header (perf_file_header). */
+struct file_section {
+	uint64_t offset, size;
+};
+struct file_header {
+	uint64_t magic, size, attr_size;
+	struct file_section attrs, data, event_types;
+	uint64_t adds_features[PPS_FEAT_MAX / 64];
+};
+
+struct pps_reader {
+	char *path;
+	struct pps_input in;
+	bool pipe;
+	struct pps_env env;
+	struct pps_evlist el;
+	struct pps_reader_stats stats;
+	unsigned int flags;
+
+	uint64_t data_end; /* file mode: end of the data section as readable */
+	bool done;	   /* no more records can be read */
+	unsigned int nr_reports;
+
+	/* zstd stream for PERF_RECORD_COMPRESSED: input copied from the record, output
+	 * parsed into records; a record may straddle two COMPRESSED records. */
+	ZSTD_DStream *zds;
+	uint8_t *zin;
+	size_t zin_size, zin_pos;
+	uint8_t *zout;
+	size_t zout_head, zout_tail;
+	uint64_t zoffset; /* file offset of the COMPRESSED record being expanded */
+
+	uint8_t *scratch; /* aligned copy of a misaligned record */
+
+	struct pps_ordered oq;
+	size_t queue_max;
+	struct pps_queued *current; /* queued record handed out last, freed on next call */
+};
+
+/* A record read from the stream, not yet delivered. */
+struct raw_rec {
+	const uint8_t *p;
+	uint32_t type;
+	uint16_t size;
+	uint64_t offset;
+	bool compressed;
+	uint64_t trailing;
+};
+
+static const char *const record_names[PPS_NR_RECORD_TYPES] = {
+	[PERF_RECORD_MMAP] = "MMAP",
+	[PERF_RECORD_LOST] = "LOST",
+	[PERF_RECORD_COMM] = "COMM",
+	[PERF_RECORD_EXIT] = "EXIT",
+	[PERF_RECORD_THROTTLE] = "THROTTLE",
+	[PERF_RECORD_UNTHROTTLE] = "UNTHROTTLE",
+	[PERF_RECORD_FORK] = "FORK",
+	[PERF_RECORD_READ] = "READ",
+	[PERF_RECORD_SAMPLE] = "SAMPLE",
+	[PERF_RECORD_MMAP2] = "MMAP2",
+	[PERF_RECORD_AUX] = "AUX",
+	[PERF_RECORD_ITRACE_START] = "ITRACE_START",
+	[PERF_RECORD_LOST_SAMPLES] = "LOST_SAMPLES",
+	[PERF_RECORD_SWITCH] = "SWITCH",
+	[PERF_RECORD_SWITCH_CPU_WIDE] = "SWITCH_CPU_WIDE",
+	[PERF_RECORD_NAMESPACES] = "NAMESPACES",
+	[PERF_RECORD_KSYMBOL] = "KSYMBOL",
+	[PERF_RECORD_BPF_EVENT] = "BPF_EVENT",
+	[PERF_RECORD_CGROUP] = "CGROUP",
+	[PERF_RECORD_TEXT_POKE] = "TEXT_POKE",
+	[PERF_RECORD_AUX_OUTPUT_HW_ID] = "AUX_OUTPUT_HW_ID",
+	[PERF_RECORD_HEADER_ATTR] = "ATTR",
+	[PERF_RECORD_HEADER_EVENT_TYPE] = "EVENT_TYPE",
+	[PERF_RECORD_HEADER_TRACING_DATA] = "TRACING_DATA",
+	[PERF_RECORD_HEADER_BUILD_ID] = "BUILD_ID",
+	[PERF_RECORD_FINISHED_ROUND] = "FINISHED_ROUND",
+	[PERF_RECORD_ID_INDEX] = "ID_INDEX",
+	[PERF_RECORD_AUXTRACE_INFO] = "AUXTRACE_INFO",
+	[PERF_RECORD_AUXTRACE] = "AUXTRACE",
+	[PERF_RECORD_AUXTRACE_ERROR] = "AUXTRACE_ERROR",
+	[PERF_RECORD_THREAD_MAP] = "THREAD_MAP",
+	[PERF_RECORD_CPU_MAP] = "CPU_MAP",
+	[PERF_RECORD_STAT_CONFIG] = "STAT_CONFIG",
+	[PERF_RECORD_STAT] = "STAT",
+	[PERF_RECORD_STAT_ROUND] = "STAT_ROUND",
+	[PERF_RECORD_EVENT_UPDATE] = "EVENT_UPDATE",
+	[PERF_RECORD_TIME_CONV] = "TIME_CONV",
+	[PERF_RECORD_HEADER_FEATURE] = "FEATURE",
+	[PERF_RECORD_COMPRESSED] = "COMPRESSED",
+	[PERF_RECORD_FINISHED_INIT] = "FINISHED_INIT",
+};
+
+PPS_API const char *pps_record_type_name(uint32_t type)
+{
+	return type < PPS_NR_RECORD_TYPES ? record_names[type] : NULL;
+}
+
+/*
+ * Reports one damaged spot: file, offset, record type and reason. After MAX_REPORTS
+ * only the counters grow; pps_reader_free() is not the place for a summary, the caller
+ * reads the stats.
+ */
+static void report(struct pps_reader *r, uint64_t offset, uint32_t type, const char *fmt, ...)
+	PPS_PRINTF(4, 5);
+static void report(struct pps_reader *r, uint64_t offset, uint32_t type, const char *fmt, ...)
+{
+	char why[512];
+	const char *tn = pps_record_type_name(type);
+	va_list ap;
+
+	if (r->nr_reports++ >= MAX_REPORTS) {
+		if (r->nr_reports == MAX_REPORTS + 1)
+			pps_warn("%s: more damaged records; further ones are only counted",
+				 r->path);
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (tn)
+		pps_warn("%s: offset %#" PRIx64 ": %s record: %s", r->path, offset, tn, why);
+	else
+		pps_warn("%s: offset %#" PRIx64 ": record type %u: %s", r->path, offset, type, why);
+}
+
+/* ---- opening ---------------------------------------------------------------------- */
+
+static int read_file_attrs(struct pps_reader *r, const struct file_header *fh, uint64_t fsize)
+{
+	uint64_t nr, entry = fh->attr_size;
+	uint8_t *buf = NULL;
+	uint64_t *ids = NULL;
+	int err = 0;
+
+	if (entry < 64 + sizeof(struct file_section) || entry > 4096) {
+		pps_err("%s: header: attr size %" PRIu64 " is not a perf_event_attr size", r->path,
+			entry);
+		return PPS_CORRUPT;
+	}
+	if (fh->attrs.offset > fsize || fh->attrs.size > fsize - fh->attrs.offset) {
+		pps_err("%s: header: attrs section [%#" PRIx64 ", +%" PRIu64
+			"] lies outside the file (%" PRIu64 " bytes)",
+			r->path, fh->attrs.offset, fh->attrs.size, fsize);
+		return PPS_CORRUPT;
+	}
+	nr = fh->attrs.size / entry;
+	buf = malloc(entry);
+	if (!buf)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < nr; i++) {
+		uint64_t off = fh->attrs.offset + i * entry;
+		struct file_section ids_sec;
+		struct pps_evsel *e;
+		size_t nr_ids;
+
+		err = pps_input_pread(&r->in, buf, (size_t)entry, off);
+		if (err)
+			goto out_free;
+		memcpy(&ids_sec, buf + entry - sizeof(ids_sec), sizeof(ids_sec));
+		e = pps_evlist_add(&r->el, buf, (size_t)(entry - sizeof(ids_sec)));
+		if (!e) {
+			err = -errno;
+			pps_err("%s: offset %#" PRIx64 ": attr %" PRIu64 " is malformed", r->path,
+				off, i);
+			goto out_free;
+		}
+		if (ids_sec.offset > fsize || ids_sec.size > fsize - ids_sec.offset) {
+			pps_err("%s: offset %#" PRIx64 ": ids of attr %" PRIu64
+				" lie outside the file",
+				r->path, off, i);
+			err = PPS_CORRUPT;
+			goto out_free;
+		}
+		nr_ids = (size_t)(ids_sec.size / 8);
+		if (!nr_ids)
+			continue;
+		ids = malloc(nr_ids * 8);
+		if (!ids) {
+			err = -ENOMEM;
+			goto out_free;
+		}
+		err = pps_input_pread(&r->in, ids, nr_ids * 8, ids_sec.offset);
+		if (!err)
+			err = pps_evsel_add_ids(&r->el, e, ids, nr_ids);
+		free(ids);
+		ids = NULL;
+		if (err)
+			goto out_free;
+	}
+out_free:
+	free(buf);
+	return err;
+}
+
+static void read_file_features(struct pps_reader *r, const struct file_header *fh,
+			       uint64_t fsize)
+{
+	uint64_t table = fh->data.offset + fh->data.size;
+	int nr = 0;
+
+	for (int f = 0; f < PPS_FEAT_MAX; f++)
+		nr += !!(fh->adds_features[f / 64] & (1ULL << (f % 64)));
+	if (!nr)
+		return;
+	if (table > fsize || (uint64_t)nr * sizeof(struct file_section) > fsize - table) {
+		pps_warn("%s: offset %#" PRIx64 ": feature table lies past the end of the file; "
+			 "header features (host, event names, build-ids) are lost",
+			 r->path, table);
+		return;
+	}
+	for (int f = 0, i = 0; f < PPS_FEAT_MAX; f++) {
+		struct file_section sec;
+		void *data;
+		int err;
+
+		if (!(fh->adds_features[f / 64] & (1ULL << (f % 64))))
+			continue;
+		err = pps_input_pread(&r->in, &sec, sizeof(sec), table + (uint64_t)i++ * sizeof(sec));
+		if (err)
+			break;
+		if (sec.offset > fsize || sec.size > fsize - sec.offset ||
+		    sec.size > PPS_MAX_FEATURE_SIZE) {
+			pps_warn("%s: offset %#" PRIx64 ": feature %s section [%#" PRIx64 ", +%" PRIu64
+				 "] is outside the file; skipped",
+				 r->path, table, pps_feature_name(f) ? pps_feature_name(f) : "?",
+				 sec.offset, sec.size);
+			continue;
+		}
+		data = malloc(sec.size ? (size_t)sec.size : 1);
+		if (!data)
+			break;
+		err = pps_input_pread(&r->in, data, (size_t)sec.size, sec.offset);
+		if (!err)
+			err = pps_env_parse_feature(&r->env, &r->el, f, data, (size_t)sec.size);
+		if (err)
+			pps_warn("%s: offset %#" PRIx64 ": feature %s is malformed; skipped", r->path,
+				 sec.offset, pps_feature_name(f) ? pps_feature_name(f) : "?");
+		free(data);
+	}
+}
+
+static int open_file_mode(struct pps_reader *r)
+{
+	struct file_header fh;
+	uint64_t fsize, end;
+	int err;
+
+	err = pps_input_spool(&r->in);
+	if (err) {
+		pps_err("%s: cannot spool a file-mode recording from a pipe: %s", r->path,
+			strerror(-err));
+		return err;
+	}
+	memset(&fh, 0, sizeof(fh));
+	err = pps_input_pread(&r->in, &fh, offsetof(struct file_header, adds_features), 0);
+	if (err) {
+		pps_err("%s: truncated inside the file header", r->path);
+		return PPS_CORRUPT;
+	}
+	fsize = pps_input_size(&r->in);
+	if (fh.size >= sizeof(fh))
+		(void)pps_input_pread(&r->in, fh.adds_features, sizeof(fh.adds_features),
+				      offsetof(struct file_header, adds_features));
+	err = read_file_attrs(r, &fh, fsize);
+	if (err)
+		return err;
+	if (fh.data.offset > fsize) {
+		pps_err("%s: header: data section starts at %#" PRIx64 ", past the end (%" PRIu64
+			" bytes)",
+			r->path, fh.data.offset, fsize);
+		return PPS_CORRUPT;
+	}
+	end = fh.data.offset + fh.data.size;
+	if (fh.data.size == 0) {
+		/* perf record killed before it wrote the header: data runs to the end. */
+		pps_warn("%s: the header says the data section is empty (perf record did not "
+			 "finish?); reading records to the end of the file",
+			 r->path);
+		end = fsize;
+		r->stats.truncated = true;
+	} else if (end < fh.data.offset || end > fsize) {
+		r->stats.truncated = true;
+		r->stats.truncated_bytes = (end < fh.data.offset ? UINT64_MAX : end) - fsize;
+		pps_warn("%s: truncated: the data section should end at %#" PRIx64
+			 " but the file has %" PRIu64 " bytes; %" PRIu64 " bytes are lost",
+			 r->path, end, fsize, r->stats.truncated_bytes);
+		end = fsize;
+	} else {
+		read_file_features(r, &fh, fsize);
+	}
+	r->data_end = end;
+	err = pps_input_seek(&r->in, fh.data.offset);
+	r->in.limit = end;
+	return err;
+}
+
+PPS_API struct pps_reader *pps_reader_open(const char *path, const struct pps_reader_opts *opts)
+{
+	struct pps_reader *r;
+	const uint8_t *p;
+	uint64_t magic_size[2];
+	size_t avail;
+	int err;
+
+	if (!path || (opts && opts->sz < offsetof(struct pps_reader_opts, max_queue_bytes))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	r->path = strdup(path);
+	r->scratch = aligned_alloc(8, MAX_RECORD_SIZE);
+	if (!r->path || !r->scratch) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	r->stats.first_time = r->stats.last_time = PPS_NO_TIME;
+	if (opts) {
+		r->flags = opts->flags;
+		if (opts->sz >= sizeof(*opts))
+			r->queue_max = opts->max_queue_bytes;
+	}
+	if (!r->queue_max)
+		r->queue_max = DEFAULT_QUEUE_MAX;
+	pps_ordered_init(&r->oq);
+
+	err = pps_input_open(&r->in, path);
+	if (err) {
+		pps_err("%s: %s", path, strerror(-err));
+		goto out_free;
+	}
+	p = pps_input_peek(&r->in, 16, &avail);
+	if (!p) {
+		pps_err("%s: not a perf.data file: %zu bytes, shorter than any perf header", path,
+			avail);
+		err = -EINVAL;
+		goto out_free;
+	}
+	memcpy(magic_size, p, 16);
+	if (memcmp(p, "PERFILE2", 8) != 0 && memcmp(p, "PERFFILE", 8) != 0) {
+		if (memcmp(p, "2ELIFREP", 8) == 0)
+			pps_err("%s: a big-endian recording; only little-endian perf.data is "
+				"supported",
+				path);
+		else
+			pps_err("%s: not a perf.data file (no PERFILE2 magic at offset 0)", path);
+		err = -EINVAL;
+		goto out_free;
+	}
+	if (magic_size[1] == 16) {
+		r->pipe = true;
+		pps_input_consume(&r->in, 16);
+	} else if (magic_size[1] >= offsetof(struct file_header, adds_features) &&
+		   magic_size[1] <= 4096) {
+		err = open_file_mode(r);
+		if (err) {
+			if (err != -ENOMEM && err != PPS_CORRUPT)
+				pps_err("%s: %s", path, strerror(-err));
+			goto out_free;
+		}
+	} else {
+		pps_err("%s: header size %" PRIu64 " is neither pipe (16) nor file mode (104)", path,
+			magic_size[1]);
+		err = PPS_CORRUPT;
+		goto out_free;
+	}
+	return r;
+
+out_free:
+	pps_reader_free(r);
+	errno = err == -ENOMEM ? ENOMEM : (err == PPS_CORRUPT ? EPROTO : -err);
+	return NULL;
+}
+
+PPS_API void pps_reader_free(struct pps_reader *r)
+{
+	if (!r)
+		return;
+	free(r->current);
+	pps_ordered_release(&r->oq);
+	pps_input_release(&r->in);
+	pps_env_release(&r->env);
+	pps_evlist_release(&r->el);
+	ZSTD_freeDStream(r->zds);
+	free(r->zin);
+	free(r->zout);
+	free(r->scratch);
+	free(r->path);
+	free(r);
+}
+
+/* ---- record validation ------------------------------------------------------------ */
+
+static bool has_nul(const uint8_t *p, size_t from, size_t to)
+{
+	return from < to && memchr(p + from, '\0', to - from) != NULL;
+}
+
+/*
+ * Checks that the fixed part of a record of a known type fits in it and that its strings
+ * end inside it. Returns NULL when the record may be used, else why not.
+ */
+static const char *validate(const struct pps_reader *r, const uint8_t *p, uint32_t type,
+			    size_t size)
+{
+	struct pps_evsel *e = r->el.nr ? r->el.v[0] : NULL;
+	size_t body = size;
+
+	/* Kernel records carry the sample_id_all trailer after their own fields. */
+	if (type < PERF_RECORD_USER_TYPE_START && type != PERF_RECORD_SAMPLE && e &&
+	    e->attr.sample_id_all && body >= 8 + e->id_hdr_size)
+		body -= e->id_hdr_size;
+
+	switch (type) {
+	case PERF_RECORD_MMAP:
+		return has_nul(p, 40, body) ? NULL : "file name is not terminated inside the record";
+	case PERF_RECORD_MMAP2:
+		return has_nul(p, 72, body) ? NULL : "file name is not terminated inside the record";
+	case PERF_RECORD_COMM:
+		return has_nul(p, 16, body) ? NULL : "comm is not terminated inside the record";
+	case PERF_RECORD_EXIT:
+	case PERF_RECORD_FORK:
+		return size >= 32 ? NULL : "shorter than its fixed fields";
+	case PERF_RECORD_LOST:
+		return size >= 24 ? NULL : "shorter than its fixed fields";
+	case PERF_RECORD_LOST_SAMPLES:
+	case PERF_RECORD_ITRACE_START:
+	case PERF_RECORD_SWITCH_CPU_WIDE:
+	case PERF_RECORD_AUX_OUTPUT_HW_ID:
+		return size >= 16 ? NULL : "shorter than its fixed fields";
+	case PERF_RECORD_THROTTLE:
+	case PERF_RECORD_UNTHROTTLE:
+	case PERF_RECORD_AUX:
+		return size >= 32 ? NULL : "shorter than its fixed fields";
+	case PERF_RECORD_READ:
+		return size >= 24 ? NULL : "shorter than its fixed fields";
+	case PERF_RECORD_NAMESPACES: {
+		uint64_t nr;
+
+		if (size < 24)
+			return "shorter than its fixed fields";
+		memcpy(&nr, p + 16, 8);
+		return nr <= (size - 24) / 16 ? NULL : "namespace count exceeds the record";
+	}
+	case PERF_RECORD_KSYMBOL:
+		return has_nul(p, 24, body) ? NULL : "name is not terminated inside the record";
+	case PERF_RECORD_BPF_EVENT:
+		return size >= 24 ? NULL : "shorter than its fixed fields";
+	case PERF_RECORD_CGROUP:
+		return has_nul(p, 16, body) ? NULL : "path is not terminated inside the record";
+	case PERF_RECORD_TEXT_POKE: {
+		uint16_t old_len, new_len;
+
+		if (size < 20)
+			return "shorter than its fixed fields";
+		memcpy(&old_len, p + 16, 2);
+		memcpy(&new_len, p + 18, 2);
+		return (size_t)old_len + new_len <= size - 20 ? NULL : "bytes exceed the record";
+	}
+	case PERF_RECORD_HEADER_ATTR:
+		return size >= 8 + 64 ? NULL : "shorter than a perf_event_attr";
+	case PERF_RECORD_HEADER_TRACING_DATA:
+		return size >= 12 ? NULL : "shorter than its fixed fields";
+	case PERF_RECORD_HEADER_BUILD_ID:
+		return size >= 36 ? NULL : "shorter than its fixed fields";
+	case PERF_RECORD_ID_INDEX: {
+		uint64_t nr;
+
+		if (size < 16)
+			return "shorter than its fixed fields";
+		memcpy(&nr, p + 8, 8);
+		return nr <= (size - 16) / 32 ? NULL : "entry count exceeds the record";
+	}
+	case PERF_RECORD_AUXTRACE_INFO:
+		return size >= 16 ? NULL : "shorter than its fixed fields";
+	case PERF_RECORD_AUXTRACE:
+		return size >= 48 ? NULL : "shorter than its fixed fields";
+	case PERF_RECORD_EVENT_UPDATE:
+		return size >= 24 ? NULL : "shorter than its fixed fields";
+	case PERF_RECORD_TIME_CONV:
+		return size >= 32 ? NULL : "shorter than its fixed fields";
+	case PERF_RECORD_HEADER_FEATURE:
+		return size >= 16 ? NULL : "shorter than its fixed fields";
+	case PERF_RECORD_THREAD_MAP:
+	case PERF_RECORD_CPU_MAP:
+	case PERF_RECORD_STAT_CONFIG:
+	case PERF_RECORD_STAT:
+	case PERF_RECORD_STAT_ROUND:
+		return size >= 16 ? NULL : "shorter than its fixed fields";
+	default:
+		return NULL;
+	}
+}
+
+static bool known_type(uint32_t type)
+{
+	return type < PPS_NR_RECORD_TYPES && record_names[type] != NULL;
+}
+
+/* ---- the raw stream: file/pipe bytes and decompressed bytes ------------------------- */
+
+static int zstd_start(struct pps_reader *r)
+{
+	if (r->zds)
+		return 0;
+	r->zds = ZSTD_createDStream();
+	r->zin = malloc(MAX_RECORD_SIZE);
+	r->zout = aligned_alloc(8, ZSTD_OUT_SIZE);
+	if (!r->zds || !r->zin || !r->zout)
+		return -ENOMEM;
+	ZSTD_initDStream(r->zds);
+	return 0;
+}
+
+/*
+ * Next record from the decompressed bytes of COMPRESSED records, decompressing more as
+ * needed. 1: *rec filled; 0: the current COMPRESSED input is used up.
+ */
+static int next_decompressed(struct pps_reader *r, struct raw_rec *rec)
+{
+	for (;;) {
+		size_t have = r->zout_tail - r->zout_head;
+		struct perf_event_header h;
+
+		if (have >= sizeof(h)) {
+			memcpy(&h, r->zout + r->zout_head, sizeof(h));
+			if (h.size < sizeof(h)) {
+				report(r, r->zoffset, PERF_RECORD_COMPRESSED,
+				       "decompressed record with size %u; the rest of this "
+				       "compressed stream is lost",
+				       h.size);
+				r->stats.nr_bad_records++;
+				r->zout_head = r->zout_tail = 0;
+				r->zin_pos = r->zin_size;
+				ZSTD_initDStream(r->zds);
+				return 0;
+			}
+			if (have >= h.size) {
+				rec->p = r->zout + r->zout_head;
+				rec->type = h.type;
+				rec->size = h.size;
+				rec->offset = r->zoffset;
+				rec->compressed = true;
+				rec->trailing = 0;
+				r->zout_head += h.size;
+				return 1;
+			}
+		}
+		if (r->zin_pos >= r->zin_size)
+			return 0;
+		/* Keep the partial record at the start, aligned, and decompress after it. */
+		if (r->zout_head) {
+			memmove(r->zout, r->zout + r->zout_head, have);
+			r->zout_head = 0;
+			r->zout_tail = have;
+		}
+		{
+			ZSTD_inBuffer zi = {r->zin, r->zin_size, r->zin_pos};
+			ZSTD_outBuffer zo = {r->zout, ZSTD_OUT_SIZE, r->zout_tail};
+			size_t ret = ZSTD_decompressStream(r->zds, &zo, &zi);
+
+			if (ZSTD_isError(ret)) {
+				report(r, r->zoffset, PERF_RECORD_COMPRESSED, "zstd: %s",
+				       ZSTD_getErrorName(ret));
+				r->stats.nr_bad_records++;
+				r->zout_head = r->zout_tail = 0;
+				r->zin_pos = r->zin_size;
+				ZSTD_initDStream(r->zds);
+				return 0;
+			}
+			r->stats.bytes_decompressed += zo.pos - r->zout_tail;
+			r->zin_pos = zi.pos;
+			r->zout_tail = zo.pos;
+		}
+	}
+}
+
+static void mark_truncated(struct pps_reader *r, uint64_t offset, uint32_t type, size_t need,
+			   size_t have)
+{
+	r->stats.truncated = true;
+	r->stats.truncated_bytes += need - have;
+	if (have < sizeof(struct perf_event_header))
+		report(r, offset, UINT32_MAX, "the data ends %zu bytes into a record header", have);
+	else
+		report(r, offset, type, "the data ends inside the record (%zu of %zu bytes)", have,
+		       need);
+	r->done = true;
+}
+
+/* Reads trailing bytes that follow a record in the stream. */
+static int read_trailing_blob(struct pps_reader *r, uint64_t n, void **out)
+{
+	uint8_t *buf;
+	uint64_t done = 0;
+
+	*out = NULL;
+	if (n > PPS_MAX_TRACING_DATA)
+		return PPS_CORRUPT;
+	buf = malloc(n ? (size_t)n : 1);
+	if (!buf)
+		return -ENOMEM;
+	while (done < n) {
+		size_t avail, want = n - done < (2u << 20) ? (size_t)(n - done) : (2u << 20);
+		const uint8_t *p = pps_input_peek(&r->in, want, &avail);
+
+		if (!p && !avail)
+			break;
+		if (avail > want)
+			avail = want;
+		memcpy(buf + done, r->in.buf + r->in.head, avail);
+		pps_input_consume(&r->in, avail);
+		done += avail;
+	}
+	if (done < n) {
+		free(buf);
+		return -ENODATA;
+	}
+	*out = buf;
+	return 0;
+}
+
+/*
+ * Next record in stream order, validated, with user records applied to the reader
+ * (attrs, features, tracing data, compressed data). 1: *rec; 0: end; <0: fatal.
+ */
+static int next_raw(struct pps_reader *r, struct raw_rec *rec)
+{
+	for (;;) {
+		struct perf_event_header h;
+		const uint8_t *p;
+		const char *why;
+		size_t avail;
+		uint64_t offset;
+		int ret;
+
+		if (r->zds && (ret = next_decompressed(r, rec)) != 0)
+			goto got_record;
+		if (r->done)
+			return 0;
+		offset = r->in.pos;
+		p = pps_input_peek(&r->in, sizeof(h), &avail);
+		if (!p) {
+			if (r->in.err) {
+				pps_err("%s: offset %#" PRIx64 ": read error: %s", r->path, offset,
+					strerror(-r->in.err));
+				r->done = true;
+				return r->in.err;
+			}
+			if (avail)
+				mark_truncated(r, offset, UINT32_MAX, sizeof(h), avail);
+			r->done = true;
+			if (r->zds && r->zout_tail > r->zout_head) {
+				report(r, r->zoffset, PERF_RECORD_COMPRESSED,
+				       "%zu decompressed bytes end inside a record",
+				       r->zout_tail - r->zout_head);
+				r->stats.truncated = true;
+			}
+			return 0;
+		}
+		memcpy(&h, p, sizeof(h));
+		if (h.size < sizeof(h)) {
+			report(r, offset, h.type,
+			       "header size %u is smaller than a record header; the rest of the "
+			       "data cannot be read",
+			       h.size);
+			if (!r->pipe && r->data_end > offset)
+				r->stats.truncated_bytes += r->data_end - offset;
+			r->stats.nr_bad_records++;
+			r->stats.truncated = true;
+			r->done = true;
+			return 0;
+		}
+		p = pps_input_peek(&r->in, h.size, &avail);
+		if (!p) {
+			if (r->in.err)
+				continue; /* reported above on the next pass */
+			mark_truncated(r, offset, h.type, h.size, avail);
+			return 0;
+		}
+		rec->p = p;
+		rec->type = h.type;
+		rec->size = h.size;
+		rec->offset = offset;
+		rec->compressed = false;
+		rec->trailing = 0;
+		pps_input_consume(&r->in, h.size);
+
+got_record:
+		if (!known_type(rec->type)) {
+			r->stats.nr_unknown_type++;
+			continue;
+		}
+		/* Misaligned records (after pipe-mode tracing data) are copied to aligned memory. */
+		if ((uintptr_t)rec->p & 7) {
+			memcpy(r->scratch, rec->p, rec->size);
+			rec->p = r->scratch;
+		}
+		why = validate(r, rec->p, rec->type, rec->size);
+		if (why) {
+			report(r, rec->offset, rec->type, "%s", why);
+			r->stats.nr_bad_records++;
+			continue;
+		}
+		r->stats.nr_records[rec->type]++;
+		return 1;
+	}
+}
+
+/* ---- applying user records -------------------------------------------------------- */
+
+static void apply_attr(struct pps_reader *r, const struct raw_rec *rec)
+{
+	uint32_t asz;
+	struct pps_evsel *e;
+	size_t nr_ids;
+
+	memcpy(&asz, rec->p + 8 + offsetof(struct perf_event_attr, size), 4);
+	if (asz == 0)
+		asz = 64;
+	if (asz > rec->size - 8u) {
+		report(r, rec->offset, rec->type, "attr size %u exceeds the record", asz);
+		return;
+	}
+	e = pps_evlist_add(&r->el, rec->p + 8, asz);
+	if (!e) {
+		report(r, rec->offset, rec->type, "malformed attr");
+		return;
+	}
+	nr_ids = (rec->size - 8u - asz) / 8;
+	if (pps_evsel_add_ids(&r->el, e, (const uint64_t *)(const void *)(rec->p + 8 + asz),
+			      nr_ids))
+		report(r, rec->offset, rec->type, "out of memory for %zu ids", nr_ids);
+}
+
+static void apply_event_update(struct pps_reader *r, const struct raw_rec *rec)
+{
+	uint64_t type, id;
+	struct pps_evsel *e;
+
+	memcpy(&type, rec->p + 8, 8);
+	memcpy(&id, rec->p + 16, 8);
+	if (type != 1 /* PERF_EVENT_UPDATE__NAME */)
+		return;
+	e = pps_evlist_find_id(&r->el, id);
+	if (e && rec->size > 24)
+		(void)pps_evsel_set_name(e, (const char *)rec->p + 24, rec->size - 24u);
+}
+
+/* Applies what a user record tells the reader; sets rec->trailing and consumes it. */
+static int apply_user(struct pps_reader *r, struct raw_rec *rec)
+{
+	int err;
+
+	switch (rec->type) {
+	case PERF_RECORD_HEADER_ATTR:
+		apply_attr(r, rec);
+		break;
+	case PERF_RECORD_EVENT_UPDATE:
+		apply_event_update(r, rec);
+		break;
+	case PERF_RECORD_HEADER_BUILD_ID:
+		if (pps_env_add_build_id(&r->env, rec->p, rec->size))
+			report(r, rec->offset, rec->type, "malformed build-id record");
+		break;
+	case PERF_RECORD_HEADER_FEATURE: {
+		uint64_t feat;
+
+		memcpy(&feat, rec->p + 8, 8);
+		if (feat < PPS_FEAT_MAX &&
+		    pps_env_parse_feature(&r->env, &r->el, (int)feat, rec->p + 16, rec->size - 16u))
+			report(r, rec->offset, rec->type, "malformed %s feature",
+			       pps_feature_name((int)feat) ? pps_feature_name((int)feat) : "?");
+		break;
+	}
+	case PERF_RECORD_HEADER_TRACING_DATA: {
+		uint32_t size;
+		void *blob;
+
+		/* The tracing data follows the record, padded to 8 bytes (pipe mode). */
+		memcpy(&size, rec->p + 8, 4);
+		rec->trailing = PPS_ALIGN8((uint64_t)size);
+		if (rec->compressed)
+			break;
+		err = read_trailing_blob(r, rec->trailing, &blob);
+		if (err == -ENODATA) {
+			mark_truncated(r, rec->offset, rec->type, (size_t)rec->trailing, 0);
+			return 0;
+		}
+		if (err) {
+			report(r, rec->offset, rec->type, "tracing data of %u bytes is unusable", size);
+			return err == -ENOMEM ? err : 0;
+		}
+		err = pps_env_set_tracing_data(&r->env, blob, size);
+		free(blob);
+		if (!err)
+			r->env.feat_bits[0] |= 1ULL << PPS_FEAT_TRACING_DATA;
+		break;
+	}
+	case PERF_RECORD_AUXTRACE: {
+		uint64_t size;
+
+		memcpy(&size, rec->p + 8, 8);
+		rec->trailing = size;
+		if (rec->compressed)
+			break;
+		if (pps_input_skip(&r->in, size) < size) {
+			r->stats.truncated = true;
+			report(r, rec->offset, rec->type,
+			       "the data ends inside %" PRIu64 " bytes of trace data", size);
+			r->done = true;
+		}
+		break;
+	}
+	case PERF_RECORD_COMPRESSED:
+		if (rec->compressed)
+			break;
+		err = zstd_start(r);
+		if (err)
+			return err;
+		if (r->zin_pos < r->zin_size) /* cannot happen: drained before reading on */
+			return PPS_CORRUPT;
+		r->zin_size = rec->size - 8u;
+		memcpy(r->zin, rec->p + 8, r->zin_size);
+		r->zin_pos = 0;
+		r->zoffset = rec->offset;
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* Decodes the sample part of a kernel record and attributes it to its event. */
+static void decode(struct pps_reader *r, const struct raw_rec *rec, struct pps_event *ev,
+		   bool count)
+{
+	struct pps_evsel *e;
+	int err;
+
+	memset(ev, 0, sizeof(*ev));
+	ev->type = rec->type;
+	ev->size = rec->size;
+	memcpy(&ev->misc, rec->p + 4, 2);
+	ev->offset = rec->offset;
+	ev->compressed = rec->compressed;
+	ev->raw = rec->p;
+	ev->trailing_size = rec->trailing;
+	ev->sample.time = PPS_NO_TIME;
+	ev->sample.pid = ev->sample.tid = ev->sample.cpu = UINT32_MAX;
+	if (rec->type >= PERF_RECORD_USER_TYPE_START)
+		return;
+	e = pps_evlist_event_evsel(&r->el, rec->p, rec->size, rec->type);
+	if (!e) {
+		if (count && rec->type == PERF_RECORD_SAMPLE)
+			r->stats.nr_unknown_id++;
+		return;
+	}
+	err = pps_sample_parse(e, rec->p, rec->size, rec->type, &ev->sample);
+	if (err) {
+		/* Caller checks ev->evsel: a sample we could not decode is not delivered. */
+		if (count) {
+			report(r, rec->offset, rec->type, "sample fields overrun the record (%u bytes)",
+			       rec->size);
+			r->stats.nr_bad_records++;
+			r->stats.nr_records[rec->type]--;
+		}
+		ev->type = UINT32_MAX;
+		return;
+	}
+	ev->evsel = e;
+	if (!count)
+		return;
+	switch (rec->type) {
+	case PERF_RECORD_SAMPLE: {
+		/* Attribute by id as perf's evlist__id2evsel() does. */
+		struct pps_evsel *owner = e;
+
+		if (r->el.nr > 1 && ev->sample.id) {
+			owner = pps_evlist_find_id(&r->el, ev->sample.id);
+			if (!owner)
+				owner = r->el.sample_id_all ? NULL : r->el.v[0];
+		}
+		if (!owner) {
+			r->stats.nr_unknown_id++;
+			break;
+		}
+		owner->stats.nr_samples++;
+		owner->stats.period += ev->sample.period;
+		if (ev->sample.time != PPS_NO_TIME) {
+			if (owner->stats.first_time == PPS_NO_TIME ||
+			    ev->sample.time < owner->stats.first_time)
+				owner->stats.first_time = ev->sample.time;
+			if (owner->stats.last_time == PPS_NO_TIME ||
+			    ev->sample.time > owner->stats.last_time)
+				owner->stats.last_time = ev->sample.time;
+			if (r->stats.first_time == PPS_NO_TIME ||
+			    ev->sample.time < r->stats.first_time)
+				r->stats.first_time = ev->sample.time;
+			if (r->stats.last_time == PPS_NO_TIME ||
+			    ev->sample.time > r->stats.last_time)
+				r->stats.last_time = ev->sample.time;
+		}
+		break;
+	}
+	case PERF_RECORD_LOST: {
+		uint64_t lost;
+
+		memcpy(&lost, rec->p + 16, 8);
+		e->stats.nr_lost_records++;
+		e->stats.lost += lost;
+		r->stats.lost += lost;
+		break;
+	}
+	case PERF_RECORD_LOST_SAMPLES: {
+		uint64_t lost;
+		struct pps_evsel *owner = r->el.nr == 1 || !ev->sample.id
+						  ? r->el.v[0]
+						  : pps_evlist_find_id(&r->el, ev->sample.id);
+
+		memcpy(&lost, rec->p + 8, 8);
+		r->stats.lost_samples += lost;
+		if (owner) {
+			owner->stats.nr_lost_samples_records++;
+			owner->stats.lost_samples += lost;
+		}
+		break;
+	}
+	case PERF_RECORD_THROTTLE:
+		e->stats.nr_throttle++;
+		break;
+	case PERF_RECORD_UNTHROTTLE:
+		e->stats.nr_unthrottle++;
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- delivery --------------------------------------------------------------------- */
+
+/* Reads, applies and decodes the next record in stream order. */
+static int next_in_stream(struct pps_reader *r, struct raw_rec *rec, struct pps_event *ev)
+{
+	for (;;) {
+		int ret = next_raw(r, rec);
+
+		if (ret <= 0)
+			return ret;
+		if (rec->type >= PERF_RECORD_USER_TYPE_START) {
+			ret = apply_user(r, rec);
+			if (ret < 0)
+				return ret;
+		}
+		decode(r, rec, ev, true);
+		if (ev->type == UINT32_MAX)
+			continue; /* undecodable sample: reported, skipped */
+		return 1;
+	}
+}
+
+static int deliver_queued(struct pps_reader *r, struct pps_event *ev)
+{
+	struct pps_queued *q = pps_ordered_pop(&r->oq);
+	struct raw_rec rec = {
+		.p = (const uint8_t *)q->data,
+		.type = q->type,
+		.size = q->size,
+		.offset = q->offset,
+		.compressed = q->compressed,
+	};
+
+	free(r->current);
+	r->current = q;
+	decode(r, &rec, ev, false);
+	return 1;
+}
+
+static int next_ordered(struct pps_reader *r, struct pps_event *ev)
+{
+	struct raw_rec rec;
+	int ret;
+
+	free(r->current);
+	r->current = NULL;
+	for (;;) {
+		uint64_t t;
+
+		if (pps_ordered_flushable(&r->oq))
+			return deliver_queued(r, ev);
+		ret = next_in_stream(r, &rec, ev);
+		if (ret < 0)
+			return ret;
+		if (ret == 0) {
+			pps_ordered_flush_all(&r->oq);
+			if (pps_ordered_flushable(&r->oq))
+				return deliver_queued(r, ev);
+			return 0;
+		}
+		if (rec.type == PERF_RECORD_FINISHED_ROUND) {
+			pps_ordered_round(&r->oq);
+			continue;
+		}
+		t = ev->sample.time;
+		if (rec.type >= PERF_RECORD_USER_TYPE_START || t == PPS_NO_TIME)
+			return 1;
+		if (t < r->oq.last_flushed) {
+			r->stats.nr_unordered++;
+			return 1;
+		}
+		ret = pps_ordered_push(&r->oq, t, &rec.p[0], rec.size, rec.offset, rec.compressed);
+		if (ret < 0)
+			return ret;
+		if (r->oq.bytes > r->queue_max)
+			pps_ordered_flush_half(&r->oq);
+	}
+}
+
+PPS_API int pps_reader_next(struct pps_reader *r, struct pps_event *ev)
+{
+	struct raw_rec rec;
+	int ret;
+
+	if (r->flags & PPS_READER_ORDERED)
+		ret = next_ordered(r, ev);
+	else
+		ret = next_in_stream(r, &rec, ev);
+	r->stats.bytes_read = r->in.bytes_read;
+	return ret;
+}
+
+/* ---- accessors ---------------------------------------------------------------------- */
+
+PPS_API const char *pps_reader_path(const struct pps_reader *r)
+{
+	return r->path;
+}
+
+PPS_API bool pps_reader_is_pipe(const struct pps_reader *r)
+{
+	return r->pipe;
+}
+
+PPS_API bool pps_reader_has_feature(const struct pps_reader *r, int feat)
+{
+	if (feat < 0 || feat >= PPS_FEAT_MAX)
+		return false;
+	return r->env.feat_bits[feat / 64] & (1ULL << (feat % 64));
+}
+
+PPS_API const char *pps_reader_hostname(const struct pps_reader *r)
+{
+	return r->env.hostname;
+}
+
+PPS_API const char *pps_reader_os_release(const struct pps_reader *r)
+{
+	return r->env.os_release;
+}
+
+PPS_API const char *pps_reader_perf_version(const struct pps_reader *r)
+{
+	return r->env.version;
+}
+
+PPS_API const char *pps_reader_arch(const struct pps_reader *r)
+{
+	return r->env.arch;
+}
+
+PPS_API const char *pps_reader_cpu_desc(const struct pps_reader *r)
+{
+	return r->env.cpu_desc;
+}
+
+PPS_API const char *pps_reader_cpuid(const struct pps_reader *r)
+{
+	return r->env.cpuid;
+}
+
+PPS_API const char *pps_reader_cmdline(const struct pps_reader *r)
+{
+	return r->env.cmdline;
+}
+
+PPS_API uint32_t pps_reader_nr_cpus_online(const struct pps_reader *r)
+{
+	return r->env.nr_cpus_online;
+}
+
+PPS_API uint32_t pps_reader_nr_cpus_avail(const struct pps_reader *r)
+{
+	return r->env.nr_cpus_avail;
+}
+
+PPS_API uint64_t pps_reader_total_mem_kb(const struct pps_reader *r)
+{
+	return r->env.total_mem_kb;
+}
+
+PPS_API bool pps_reader_sample_time(const struct pps_reader *r, uint64_t *first, uint64_t *last)
+{
+	if (!r->env.has_sample_time)
+		return false;
+	*first = r->env.first_sample_time;
+	*last = r->env.last_sample_time;
+	return true;
+}
+
+PPS_API void pps_reader_clock_data(const struct pps_reader *r, struct pps_clock_data *cd)
+{
+	*cd = r->env.clock;
+}
+
+PPS_API const void *pps_reader_tracing_data(const struct pps_reader *r, size_t *size)
+{
+	*size = r->env.tracing_size;
+	return r->env.tracing_data;
+}
+
+PPS_API size_t pps_reader_nr_build_ids(const struct pps_reader *r)
+{
+	return r->env.nr_build_ids;
+}
+
+PPS_API const struct pps_build_id *pps_reader_build_id(const struct pps_reader *r, size_t i)
+{
+	return i < r->env.nr_build_ids ? &r->env.build_ids[i] : NULL;
+}
+
+PPS_API size_t pps_reader_nr_groups(const struct pps_reader *r)
+{
+	return r->env.nr_groups;
+}
+
+PPS_API const struct pps_group_desc *pps_reader_group(const struct pps_reader *r, size_t i)
+{
+	return i < r->env.nr_groups ? &r->env.groups[i] : NULL;
+}
+
+PPS_API size_t pps_reader_nr_evsels(const struct pps_reader *r)
+{
+	return r->el.nr;
+}
+
+PPS_API struct pps_evsel *pps_reader_evsel(const struct pps_reader *r, size_t idx)
+{
+	return idx < r->el.nr ? r->el.v[idx] : NULL;
+}
+
+PPS_API const struct perf_event_attr *pps_evsel_attr(const struct pps_evsel *e)
+{
+	return &e->attr;
+}
+
+PPS_API const char *pps_evsel_name(const struct pps_evsel *e)
+{
+	return e->name;
+}
+
+PPS_API size_t pps_evsel_idx(const struct pps_evsel *e)
+{
+	return e->idx;
+}
+
+PPS_API size_t pps_evsel_nr_ids(const struct pps_evsel *e)
+{
+	return e->nr_ids;
+}
+
+PPS_API uint64_t pps_evsel_id(const struct pps_evsel *e, size_t i)
+{
+	return i < e->nr_ids ? e->ids[i] : 0;
+}
+
+PPS_API const struct pps_evsel_stats *pps_evsel_stats(const struct pps_evsel *e)
+{
+	return &e->stats;
+}
+
+PPS_API const struct pps_reader_stats *pps_reader_stats(const struct pps_reader *r)
+{
+	return &r->stats;
+}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* Logging, the corrupt-input breakpoint and small string helpers. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <pprofstore/pprofstore.h>
+
+#include "internal/util.h"
+
+static pps_log_fn log_fn;
+static void *log_ctx;
+
+PPS_API pps_log_fn pps_set_log(pps_log_fn fn, void *ctx)
+{
+	pps_log_fn old = log_fn;
+
+	log_fn = fn;
+	log_ctx = ctx;
+	return old;
+}
+
+void pps_log(enum pps_log_level level, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	if (!log_fn)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	log_fn(level, buf, log_ctx);
+}
+
+int pps_corrupt_bkpt(int line)
+{
+	pps_debug("corrupt input detected at %s:%d", __FILE__, line);
+	return -EPROTO;
+}
+
+char *pps_strndup(const char *s, size_t n)
+{
+	size_t len = strnlen(s, n);
+	char *d = malloc(len + 1);
+
+	if (!d)
+		return NULL;
+	memcpy(d, s, len);
+	d[len] = '\0';
+	return d;
+}
+
+bool pps_cursor_string(struct pps_cursor *c, char **out)
+{
+	uint32_t len;
+	const void *s;
+
+	*out = NULL;
+	if (!pps_cursor_u32(c, &len) || !pps_cursor_array(c, len, 1, &s))
+		return false;
+	*out = pps_strndup(s, len);
+	return *out != NULL;
+}
+
+PPS_API const char *pps_version(void)
+{
+	return PPS_VERSION_STRING;
+}
