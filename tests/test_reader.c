@@ -1,0 +1,487 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Reader unit tests: synthesize perf.data streams (pipe mode, file mode, zstd-compressed)
+ * with known contents, read them back and compare every field; cut them at every offset
+ * and check that what is read is a prefix of the truth; check the ordered stream on real
+ * recordings given on the command line.
+ *
+ * usage: test_reader [CORPUS_FILE...]
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <perf/event.h>
+#include <pprofstore/pprofstore.h>
+
+static int failures;
+
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			failures++;                                                                \
+			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);            \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fputc('\n', stderr);                                                       \
+		}                                                                                  \
+	} while (0)
+
+static void quiet_log(enum pps_log_level level, const char *msg, void *ctx)
+{
+	(void)level;
+	(void)msg;
+	(*(int *)ctx)++;
+}
+
+/* A growable byte buffer for building streams. */
+struct buf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+static void put(struct buf *b, const void *src, size_t n)
+{
+	if (!n)
+		return;
+	if (b->len + n > b->cap) {
+		b->cap = (b->len + n) * 2;
+		b->p = realloc(b->p, b->cap);
+		if (!b->p)
+			abort();
+	}
+	memcpy(b->p + b->len, src, n);
+	b->len += n;
+}
+
+static void put64(struct buf *b, uint64_t v)
+{
+	put(b, &v, 8);
+}
+
+static void put32x2(struct buf *b, uint32_t lo, uint32_t hi)
+{
+	uint32_t w[2] = {lo, hi};
+
+	put(b, w, 8);
+}
+
+static void put_header(struct buf *b, uint32_t type, uint16_t misc, uint16_t size)
+{
+	struct perf_event_header h = {.type = type, .misc = misc, .size = size};
+
+	put(b, &h, sizeof(h));
+}
+
+/* Every sample_type bit; a new kernel bit must fail here until the decoder knows it. */
+#define ALL_SAMPLE_TYPE ((uint64_t)PERF_SAMPLE_MAX - 1)
+
+static struct perf_event_attr test_attr(void)
+{
+	struct perf_event_attr a;
+
+	memset(&a, 0, sizeof(a));
+	a.size = sizeof(a);
+	a.type = PERF_TYPE_SOFTWARE;
+	a.config = PERF_COUNT_SW_CPU_CLOCK;
+	a.sample_period = 4000;
+	a.freq = 1;
+	a.sample_type = ALL_SAMPLE_TYPE & ~(uint64_t)PERF_SAMPLE_WEIGHT;
+	a.read_format = PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_ID | PERF_FORMAT_LOST;
+	a.branch_sample_type = PERF_SAMPLE_BRANCH_ANY | PERF_SAMPLE_BRANCH_HW_INDEX;
+	a.sample_regs_user = 0x7; /* 3 registers */
+	a.sample_regs_intr = 0x3; /* 2 registers */
+	a.sample_stack_user = 16;
+	a.sample_id_all = 1;
+	a.exclude_guest = 1;
+	return a;
+}
+
+/* One sample with every field; i varies the values. Field order is the kernel's. */
+static void put_sample(struct buf *b, uint64_t i, uint64_t id)
+{
+	struct buf s = {0};
+	struct perf_branch_entry br[2];
+	uint8_t raw[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+	uint8_t stack[16];
+	uint32_t raw_size = sizeof(raw);
+
+	memset(br, 0, sizeof(br));
+	br[0].from = 0x1000 + i;
+	br[0].to = 0x2000 + i;
+	br[1].from = 0x3000 + i;
+	br[1].to = 0x4000 + i;
+	memset(stack, (int)i, sizeof(stack));
+
+	put64(&s, id);			 /* IDENTIFIER */
+	put64(&s, 0x400000 + i);	 /* IP */
+	put32x2(&s, 100, 101);		 /* TID: pid, tid */
+	put64(&s, 1000000 + i * 1000);	 /* TIME */
+	put64(&s, 0xdead0000 + i);	 /* ADDR */
+	put64(&s, id);			 /* ID */
+	put64(&s, 77);			 /* STREAM_ID */
+	put32x2(&s, 3, 0);		 /* CPU */
+	put64(&s, 250000);		 /* PERIOD */
+	put64(&s, 42);			 /* READ: value */
+	put64(&s, 43);			 /*       time_enabled */
+	put64(&s, id);			 /*       id */
+	put64(&s, 0);			 /*       lost */
+	put64(&s, 3);			 /* CALLCHAIN nr */
+	put64(&s, PERF_CONTEXT_USER);
+	put64(&s, 0x400000 + i);
+	put64(&s, 0x400100);
+	put(&s, &raw_size, 4);		 /* RAW: u32 size + data, 16 bytes in all */
+	put(&s, raw, sizeof(raw));
+	put64(&s, 2);			 /* BRANCH_STACK nr */
+	put64(&s, 7);			 /*   hw_idx */
+	put(&s, br, sizeof(br));
+	put64(&s, PERF_SAMPLE_REGS_ABI_64); /* REGS_USER */
+	put64(&s, 11);
+	put64(&s, 12);
+	put64(&s, 13);
+	put64(&s, sizeof(stack));	 /* STACK_USER size, data, dyn_size */
+	put(&s, stack, sizeof(stack));
+	put64(&s, 8);
+	put64(&s, ((uint64_t)5 << 48) | ((uint64_t)6 << 32) | 1234); /* WEIGHT_STRUCT */
+	put64(&s, 0x51);		 /* DATA_SRC */
+	put64(&s, 0x61);		 /* TRANSACTION */
+	put64(&s, PERF_SAMPLE_REGS_ABI_64); /* REGS_INTR */
+	put64(&s, 21);
+	put64(&s, 22);
+	put64(&s, 0x7000);		 /* PHYS_ADDR */
+	put64(&s, 99);			 /* CGROUP */
+	put64(&s, 4096);		 /* DATA_PAGE_SIZE */
+	put64(&s, 8192);		 /* CODE_PAGE_SIZE */
+	put64(&s, 8);			 /* AUX size + data */
+	put64(&s, 0xa5a5a5a5a5a5a5a5ULL);
+
+	put_header(b, PERF_RECORD_SAMPLE, PERF_RECORD_MISC_USER, (uint16_t)(8 + s.len));
+	put(b, s.p, s.len);
+	free(s.p);
+}
+
+static void check_sample(const struct pps_event *ev, uint64_t i, uint64_t id)
+{
+	const struct pps_sample *s = &ev->sample;
+
+	CHECK(ev->type == PERF_RECORD_SAMPLE, "type %u", ev->type);
+	CHECK(s->id == id, "id %" PRIu64, s->id);
+	CHECK(s->ip == 0x400000 + i, "ip %#" PRIx64, s->ip);
+	CHECK(s->pid == 100 && s->tid == 101, "pid %u tid %u", s->pid, s->tid);
+	CHECK(s->time == 1000000 + i * 1000, "time %" PRIu64, s->time);
+	CHECK(s->addr == 0xdead0000 + i, "addr");
+	CHECK(s->stream_id == 77, "stream_id");
+	CHECK(s->cpu == 3, "cpu %u", s->cpu);
+	CHECK(s->period == 250000, "period");
+	CHECK(s->read_nr_words == 4 && s->read_words[0] == 42 && s->read_words[1] == 43 &&
+		      s->read_words[2] == id,
+	      "read %u", s->read_nr_words);
+	CHECK(s->callchain_nr == 3 && s->callchain[0] == PERF_CONTEXT_USER &&
+		      s->callchain[1] == 0x400000 + i && s->callchain[2] == 0x400100,
+	      "callchain");
+	CHECK(s->raw_size == 12 && ((const uint8_t *)s->raw_data)[11] == 12, "raw");
+	CHECK(s->branch_nr == 2 && s->branch_has_hw_idx && s->branch_hw_idx == 7 &&
+		      s->branch[1].from == 0x3000 + i && s->branch[1].to == 0x4000 + i,
+	      "branch");
+	CHECK(s->user_regs_abi == PERF_SAMPLE_REGS_ABI_64 && s->user_regs_nr == 3 &&
+		      s->user_regs[2] == 13,
+	      "user regs");
+	CHECK(s->user_stack_size == 16 && s->user_stack_dyn_size == 8 &&
+		      ((const uint8_t *)s->user_stack)[15] == (uint8_t)i,
+	      "user stack");
+	CHECK(s->weight_var1 == 1234 && s->weight_var2 == 6 && s->weight_var3 == 5, "weight");
+	CHECK(s->data_src == 0x51 && s->transaction == 0x61, "data_src/transaction");
+	CHECK(s->intr_regs_nr == 2 && s->intr_regs[1] == 22, "intr regs");
+	CHECK(s->phys_addr == 0x7000 && s->cgroup == 99, "phys/cgroup");
+	CHECK(s->data_page_size == 4096 && s->code_page_size == 8192, "page sizes");
+	CHECK(s->aux_size == 8, "aux");
+}
+
+/* A COMM record with a sample_id_all trailer (TID TIME ID STREAM_ID CPU IDENTIFIER). */
+static void put_comm(struct buf *b, uint64_t id, uint64_t time)
+{
+	char comm[16] = "worker";
+
+	put_header(b, PERF_RECORD_COMM, PERF_RECORD_MISC_COMM_EXEC, 8 + 8 + 16 + 48);
+	put32x2(b, 100, 101);
+	put(b, comm, sizeof(comm));
+	put32x2(b, 100, 101);
+	put64(b, time);
+	put64(b, id);
+	put64(b, 77);
+	put32x2(b, 3, 0);
+	put64(b, id);
+}
+
+#define NR_SAMPLES 50
+#define TEST_ID	   1234
+
+/* The records after the header/attrs, shared by pipe and file mode. */
+static void put_records(struct buf *b)
+{
+	put_comm(b, TEST_ID, 999000);
+	for (uint64_t i = 0; i < NR_SAMPLES; i++) {
+		put_sample(b, i, TEST_ID);
+		if (i % 10 == 9)
+			put_header(b, PERF_RECORD_FINISHED_ROUND, 0, 8);
+	}
+}
+
+static void build_pipe(struct buf *b)
+{
+	struct perf_event_attr a = test_attr();
+
+	put(b, "PERFILE2", 8);
+	put64(b, 16);
+	put_header(b, PERF_RECORD_HEADER_ATTR, 0, (uint16_t)(8 + sizeof(a) + 8));
+	put(b, &a, sizeof(a));
+	put64(b, TEST_ID);
+	put_records(b);
+}
+
+/* File mode: header, ids, attrs, data, feature table, HOSTNAME feature. */
+static void build_file(struct buf *b)
+{
+	struct perf_event_attr a = test_attr();
+	struct buf data = {0};
+	uint64_t attr_size = sizeof(a) + 16, ids_off = 104, attrs_off = ids_off + 8;
+	uint64_t data_off = attrs_off + attr_size, feat_table, host_off;
+	const char host[8] = "testbox";
+	uint32_t host_len = sizeof(host);
+
+	put_records(&data);
+	feat_table = data_off + data.len;
+	host_off = feat_table + 16;
+	put(b, "PERFILE2", 8);
+	put64(b, 104);
+	put64(b, attr_size);
+	put64(b, attrs_off); /* attrs */
+	put64(b, attr_size);
+	put64(b, data_off); /* data */
+	put64(b, data.len);
+	put64(b, 0); /* event_types */
+	put64(b, 0);
+	put64(b, 1ULL << PPS_FEAT_HOSTNAME);
+	put64(b, 0);
+	put64(b, 0);
+	put64(b, 0);
+	put64(b, TEST_ID); /* ids at 104 */
+	put(b, &a, sizeof(a));
+	put64(b, ids_off);
+	put64(b, 8);
+	put(b, data.p, data.len);
+	put64(b, host_off);
+	put64(b, 4 + sizeof(host));
+	put(b, &host_len, 4);
+	put(b, host, sizeof(host));
+	free(data.p);
+}
+
+/* Pipe mode with the records zstd-compressed into COMPRESSED records of at most chunk
+ * compressed bytes each, so records straddle COMPRESSED boundaries. */
+static void build_compressed(struct buf *b, size_t chunk)
+{
+	struct perf_event_attr a = test_attr();
+	struct buf raw = {0};
+	size_t bound, n;
+	uint8_t *z;
+
+	put(b, "PERFILE2", 8);
+	put64(b, 16);
+	put_header(b, PERF_RECORD_HEADER_ATTR, 0, (uint16_t)(8 + sizeof(a) + 8));
+	put(b, &a, sizeof(a));
+	put64(b, TEST_ID);
+	put_records(&raw);
+	bound = ZSTD_compressBound(raw.len);
+	z = malloc(bound);
+	n = ZSTD_compress(z, bound, raw.p, raw.len, 3);
+	if (ZSTD_isError(n))
+		abort();
+	for (size_t off = 0; off < n; off += chunk) {
+		size_t len = n - off < chunk ? n - off : chunk;
+		/* Like perf: header.size is the exact compressed size, so the records after
+		 * a COMPRESSED record may sit unaligned in the file. */
+		put_header(b, PERF_RECORD_COMPRESSED, 0, (uint16_t)(8 + len));
+		put(b, z + off, len);
+	}
+	free(z);
+	free(raw.p);
+}
+
+static char *write_tmp(const struct buf *b, const char *tag)
+{
+	char *path;
+	int fd;
+
+	if (asprintf(&path, "/tmp/pps-test-%s-XXXXXX", tag) < 0)
+		abort();
+	fd = mkstemp(path);
+	if (fd < 0 || write(fd, b->p, b->len) != (ssize_t)b->len)
+		abort();
+	close(fd);
+	return path;
+}
+
+struct readout {
+	uint64_t samples, comms, records;
+	bool ok_fields;
+};
+
+static int read_all(const char *path, unsigned int flags, struct readout *out, bool check)
+{
+	PPS_READER_OPTS(opts, .flags = flags);
+	struct pps_reader *r = pps_reader_open(path, &opts);
+	struct pps_event ev;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	if (!r)
+		return -1;
+	while ((ret = pps_reader_next(r, &ev)) > 0) {
+		out->records++;
+		if (ev.type == PERF_RECORD_SAMPLE) {
+			if (check)
+				check_sample(&ev, out->samples, TEST_ID);
+			CHECK(ev.evsel == pps_reader_evsel(r, 0), "sample evsel");
+			out->samples++;
+		} else if (ev.type == PERF_RECORD_COMM) {
+			const struct perf_record_comm *c = ev.raw;
+
+			if (check) {
+				CHECK(strcmp(c->comm, "worker") == 0, "comm %s", c->comm);
+				CHECK(ev.sample.time == 999000 && ev.sample.cpu == 3 &&
+					      ev.sample.tid == 101 && ev.sample.id == TEST_ID,
+				      "comm trailer time %" PRIu64 " cpu %u", ev.sample.time,
+				      ev.sample.cpu);
+			}
+			out->comms++;
+		}
+	}
+	if (check) {
+		CHECK(pps_reader_nr_evsels(r) == 1, "nr_evsels %zu", pps_reader_nr_evsels(r));
+		CHECK(strcmp(pps_evsel_name(pps_reader_evsel(r, 0)), "cpu-clock") == 0, "name %s",
+		      pps_evsel_name(pps_reader_evsel(r, 0)));
+		CHECK(pps_evsel_stats(pps_reader_evsel(r, 0))->nr_samples == NR_SAMPLES,
+		      "stats samples");
+	}
+	pps_reader_free(r);
+	return ret;
+}
+
+static void test_roundtrip(const char *tag, const struct buf *b, bool file_mode)
+{
+	char *path = write_tmp(b, tag);
+	struct readout o;
+	int ret = read_all(path, 0, &o, true);
+
+	CHECK(ret == 0, "%s: read ret %d", tag, ret);
+	CHECK(o.samples == NR_SAMPLES && o.comms == 1, "%s: samples %" PRIu64 " comms %" PRIu64,
+	      tag, o.samples, o.comms);
+	ret = read_all(path, PPS_READER_ORDERED, &o, true);
+	CHECK(ret == 0 && o.samples == NR_SAMPLES && o.comms == 1,
+	      "%s ordered: samples %" PRIu64, tag, o.samples);
+	if (file_mode) {
+		struct pps_reader *r = pps_reader_open(path, NULL);
+
+		CHECK(r && pps_reader_hostname(r) && strcmp(pps_reader_hostname(r), "testbox") == 0,
+		      "%s: hostname", tag);
+		pps_reader_free(r);
+	}
+	unlink(path);
+	free(path);
+}
+
+/* Cut the stream at every offset: never more samples than the truth, no crash. */
+static void test_truncation(const char *tag, const struct buf *b)
+{
+	struct buf cut = {0};
+	int logged = 0;
+
+	pps_set_log(quiet_log, &logged);
+	for (size_t len = 0; len < b->len; len += (len < 256 ? 1 : 7)) {
+		struct readout o;
+		char *path;
+
+		cut.len = 0;
+		put(&cut, b->p, len);
+		path = write_tmp(&cut, tag);
+		(void)read_all(path, PPS_READER_ORDERED, &o, false);
+		CHECK(o.samples <= NR_SAMPLES, "%s cut at %zu: %" PRIu64 " samples", tag, len,
+		      o.samples);
+		unlink(path);
+		free(path);
+	}
+	pps_set_log(NULL, NULL);
+	CHECK(logged > 0, "%s: truncations were not reported", tag);
+	free(cut.p);
+}
+
+/* Real recordings: ordered delivery is a permutation of stream order with times sorted. */
+static void test_ordered_file(const char *path)
+{
+	PPS_READER_OPTS(ordered, .flags = PPS_READER_ORDERED);
+	struct pps_reader *a = pps_reader_open(path, NULL), *b = pps_reader_open(path, &ordered);
+	uint64_t na = 0, nb = 0, last = 0, backwards = 0, rounds = 0;
+	struct pps_event ev;
+
+	if (!a || !b) {
+		CHECK(a && b, "%s: open", path);
+		goto out;
+	}
+	while (pps_reader_next(a, &ev) > 0)
+		if (ev.type == PERF_RECORD_FINISHED_ROUND)
+			rounds++;
+		else
+			na++;
+	while (pps_reader_next(b, &ev) > 0) {
+		nb++;
+		if (ev.type >= PERF_RECORD_USER_TYPE_START || ev.sample.time == PPS_NO_TIME)
+			continue;
+		if (ev.sample.time < last)
+			backwards++;
+		else
+			last = ev.sample.time;
+	}
+	CHECK(na == nb, "%s: %" PRIu64 " records in stream order, %" PRIu64 " ordered", path, na,
+	      nb);
+	CHECK(backwards == pps_reader_stats(b)->nr_unordered,
+	      "%s: %" PRIu64 " records out of order, reader counted %" PRIu64, path, backwards,
+	      pps_reader_stats(b)->nr_unordered);
+	printf("ordered %s: %" PRIu64 " records, %" PRIu64 " rounds, %" PRIu64 " unordered\n", path,
+	       nb, rounds, backwards);
+out:
+	pps_reader_free(a);
+	pps_reader_free(b);
+}
+
+int main(int argc, char **argv)
+{
+	struct buf pipe = {0}, file = {0}, z1 = {0}, z2 = {0};
+
+	/* Like perf's tests/sample-parsing.c: a new PERF_SAMPLE_* bit must be handled. */
+	CHECK(PERF_SAMPLE_MAX == 1U << 25, "new sample_type bits: teach lib/sample.c");
+
+	build_pipe(&pipe);
+	build_file(&file);
+	build_compressed(&z1, 1u << 20); /* one COMPRESSED record */
+	build_compressed(&z2, 100);	 /* records straddle COMPRESSED records */
+	test_roundtrip("pipe", &pipe, false);
+	test_roundtrip("file", &file, true);
+	test_roundtrip("zstd", &z1, false);
+	test_roundtrip("zstd-split", &z2, false);
+	test_truncation("pipe", &pipe);
+	test_truncation("file", &file);
+	test_truncation("zstd-split", &z2);
+	for (int i = 1; i < argc; i++)
+		test_ordered_file(argv[i]);
+	free(pipe.p);
+	free(file.p);
+	free(z1.p);
+	free(z2.p);
+	printf("test_reader: %s (%d failures)\n", failures ? "FAILED" : "ok", failures);
+	return failures ? 1 : 0;
+}
