@@ -69,7 +69,6 @@ struct pps_reader {
 
 	struct pps_ordered oq;
 	size_t queue_max;
-	struct pps_queued *current; /* queued record handed out last, freed on next call */
 };
 
 /* A record read from the stream, not yet delivered. */
@@ -414,7 +413,6 @@ PPS_API void pps_reader_free(struct pps_reader *r)
 {
 	if (!r)
 		return;
-	free(r->current);
 	pps_ordered_release(&r->oq);
 	pps_input_release(&r->in);
 	pps_env_release(&r->env);
@@ -876,7 +874,7 @@ static void decode(struct pps_reader *r, const struct raw_rec *rec, struct pps_e
 	struct pps_evsel *e;
 	int err;
 
-	memset(ev, 0, sizeof(*ev));
+	/* Only the header fields here: pps_sample_parse() fills all of ev->sample. */
 	ev->type = rec->type;
 	ev->size = rec->size;
 	memcpy(&ev->misc, rec->p + 4, 2);
@@ -884,12 +882,14 @@ static void decode(struct pps_reader *r, const struct raw_rec *rec, struct pps_e
 	ev->compressed = rec->compressed;
 	ev->raw = rec->p;
 	ev->trailing_size = rec->trailing;
-	ev->sample.time = PPS_NO_TIME;
-	ev->sample.pid = ev->sample.tid = ev->sample.cpu = UINT32_MAX;
-	if (rec->type >= PERF_RECORD_USER_TYPE_START)
-		return;
-	e = pps_evlist_event_evsel(&r->el, rec->p, rec->size, rec->type);
+	ev->evsel = NULL;
+	e = rec->type < PERF_RECORD_USER_TYPE_START
+		    ? pps_evlist_event_evsel(&r->el, rec->p, rec->size, rec->type)
+		    : NULL;
 	if (!e) {
+		memset(&ev->sample, 0, sizeof(ev->sample));
+		ev->sample.time = PPS_NO_TIME;
+		ev->sample.pid = ev->sample.tid = ev->sample.cpu = UINT32_MAX;
 		if (count && rec->type == PERF_RECORD_SAMPLE)
 			r->stats.nr_unknown_id++;
 		return;
@@ -911,33 +911,20 @@ static void decode(struct pps_reader *r, const struct raw_rec *rec, struct pps_e
 		return;
 	switch (rec->type) {
 	case PERF_RECORD_SAMPLE: {
-		/* Attribute by id as perf's evlist__id2evsel() does. */
-		struct pps_evsel *owner = e;
+		/* e is perf's evlist__id2evsel(sample->id): the id at id_pos is sample.id. */
+		uint64_t t = ev->sample.time;
 
-		if (r->el.nr > 1 && ev->sample.id) {
-			owner = pps_evlist_find_id(&r->el, ev->sample.id);
-			if (!owner)
-				owner = r->el.sample_id_all ? NULL : r->el.v[0];
-		}
-		if (!owner) {
-			r->stats.nr_unknown_id++;
-			break;
-		}
-		owner->stats.nr_samples++;
-		owner->stats.period += ev->sample.period;
-		if (ev->sample.time != PPS_NO_TIME) {
-			if (owner->stats.first_time == PPS_NO_TIME ||
-			    ev->sample.time < owner->stats.first_time)
-				owner->stats.first_time = ev->sample.time;
-			if (owner->stats.last_time == PPS_NO_TIME ||
-			    ev->sample.time > owner->stats.last_time)
-				owner->stats.last_time = ev->sample.time;
-			if (r->stats.first_time == PPS_NO_TIME ||
-			    ev->sample.time < r->stats.first_time)
-				r->stats.first_time = ev->sample.time;
-			if (r->stats.last_time == PPS_NO_TIME ||
-			    ev->sample.time > r->stats.last_time)
-				r->stats.last_time = ev->sample.time;
+		e->stats.nr_samples++;
+		e->stats.period += ev->sample.period;
+		if (t != PPS_NO_TIME) {
+			if (e->stats.first_time == PPS_NO_TIME || t < e->stats.first_time)
+				e->stats.first_time = t;
+			if (e->stats.last_time == PPS_NO_TIME || t > e->stats.last_time)
+				e->stats.last_time = t;
+			if (r->stats.first_time == PPS_NO_TIME || t < r->stats.first_time)
+				r->stats.first_time = t;
+			if (r->stats.last_time == PPS_NO_TIME || t > r->stats.last_time)
+				r->stats.last_time = t;
 		}
 		break;
 	}
@@ -952,16 +939,11 @@ static void decode(struct pps_reader *r, const struct raw_rec *rec, struct pps_e
 	}
 	case PERF_RECORD_LOST_SAMPLES: {
 		uint64_t lost;
-		struct pps_evsel *owner = r->el.nr == 1 || !ev->sample.id
-						  ? r->el.v[0]
-						  : pps_evlist_find_id(&r->el, ev->sample.id);
 
 		memcpy(&lost, rec->p + 8, 8);
 		r->stats.lost_samples += lost;
-		if (owner) {
-			owner->stats.nr_lost_samples_records++;
-			owner->stats.lost_samples += lost;
-		}
+		e->stats.nr_lost_samples_records++;
+		e->stats.lost_samples += lost;
 		break;
 	}
 	case PERF_RECORD_THROTTLE:
@@ -999,7 +981,7 @@ static int next_in_stream(struct pps_reader *r, struct raw_rec *rec, struct pps_
 
 static int deliver_queued(struct pps_reader *r, struct pps_event *ev)
 {
-	struct pps_queued *q = pps_ordered_pop(&r->oq);
+	const struct pps_queued *q = pps_ordered_pop(&r->oq);
 	struct raw_rec rec = {
 		.p = (const uint8_t *)q->data,
 		.type = q->type,
@@ -1008,8 +990,6 @@ static int deliver_queued(struct pps_reader *r, struct pps_event *ev)
 		.compressed = q->compressed,
 	};
 
-	free(r->current);
-	r->current = q;
 	decode(r, &rec, ev, false);
 	return 1;
 }
@@ -1019,8 +999,6 @@ static int next_ordered(struct pps_reader *r, struct pps_event *ev)
 	struct raw_rec rec;
 	int ret;
 
-	free(r->current);
-	r->current = NULL;
 	for (;;) {
 		uint64_t t;
 
