@@ -776,7 +776,7 @@ static void apply_event_update(struct pps_reader *r, const struct raw_rec *rec)
 
 	memcpy(&type, rec->p + 8, 8);
 	memcpy(&id, rec->p + 16, 8);
-	if (type != 1 /* PERF_EVENT_UPDATE__NAME */)
+	if (type != PERF_EVENT_UPDATE__NAME)
 		return;
 	e = pps_evlist_find_id(&r->el, id);
 	if (e && rec->size > 24)

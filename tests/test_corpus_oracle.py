@@ -51,7 +51,8 @@ def check_file(path):
                        f"{r.err_head()}")
     if jerr:
         return False, f"exit {r.rc} but {jerr}"
-    problems += T.compare_with_perf(ps, ours)
+    notes = []
+    problems += T.compare_with_perf(ps, ours, path, notes)
     problems += [f"self-check: {m}" for m in T.self_consistency(ours)]
     tp, tr = T.check_text_form(path, [e.get("name", "") for e in ours.get("events", [])])
     problems += tp
@@ -60,6 +61,8 @@ def check_file(path):
     if problems:
         return False, "; ".join(problems)
     note = f" [exit 3: {r.err_head(150)}]" if r.rc == 3 else ""
+    if notes:
+        note += " [note: " + "; ".join(notes) + "]"
     return True, (f"TOTAL {ps.total}, {len(ps.events)} event block(s), "
                   f"{ours.get('samples')} samples{note}")
 

@@ -9,6 +9,7 @@
 #define PPS_VERSION_STRING "0.1.0"
 
 #include <pprofstore/log.h>
+#include <pprofstore/profile.h>
 #include <pprofstore/reader.h>
 
 #ifdef __cplusplus

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * pps_profile: builds a pprof profile (profile.proto) in memory and writes it gzipped,
+ * as `go tool pprof` expects.
+ *
+ * Strings, mappings, functions and locations are deduplicated as they are added, and
+ * samples with the same stack and labels are aggregated (values summed), so memory grows
+ * with the number of distinct stacks, not with the number of samples added.
+ *
+ * Ids returned by the add functions are the proto's 1-based ids; 0 means failure (errno
+ * set: ENOMEM, EINVAL).
+ */
+#ifndef PPROFSTORE_PROFILE_H
+#define PPROFSTORE_PROFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct pps_profile;
+
+/* A Mapping (profile.proto message Mapping). Strings are copied. */
+struct pps_mapping_info {
+	uint64_t start;	     /* memory_start */
+	uint64_t limit;	     /* memory_limit */
+	uint64_t offset;     /* file_offset */
+	const char *file;    /* filename, may be NULL */
+	const char *build_id; /* hex, may be NULL */
+	bool has_functions;
+	bool has_filenames;
+	bool has_line_numbers;
+	bool has_inline_frames;
+};
+
+/* One Line of a Location: function id from pps_profile_add_function(), and the line. */
+struct pps_line {
+	uint64_t function_id;
+	int64_t line;
+	int64_t column;
+};
+
+/* A sample label: str (when non-NULL) or num with an optional unit. Strings copied.
+ * A string label ignores num and num_unit. */
+struct pps_label {
+	const char *key;
+	const char *str;
+	int64_t num;
+	const char *num_unit; /* may be NULL */
+};
+
+/* Returns a new empty profile, NULL on ENOMEM. Free with pps_profile_free(). */
+struct pps_profile *pps_profile_new(void);
+/* Accepts NULL. */
+void pps_profile_free(struct pps_profile *p);
+
+/* Appends a sample type ("samples", "count"); the order is the order of sample values.
+ * Returns 0 or -errno. All sample types must be added before the first sample (-EINVAL
+ * after it). In these setters a NULL type is -EINVAL, a NULL unit is "". */
+int pps_profile_add_sample_type(struct pps_profile *p, const char *type, const char *unit);
+/* period_type and period. */
+int pps_profile_set_period(struct pps_profile *p, const char *type, const char *unit,
+			   int64_t period);
+/* The sample type pprof shows by default (default_sample_type). */
+int pps_profile_set_default_sample_type(struct pps_profile *p, const char *type);
+void pps_profile_set_time(struct pps_profile *p, int64_t time_nanos, int64_t duration_nanos);
+int pps_profile_add_comment(struct pps_profile *p, const char *comment);
+
+/* Deduplicated on every field (a NULL string is ""). */
+uint64_t pps_profile_add_mapping(struct pps_profile *p, const struct pps_mapping_info *m);
+/* Deduplicated on (name, system_name, filename, start_line). NULL strings are "". */
+uint64_t pps_profile_add_function(struct pps_profile *p, const char *name,
+				  const char *system_name, const char *filename,
+				  int64_t start_line);
+/*
+ * Deduplicated on (mapping_id, address) when address is non-zero, else on the lines
+ * (with mapping_id, like pprof's own location key).
+ * lines: innermost (inlined) first, as pprof expects; nr_lines may be 0 (unsymbolized).
+ * mapping_id may be 0 (no mapping). EINVAL: an unknown mapping id or function id.
+ */
+uint64_t pps_profile_add_location(struct pps_profile *p, uint64_t mapping_id, uint64_t address,
+				  const struct pps_line *lines, size_t nr_lines);
+/*
+ * Adds values (one per sample type) to the sample with this stack (location ids, leaf
+ * first) and these labels, creating it on first use. Label order does not matter.
+ * Returns 0 or -errno: -EINVAL for no sample types yet, an unknown location id or a label
+ * without key. Sums wrap around on int64 overflow.
+ */
+int pps_profile_add_sample(struct pps_profile *p, const uint64_t *location_ids, size_t nr_locs,
+			   const int64_t *values, const struct pps_label *labels, size_t nr_labels);
+
+/* Counts, for tests and diagnostics. */
+size_t pps_profile_nr_samples(const struct pps_profile *p);
+size_t pps_profile_nr_locations(const struct pps_profile *p);
+size_t pps_profile_nr_functions(const struct pps_profile *p);
+size_t pps_profile_nr_mappings(const struct pps_profile *p);
+
+/* Serializes and gzips the profile to f. Returns 0 or -errno (-EIO on a write error).
+ * p is left as it was (it can be written again); f is flushed, not closed. */
+int pps_profile_write(struct pps_profile *p, FILE *f);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PPROFSTORE_PROFILE_H */

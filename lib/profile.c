@@ -1,0 +1,1185 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * pps_profile: a pprof profile built in memory and written as gzipped profile.proto.
+ *
+ * Facts that shaped it:
+ * - A conversion adds millions of samples but only thousands to a few hundred thousand
+ *   distinct stacks, locations, functions and strings. So every add starts with a hash
+ *   lookup, and only distinct items are stored, in flat growable arrays (one malloc per
+ *   distinct string, none per other item). Memory is O(distinct items); a repeated stack
+ *   costs a lookup and a few additions.
+ * - Every dedup index is one open-addressing table of (32-bit hash, item index) slots,
+ *   linear probing, at most half full. The items themselves are the keys: a lookup
+ *   compares the candidate against the item the slot points to.
+ * - Ids handed out are array index + 1, which is what profile.proto wants (0 = none),
+ *   so nothing is renumbered at write time.
+ * - Writing builds no copy of the profile. Concatenated protobuf encodings of one message
+ *   type parse as their merge (repeated fields append), so the Profile is written as a
+ *   run of small Profile messages, each holding one element of one repeated field, in
+ *   field-number order: the bytes are those a single Profile would pack to. Each piece
+ *   is packed by protobuf-c straight into a buffer that feeds deflate and the FILE.
+ */
+#include <stdlib.h>
+#include <zlib.h>
+
+#include <pprofstore/profile.h>
+
+#include "internal/util.h"
+#include "profile.pb-c.h"
+
+/* Item counts stay below this, so indices fit the 32-bit slot and a table fits 2^32 slots. */
+#define MAX_ITEMS ((size_t)1 << 31)
+/* Staged bytes before deflate runs: protobuf-c appends a few bytes at a time. */
+#define GZ_IN_SIZE (64u << 10)
+/* Compressed bytes collected before each fwrite. */
+#define GZ_OUT_SIZE (64u << 10)
+
+/* One slot of a dedup table. */
+struct dedup_slot {
+	uint32_t hash; /* low 32 bits of the item's hash; compared before the item */
+	uint32_t ref;  /* item index + 1; 0 marks an empty slot */
+};
+
+/* An open-addressing hash index over items stored elsewhere. Invariant: used * 2 <= cap. */
+struct dedup {
+	struct dedup_slot *slots; /* cap slots, or NULL while cap is 0 */
+	size_t cap;		  /* 0 or a power of two */
+	size_t used;		  /* occupied slots */
+};
+
+/* A ValueType: string indices. */
+struct value_type {
+	int64_t type;
+	int64_t unit;
+};
+
+/* A Mapping as stored; strings are string-table indices. Compared field by field. */
+struct mapping {
+	uint64_t start;
+	uint64_t limit;
+	uint64_t offset;
+	int64_t file;
+	int64_t build_id;
+	bool has_functions;
+	bool has_filenames;
+	bool has_line_numbers;
+	bool has_inline_frames;
+};
+
+/* A Function as stored; strings are string-table indices. */
+struct function {
+	int64_t name;
+	int64_t system_name;
+	int64_t filename;
+	int64_t start_line;
+};
+
+/* A Location as stored; its lines are lines[line_off .. line_off + nr_lines). */
+struct location {
+	uint64_t mapping_id;
+	uint64_t address;
+	size_t line_off;
+	size_t nr_lines;
+};
+
+/* A Label as stored: string indices, str == 0 for a numeric label. No padding. */
+struct label {
+	int64_t key;
+	int64_t str;
+	int64_t num;
+	int64_t unit;
+};
+
+/*
+ * A distinct (stack, labels) pair. Its stack is stack_pool[loc_off .. + nr_locs), its
+ * labels label_pool[label_off .. + nr_labels), sorted; its values are
+ * value_pool[index * nr_types .. + nr_types).
+ */
+struct sample {
+	size_t loc_off;
+	size_t label_off;
+	uint32_t nr_locs;
+	uint32_t nr_labels;
+};
+
+struct pps_profile {
+	char **strs;	      /* the string table; strs[0] is "", the others malloc'ed */
+	size_t nr_strs;	      /* always >= 1 */
+	size_t strs_cap;      /* allocated entries of strs */
+	struct dedup str_idx; /* strs[1..] by content */
+
+	struct value_type *types; /* sample types, in value order */
+	size_t nr_types;
+	size_t types_cap;
+	struct value_type period_type; /* all zero when unset: field left out */
+	int64_t period;
+	int64_t default_type; /* string index of the default sample type's type, 0 unset */
+	int64_t time_nanos;
+	int64_t duration_nanos;
+	int64_t *comments; /* string indices */
+	size_t nr_comments;
+	size_t comments_cap;
+
+	struct mapping *mappings; /* mapping id i is mappings[i - 1] */
+	size_t nr_mappings;
+	size_t mappings_cap;
+	struct dedup mapping_idx;
+
+	struct function *functions; /* function id i is functions[i - 1] */
+	size_t nr_functions;
+	size_t functions_cap;
+	struct dedup function_idx;
+
+	struct location *locations; /* location id i is locations[i - 1] */
+	size_t nr_locations;
+	size_t locations_cap;
+	struct dedup location_idx;
+	struct pps_line *lines; /* the lines of all locations, back to back */
+	size_t nr_lines;
+	size_t lines_cap;
+	size_t max_lines; /* most lines of one location: sizes the write scratch */
+
+	struct sample *samples;
+	size_t nr_samples;
+	size_t samples_cap;
+	struct dedup sample_idx;
+	uint64_t *stack_pool; /* the stacks of all samples, back to back */
+	size_t stack_len;
+	size_t stack_cap;
+	struct label *label_pool; /* the sorted labels of all samples, back to back */
+	size_t label_len;
+	size_t label_cap;
+	int64_t *value_pool; /* nr_types values per sample */
+	size_t values_cap;   /* allocated entries of value_pool */
+	size_t max_labels;   /* most labels of one sample: sizes the write scratch */
+
+	struct label *scratch; /* add_sample's labels, interned and sorted before lookup */
+	size_t scratch_cap;
+};
+
+/* ---- small helpers ----------------------------------------------------------------- */
+
+/*
+ * Returns arr with room for need items of size sz, growing *cap by doubling; NULL on
+ * ENOMEM, arr then untouched and still owned by the caller.
+ */
+static void *array_reserve(void *arr, size_t *cap, size_t need, size_t sz)
+{
+	size_t n = *cap ? *cap : 16;
+	void *na;
+
+	if (need <= *cap)
+		return arr;
+	while (n < need) {
+		if (n > SIZE_MAX / 2 / sz)
+			return NULL;
+		n *= 2;
+	}
+	if (n > SIZE_MAX / sz)
+		return NULL;
+	na = realloc(arr, n * sz);
+	if (!na)
+		return NULL;
+	*cap = n;
+	return na;
+}
+
+/* Folds one word into a running hash: each step is a bijection of h ^ w. */
+static uint64_t hash_word(uint64_t h, uint64_t w)
+{
+	h ^= w;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 32;
+	return h;
+}
+
+/* MurmurHash3's fmix64, so the low bits used as the table index depend on every bit. */
+static uint64_t hash_final(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h;
+}
+
+static uint64_t hash_bytes(uint64_t h, const void *data, size_t len)
+{
+	const uint8_t *s = data;
+	uint64_t w;
+
+	h = hash_word(h, len);
+	for (; len >= 8; s += 8, len -= 8) {
+		memcpy(&w, s, 8);
+		h = hash_word(h, w);
+	}
+	if (len) {
+		w = 0;
+		memcpy(&w, s, len);
+		h = hash_word(h, w);
+	}
+	return h;
+}
+
+/* ---- dedup tables ------------------------------------------------------------------ */
+
+/* Does item idx (0-based) equal key? */
+typedef bool (*dedup_eq_fn)(const struct pps_profile *p, size_t idx, const void *key);
+
+static void dedup_release(struct dedup *d)
+{
+	free(d->slots);
+	memset(d, 0, sizeof(*d));
+}
+
+static void dedup_place(struct dedup_slot *slots, size_t cap, uint32_t hash, uint32_t ref)
+{
+	size_t i = hash & (cap - 1);
+
+	while (slots[i].ref)
+		i = (i + 1) & (cap - 1);
+	slots[i].hash = hash;
+	slots[i].ref = ref;
+}
+
+/*
+ * Makes room for one more item, so that a dedup_find() that follows returns a usable
+ * slot. Returns 0 or -ENOMEM (the table is then unchanged).
+ */
+static int dedup_reserve(struct dedup *d)
+{
+	struct dedup_slot *slots;
+	size_t cap;
+
+	if ((d->used + 1) * 2 <= d->cap)
+		return 0;
+	if (d->used + 1 > MAX_ITEMS)
+		return -ENOMEM;
+	cap = d->cap ? d->cap * 2 : 64;
+	slots = calloc(cap, sizeof(*slots));
+	if (!slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->cap; i++)
+		if (d->slots[i].ref)
+			dedup_place(slots, cap, d->slots[i].hash, d->slots[i].ref);
+	free(d->slots);
+	d->slots = slots;
+	d->cap = cap;
+	return 0;
+}
+
+/*
+ * Returns the index + 1 of the item equal to key, or 0 with *slot set to the empty slot
+ * where dedup_insert() puts it. The caller did dedup_reserve() first.
+ */
+static size_t dedup_find(const struct pps_profile *p, const struct dedup *d, uint32_t hash,
+			 dedup_eq_fn eq, const void *key, size_t *slot)
+{
+	size_t i = hash & (d->cap - 1);
+
+	for (; d->slots[i].ref; i = (i + 1) & (d->cap - 1))
+		if (d->slots[i].hash == hash && eq(p, d->slots[i].ref - 1, key))
+			return d->slots[i].ref;
+	*slot = i;
+	return 0;
+}
+
+/* Records item idx (0-based) in the slot dedup_find() returned. */
+static void dedup_insert(struct dedup *d, size_t slot, uint32_t hash, size_t idx)
+{
+	d->slots[slot].hash = hash;
+	d->slots[slot].ref = (uint32_t)(idx + 1);
+	d->used++;
+}
+
+/* ---- strings ----------------------------------------------------------------------- */
+
+static bool str_eq(const struct pps_profile *p, size_t idx, const void *key)
+{
+	return strcmp(p->strs[idx], key) == 0;
+}
+
+/*
+ * Returns the string-table index of s, adding a copy on first use; NULL and "" are 0.
+ * Returns -ENOMEM when it cannot add (the table is then unchanged).
+ */
+static int64_t intern(struct pps_profile *p, const char *s)
+{
+	size_t len, slot, ref;
+	uint32_t hash;
+	char **strs, *copy;
+
+	if (!s || !*s)
+		return 0;
+	len = strlen(s);
+	hash = (uint32_t)hash_final(hash_bytes(0, s, len));
+	if (dedup_reserve(&p->str_idx))
+		return -ENOMEM;
+	ref = dedup_find(p, &p->str_idx, hash, str_eq, s, &slot);
+	if (ref)
+		return (int64_t)(ref - 1);
+	strs = array_reserve(p->strs, &p->strs_cap, p->nr_strs + 1, sizeof(*strs));
+	if (!strs)
+		return -ENOMEM;
+	p->strs = strs;
+	copy = malloc(len + 1);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, s, len + 1);
+	p->strs[p->nr_strs] = copy;
+	dedup_insert(&p->str_idx, slot, hash, p->nr_strs);
+	return (int64_t)p->nr_strs++;
+}
+
+/* ---- lifecycle and profile-wide fields -------------------------------------------- */
+
+/* strs[0] of every profile: "", never freed (the table's type is char **, protobuf-c's). */
+static char empty_string[1];
+
+PPS_API struct pps_profile *pps_profile_new(void)
+{
+	struct pps_profile *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		goto out_nomem;
+	p->strs = array_reserve(NULL, &p->strs_cap, 1, sizeof(*p->strs));
+	if (!p->strs)
+		goto out_free;
+	p->strs[0] = empty_string;
+	p->nr_strs = 1;
+	return p;
+
+out_free:
+	free(p);
+out_nomem:
+	errno = ENOMEM;
+	return NULL;
+}
+
+PPS_API void pps_profile_free(struct pps_profile *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 1; i < p->nr_strs; i++)
+		free(p->strs[i]);
+	free(p->strs);
+	dedup_release(&p->str_idx);
+	free(p->types);
+	free(p->comments);
+	free(p->mappings);
+	dedup_release(&p->mapping_idx);
+	free(p->functions);
+	dedup_release(&p->function_idx);
+	free(p->locations);
+	free(p->lines);
+	dedup_release(&p->location_idx);
+	free(p->samples);
+	dedup_release(&p->sample_idx);
+	free(p->stack_pool);
+	free(p->label_pool);
+	free(p->value_pool);
+	free(p->scratch);
+	free(p);
+}
+
+PPS_API int pps_profile_add_sample_type(struct pps_profile *p, const char *type, const char *unit)
+{
+	struct value_type *types, vt;
+
+	if (!p || !type)
+		return -EINVAL;
+	/* Stored samples have exactly nr_types values each. */
+	if (p->nr_samples)
+		return -EINVAL;
+	vt.type = intern(p, type);
+	vt.unit = intern(p, unit);
+	if (vt.type < 0 || vt.unit < 0)
+		return -ENOMEM;
+	types = array_reserve(p->types, &p->types_cap, p->nr_types + 1, sizeof(*types));
+	if (!types)
+		return -ENOMEM;
+	p->types = types;
+	p->types[p->nr_types++] = vt;
+	return 0;
+}
+
+PPS_API int pps_profile_set_period(struct pps_profile *p, const char *type, const char *unit,
+				   int64_t period)
+{
+	struct value_type vt;
+
+	if (!p || !type)
+		return -EINVAL;
+	vt.type = intern(p, type);
+	vt.unit = intern(p, unit);
+	if (vt.type < 0 || vt.unit < 0)
+		return -ENOMEM;
+	p->period_type = vt;
+	p->period = period;
+	return 0;
+}
+
+PPS_API int pps_profile_set_default_sample_type(struct pps_profile *p, const char *type)
+{
+	int64_t idx;
+
+	if (!p || !type)
+		return -EINVAL;
+	idx = intern(p, type);
+	if (idx < 0)
+		return -ENOMEM;
+	p->default_type = idx;
+	return 0;
+}
+
+PPS_API void pps_profile_set_time(struct pps_profile *p, int64_t time_nanos, int64_t duration_nanos)
+{
+	if (!p)
+		return;
+	p->time_nanos = time_nanos;
+	p->duration_nanos = duration_nanos;
+}
+
+PPS_API int pps_profile_add_comment(struct pps_profile *p, const char *comment)
+{
+	int64_t *comments, idx;
+
+	if (!p || !comment)
+		return -EINVAL;
+	idx = intern(p, comment);
+	if (idx < 0)
+		return -ENOMEM;
+	comments =
+	    array_reserve(p->comments, &p->comments_cap, p->nr_comments + 1, sizeof(*comments));
+	if (!comments)
+		return -ENOMEM;
+	p->comments = comments;
+	p->comments[p->nr_comments++] = idx;
+	return 0;
+}
+
+/* ---- mappings, functions, locations ------------------------------------------------ */
+
+static bool mapping_eq(const struct pps_profile *p, size_t idx, const void *key)
+{
+	const struct mapping *a = &p->mappings[idx], *b = key;
+
+	return a->start == b->start && a->limit == b->limit && a->offset == b->offset &&
+	       a->file == b->file && a->build_id == b->build_id &&
+	       a->has_functions == b->has_functions && a->has_filenames == b->has_filenames &&
+	       a->has_line_numbers == b->has_line_numbers &&
+	       a->has_inline_frames == b->has_inline_frames;
+}
+
+PPS_API uint64_t pps_profile_add_mapping(struct pps_profile *p, const struct pps_mapping_info *m)
+{
+	struct mapping key, *mappings;
+	size_t slot, ref;
+	uint32_t hash;
+	uint64_t h;
+	int err = -EINVAL;
+
+	if (!p || !m)
+		goto out_err;
+	err = -ENOMEM;
+	key.start = m->start;
+	key.limit = m->limit;
+	key.offset = m->offset;
+	key.file = intern(p, m->file);
+	key.build_id = intern(p, m->build_id);
+	if (key.file < 0 || key.build_id < 0)
+		goto out_err;
+	key.has_functions = m->has_functions;
+	key.has_filenames = m->has_filenames;
+	key.has_line_numbers = m->has_line_numbers;
+	key.has_inline_frames = m->has_inline_frames;
+
+	h = hash_word(0, key.start);
+	h = hash_word(h, key.limit);
+	h = hash_word(h, key.offset);
+	h = hash_word(h, (uint64_t)key.file);
+	h = hash_word(h, (uint64_t)key.build_id);
+	h = hash_word(h, (uint64_t)key.has_functions | (uint64_t)key.has_filenames << 1 |
+			     (uint64_t)key.has_line_numbers << 2 |
+			     (uint64_t)key.has_inline_frames << 3);
+	hash = (uint32_t)hash_final(h);
+	if (dedup_reserve(&p->mapping_idx))
+		goto out_err;
+	ref = dedup_find(p, &p->mapping_idx, hash, mapping_eq, &key, &slot);
+	if (ref)
+		return ref;
+	mappings =
+	    array_reserve(p->mappings, &p->mappings_cap, p->nr_mappings + 1, sizeof(*mappings));
+	if (!mappings)
+		goto out_err;
+	p->mappings = mappings;
+	p->mappings[p->nr_mappings] = key;
+	dedup_insert(&p->mapping_idx, slot, hash, p->nr_mappings);
+	return ++p->nr_mappings;
+
+out_err:
+	errno = -err;
+	return 0;
+}
+
+static bool function_eq(const struct pps_profile *p, size_t idx, const void *key)
+{
+	const struct function *a = &p->functions[idx], *b = key;
+
+	return a->name == b->name && a->system_name == b->system_name &&
+	       a->filename == b->filename && a->start_line == b->start_line;
+}
+
+PPS_API uint64_t pps_profile_add_function(struct pps_profile *p, const char *name,
+					  const char *system_name, const char *filename,
+					  int64_t start_line)
+{
+	struct function key, *functions;
+	size_t slot, ref;
+	uint32_t hash;
+	uint64_t h;
+	int err = -EINVAL;
+
+	if (!p)
+		goto out_err;
+	err = -ENOMEM;
+	key.name = intern(p, name);
+	key.system_name = intern(p, system_name);
+	key.filename = intern(p, filename);
+	key.start_line = start_line;
+	if (key.name < 0 || key.system_name < 0 || key.filename < 0)
+		goto out_err;
+
+	h = hash_word(0, (uint64_t)key.name);
+	h = hash_word(h, (uint64_t)key.system_name);
+	h = hash_word(h, (uint64_t)key.filename);
+	h = hash_word(h, (uint64_t)key.start_line);
+	hash = (uint32_t)hash_final(h);
+	if (dedup_reserve(&p->function_idx))
+		goto out_err;
+	ref = dedup_find(p, &p->function_idx, hash, function_eq, &key, &slot);
+	if (ref)
+		return ref;
+	functions =
+	    array_reserve(p->functions, &p->functions_cap, p->nr_functions + 1, sizeof(*functions));
+	if (!functions)
+		goto out_err;
+	p->functions = functions;
+	p->functions[p->nr_functions] = key;
+	dedup_insert(&p->function_idx, slot, hash, p->nr_functions);
+	return ++p->nr_functions;
+
+out_err:
+	errno = -err;
+	return 0;
+}
+
+/* What a location is looked up by; see location_eq(). */
+struct location_key {
+	uint64_t mapping_id;
+	uint64_t address;
+	const struct pps_line *lines;
+	size_t nr_lines;
+};
+
+/*
+ * With an address, a location is its (mapping, address): the lines of a later add are
+ * ignored, the pc means the same code. Without one, it is its (mapping, lines), as in
+ * pprof's own locationKey (merge.go), so a symbolic frame never changes mapping.
+ */
+static bool location_eq(const struct pps_profile *p, size_t idx, const void *key)
+{
+	const struct location *a = &p->locations[idx];
+	const struct location_key *b = key;
+	const struct pps_line *al;
+
+	if (a->mapping_id != b->mapping_id || a->address != b->address)
+		return false;
+	if (b->address)
+		return true;
+	if (a->nr_lines != b->nr_lines)
+		return false;
+	al = &p->lines[a->line_off];
+	for (size_t i = 0; i < b->nr_lines; i++)
+		if (al[i].function_id != b->lines[i].function_id ||
+		    al[i].line != b->lines[i].line || al[i].column != b->lines[i].column)
+			return false;
+	return true;
+}
+
+PPS_API uint64_t pps_profile_add_location(struct pps_profile *p, uint64_t mapping_id,
+					  uint64_t address, const struct pps_line *lines,
+					  size_t nr_lines)
+{
+	struct location_key key = {mapping_id, address, lines, nr_lines};
+	struct location *locations, *loc;
+	struct pps_line *all_lines;
+	size_t slot, ref;
+	uint32_t hash;
+	uint64_t h;
+	int err = -EINVAL;
+
+	if (!p || mapping_id > p->nr_mappings || (nr_lines && !lines))
+		goto out_err;
+	for (size_t i = 0; i < nr_lines; i++)
+		if (!lines[i].function_id || lines[i].function_id > p->nr_functions)
+			goto out_err;
+	err = -ENOMEM;
+	if (nr_lines > MAX_ITEMS)
+		goto out_err;
+
+	h = hash_word(0, mapping_id);
+	h = hash_word(h, address);
+	if (!address) {
+		h = hash_word(h, nr_lines);
+		for (size_t i = 0; i < nr_lines; i++) {
+			h = hash_word(h, lines[i].function_id);
+			h = hash_word(h, (uint64_t)lines[i].line);
+			h = hash_word(h, (uint64_t)lines[i].column);
+		}
+	}
+	hash = (uint32_t)hash_final(h);
+	if (dedup_reserve(&p->location_idx))
+		goto out_err;
+	ref = dedup_find(p, &p->location_idx, hash, location_eq, &key, &slot);
+	if (ref)
+		return ref;
+	locations =
+	    array_reserve(p->locations, &p->locations_cap, p->nr_locations + 1, sizeof(*locations));
+	if (!locations)
+		goto out_err;
+	p->locations = locations;
+	all_lines =
+	    array_reserve(p->lines, &p->lines_cap, p->nr_lines + nr_lines, sizeof(*all_lines));
+	if (!all_lines)
+		goto out_err;
+	p->lines = all_lines;
+
+	loc = &p->locations[p->nr_locations];
+	loc->mapping_id = mapping_id;
+	loc->address = address;
+	loc->line_off = p->nr_lines;
+	loc->nr_lines = nr_lines;
+	if (nr_lines)
+		memcpy(&p->lines[p->nr_lines], lines, nr_lines * sizeof(*lines));
+	p->nr_lines += nr_lines;
+	if (nr_lines > p->max_lines)
+		p->max_lines = nr_lines;
+	dedup_insert(&p->location_idx, slot, hash, p->nr_locations);
+	return ++p->nr_locations;
+
+out_err:
+	errno = -err;
+	return 0;
+}
+
+/* ---- samples ----------------------------------------------------------------------- */
+
+/* What a sample is looked up by: its stack and its sorted, interned labels. */
+struct sample_key {
+	const uint64_t *locs;
+	size_t nr_locs;
+	const struct label *labels;
+	size_t nr_labels;
+};
+
+static bool sample_eq(const struct pps_profile *p, size_t idx, const void *key)
+{
+	const struct sample *a = &p->samples[idx];
+	const struct sample_key *b = key;
+
+	return a->nr_locs == b->nr_locs && a->nr_labels == b->nr_labels &&
+	       (!b->nr_locs ||
+		!memcmp(&p->stack_pool[a->loc_off], b->locs, b->nr_locs * sizeof(*b->locs))) &&
+	       (!b->nr_labels || !memcmp(&p->label_pool[a->label_off], b->labels,
+					 b->nr_labels * sizeof(*b->labels)));
+}
+
+static int cmp_i64(int64_t a, int64_t b)
+{
+	return (a > b) - (a < b);
+}
+
+/* Any total order works: it only makes the label set canonical within one profile. */
+static int label_cmp(const void *va, const void *vb)
+{
+	const struct label *a = va, *b = vb;
+	int c = cmp_i64(a->key, b->key);
+
+	if (!c)
+		c = cmp_i64(a->str, b->str);
+	if (!c)
+		c = cmp_i64(a->num, b->num);
+	if (!c)
+		c = cmp_i64(a->unit, b->unit);
+	return c;
+}
+
+/* Interns labels into p->scratch and sorts them. Returns 0 or -ENOMEM. */
+static int canonical_labels(struct pps_profile *p, const struct pps_label *labels, size_t nr_labels)
+{
+	struct label *scratch;
+
+	scratch = array_reserve(p->scratch, &p->scratch_cap, nr_labels, sizeof(*scratch));
+	if (!scratch)
+		return -ENOMEM;
+	p->scratch = scratch;
+	for (size_t i = 0; i < nr_labels; i++) {
+		struct label *l = &scratch[i];
+
+		l->key = intern(p, labels[i].key);
+		if (labels[i].str) {
+			l->str = intern(p, labels[i].str);
+			l->num = 0;
+			l->unit = 0;
+		} else {
+			l->str = 0;
+			l->num = labels[i].num;
+			l->unit = intern(p, labels[i].num_unit);
+		}
+		if (l->key < 0 || l->str < 0 || l->unit < 0)
+			return -ENOMEM;
+	}
+	if (nr_labels > 1)
+		qsort(scratch, nr_labels, sizeof(*scratch), label_cmp);
+	return 0;
+}
+
+/*
+ * Appends a new sample; the caller has found no equal one, and the table slot is
+ * reserved. Returns 0 or -ENOMEM with nothing appended.
+ */
+static int sample_append(struct pps_profile *p, const struct sample_key *key, const int64_t *values)
+{
+	struct sample *samples, *s;
+	uint64_t *stack;
+	struct label *lp;
+	int64_t *vp;
+
+	samples = array_reserve(p->samples, &p->samples_cap, p->nr_samples + 1, sizeof(*samples));
+	if (!samples)
+		return -ENOMEM;
+	p->samples = samples;
+	stack = array_reserve(p->stack_pool, &p->stack_cap, p->stack_len + key->nr_locs,
+			      sizeof(*stack));
+	if (!stack)
+		return -ENOMEM;
+	p->stack_pool = stack;
+	lp =
+	    array_reserve(p->label_pool, &p->label_cap, p->label_len + key->nr_labels, sizeof(*lp));
+	if (!lp)
+		return -ENOMEM;
+	p->label_pool = lp;
+	/* Cannot overflow: nr_samples * nr_types values and nr_types 16-byte types are
+	 * allocated already. */
+	vp = array_reserve(p->value_pool, &p->values_cap, (p->nr_samples + 1) * p->nr_types,
+			   sizeof(*vp));
+	if (!vp)
+		return -ENOMEM;
+	p->value_pool = vp;
+
+	s = &p->samples[p->nr_samples];
+	s->loc_off = p->stack_len;
+	s->nr_locs = (uint32_t)key->nr_locs;
+	s->label_off = p->label_len;
+	s->nr_labels = (uint32_t)key->nr_labels;
+	if (key->nr_locs)
+		memcpy(&p->stack_pool[p->stack_len], key->locs, key->nr_locs * sizeof(*key->locs));
+	p->stack_len += key->nr_locs;
+	if (key->nr_labels)
+		memcpy(&p->label_pool[p->label_len], key->labels,
+		       key->nr_labels * sizeof(*key->labels));
+	p->label_len += key->nr_labels;
+	memcpy(&p->value_pool[p->nr_samples * p->nr_types], values, p->nr_types * sizeof(*values));
+	if (key->nr_labels > p->max_labels)
+		p->max_labels = key->nr_labels;
+	return 0;
+}
+
+/*
+ * Sums wrap around on overflow (two's complement), as Go's int64 addition in pprof's own
+ * merge does, rather than being undefined.
+ */
+PPS_API int pps_profile_add_sample(struct pps_profile *p, const uint64_t *location_ids,
+				   size_t nr_locs, const int64_t *values,
+				   const struct pps_label *labels, size_t nr_labels)
+{
+	struct sample_key key;
+	size_t slot, ref;
+	uint32_t hash;
+	uint64_t h;
+	int err;
+
+	if (!p || !p->nr_types || !values || (nr_locs && !location_ids) || (nr_labels && !labels))
+		return -EINVAL;
+	for (size_t i = 0; i < nr_locs; i++)
+		if (!location_ids[i] || location_ids[i] > p->nr_locations)
+			return -EINVAL;
+	for (size_t i = 0; i < nr_labels; i++)
+		if (!labels[i].key)
+			return -EINVAL;
+	if (nr_locs > UINT32_MAX || nr_labels > UINT32_MAX)
+		return -ENOMEM;
+	err = canonical_labels(p, labels, nr_labels);
+	if (err)
+		return err;
+	key.locs = location_ids;
+	key.nr_locs = nr_locs;
+	key.labels = p->scratch;
+	key.nr_labels = nr_labels;
+
+	h = hash_word(0, nr_locs);
+	for (size_t i = 0; i < nr_locs; i++)
+		h = hash_word(h, location_ids[i]);
+	h = hash_word(h, nr_labels);
+	for (size_t i = 0; i < nr_labels; i++) {
+		h = hash_word(h, (uint64_t)p->scratch[i].key);
+		h = hash_word(h, (uint64_t)p->scratch[i].str);
+		h = hash_word(h, (uint64_t)p->scratch[i].num);
+		h = hash_word(h, (uint64_t)p->scratch[i].unit);
+	}
+	hash = (uint32_t)hash_final(h);
+	if (dedup_reserve(&p->sample_idx))
+		return -ENOMEM;
+	ref = dedup_find(p, &p->sample_idx, hash, sample_eq, &key, &slot);
+	if (ref) {
+		int64_t *v = &p->value_pool[(ref - 1) * p->nr_types];
+
+		for (size_t i = 0; i < p->nr_types; i++)
+			v[i] = (int64_t)((uint64_t)v[i] + (uint64_t)values[i]);
+		return 0;
+	}
+	err = sample_append(p, &key, values);
+	if (err)
+		return err;
+	dedup_insert(&p->sample_idx, slot, hash, p->nr_samples++);
+	return 0;
+}
+
+PPS_API size_t pps_profile_nr_samples(const struct pps_profile *p)
+{
+	return p ? p->nr_samples : 0;
+}
+
+PPS_API size_t pps_profile_nr_locations(const struct pps_profile *p)
+{
+	return p ? p->nr_locations : 0;
+}
+
+PPS_API size_t pps_profile_nr_functions(const struct pps_profile *p)
+{
+	return p ? p->nr_functions : 0;
+}
+
+PPS_API size_t pps_profile_nr_mappings(const struct pps_profile *p)
+{
+	return p ? p->nr_mappings : 0;
+}
+
+/* ---- writing ----------------------------------------------------------------------- */
+
+/*
+ * A ProtobufCBuffer that gzips what protobuf-c appends and writes it to a FILE.
+ * append returns void, so the first failure is kept in err (sticky, like Redis rio's
+ * RIO_FLAG_WRITE_ERROR) and everything after it is dropped; the caller checks err once
+ * at the end, and may stop early when it sees it set.
+ */
+struct gz_writer {
+	ProtobufCBuffer base; /* first member: protobuf-c passes &base to append */
+	FILE *f;
+	z_stream zs;
+	bool zs_live; /* deflateInit2() succeeded: deflateEnd() is owed */
+	uint8_t *in;  /* GZ_IN_SIZE bytes: appended, not yet deflated */
+	size_t in_len;
+	uint8_t *out; /* GZ_OUT_SIZE bytes: deflate output, written when full */
+	int err;      /* 0, or the first error as -errno */
+};
+
+/* Deflates the staged bytes with flush, writing whatever deflate produces. */
+static void gz_deflate(struct gz_writer *w, int flush)
+{
+	int ret;
+
+	w->zs.next_in = w->in;
+	w->zs.avail_in = (uInt)w->in_len;
+	do {
+		size_t have;
+
+		w->zs.next_out = w->out;
+		w->zs.avail_out = GZ_OUT_SIZE;
+		ret = deflate(&w->zs, flush);
+		/* Only an inconsistent stream state gives Z_STREAM_ERROR; Z_BUF_ERROR is
+		 * "no progress possible" and harmless here. */
+		if (ret == Z_STREAM_ERROR) {
+			w->err = -EIO;
+			break;
+		}
+		have = GZ_OUT_SIZE - w->zs.avail_out;
+		if (have && fwrite(w->out, 1, have, w->f) != have) {
+			w->err = -EIO;
+			break;
+		}
+	} while (w->zs.avail_out == 0 || (flush == Z_FINISH && ret != Z_STREAM_END));
+	/* Consumed, or dropped after an error: either way nothing stays staged. */
+	w->in_len = 0;
+}
+
+static void gz_append(ProtobufCBuffer *buf, size_t len, const uint8_t *data)
+{
+	struct gz_writer *w = (struct gz_writer *)buf;
+
+	while (len && !w->err) {
+		size_t n = GZ_IN_SIZE - w->in_len;
+
+		if (!n) {
+			gz_deflate(w, Z_NO_FLUSH);
+			continue;
+		}
+		if (n > len)
+			n = len;
+		memcpy(w->in + w->in_len, data, n);
+		w->in_len += n;
+		data += n;
+		len -= n;
+	}
+}
+
+/* Returns 0 or -ENOMEM; gz_release() is owed either way. */
+static int gz_init(struct gz_writer *w, FILE *f)
+{
+	memset(w, 0, sizeof(*w));
+	w->base.append = gz_append;
+	w->f = f;
+	w->in = malloc(GZ_IN_SIZE);
+	w->out = malloc(GZ_OUT_SIZE);
+	if (!w->in || !w->out)
+		return -ENOMEM;
+	/* windowBits 15 + 16: a gzip wrapper, which is what pprof reads. */
+	if (deflateInit2(&w->zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
+			 Z_DEFAULT_STRATEGY) != Z_OK)
+		return -ENOMEM;
+	w->zs_live = true;
+	return 0;
+}
+
+/* Ends the gzip stream and flushes f. Returns 0 or the first error of the whole write. */
+static int gz_finish(struct gz_writer *w)
+{
+	if (!w->err)
+		gz_deflate(w, Z_FINISH);
+	if (!w->err && (fflush(w->f) || ferror(w->f)))
+		w->err = -EIO;
+	return w->err;
+}
+
+static void gz_release(struct gz_writer *w)
+{
+	if (w->zs_live)
+		deflateEnd(&w->zs);
+	free(w->out);
+	free(w->in);
+}
+
+/* Scratch messages for one sample's labels and one location's lines. */
+struct write_scratch {
+	Perftools__Profiles__Label *labels;
+	Perftools__Profiles__Label **label_ptrs;
+	Perftools__Profiles__Line *lines;
+	Perftools__Profiles__Line **line_ptrs;
+};
+
+static int scratch_init(struct write_scratch *s, const struct pps_profile *p)
+{
+	/* +1: malloc(0) may return NULL. */
+	s->labels = calloc(p->max_labels + 1, sizeof(*s->labels));
+	s->label_ptrs = calloc(p->max_labels + 1, sizeof(*s->label_ptrs));
+	s->lines = calloc(p->max_lines + 1, sizeof(*s->lines));
+	s->line_ptrs = calloc(p->max_lines + 1, sizeof(*s->line_ptrs));
+	if (!s->labels || !s->label_ptrs || !s->lines || !s->line_ptrs)
+		return -ENOMEM;
+	return 0;
+}
+
+static void scratch_release(struct write_scratch *s)
+{
+	free(s->line_ptrs);
+	free(s->lines);
+	free(s->label_ptrs);
+	free(s->labels);
+}
+
+/* Packs one piece of the Profile (see the file comment) into w. */
+static void put_piece(struct gz_writer *w, const Perftools__Profiles__Profile *piece)
+{
+	if (!w->err)
+		protobuf_c_message_pack_to_buffer(&piece->base, &w->base);
+}
+
+static void put_sample_types(struct gz_writer *w, const struct pps_profile *p)
+{
+	for (size_t i = 0; i < p->nr_types; i++) {
+		Perftools__Profiles__Profile piece = PERFTOOLS__PROFILES__PROFILE__INIT;
+		Perftools__Profiles__ValueType vt = PERFTOOLS__PROFILES__VALUE_TYPE__INIT;
+		Perftools__Profiles__ValueType *vtp = &vt;
+
+		vt.type = p->types[i].type;
+		vt.unit = p->types[i].unit;
+		piece.n_sample_type = 1;
+		piece.sample_type = &vtp;
+		put_piece(w, &piece);
+	}
+}
+
+static void put_samples(struct gz_writer *w, struct pps_profile *p, struct write_scratch *s)
+{
+	for (size_t i = 0; i < p->nr_samples && !w->err; i++) {
+		Perftools__Profiles__Profile piece = PERFTOOLS__PROFILES__PROFILE__INIT;
+		Perftools__Profiles__Sample sm = PERFTOOLS__PROFILES__SAMPLE__INIT;
+		Perftools__Profiles__Sample *smp = &sm;
+		const struct sample *src = &p->samples[i];
+
+		sm.n_location_id = src->nr_locs;
+		sm.location_id = &p->stack_pool[src->loc_off];
+		sm.n_value = p->nr_types;
+		sm.value = &p->value_pool[i * p->nr_types];
+		for (size_t j = 0; j < src->nr_labels; j++) {
+			const struct label *l = &p->label_pool[src->label_off + j];
+
+			perftools__profiles__label__init(&s->labels[j]);
+			s->labels[j].key = l->key;
+			s->labels[j].str = l->str;
+			s->labels[j].num = l->num;
+			s->labels[j].num_unit = l->unit;
+			s->label_ptrs[j] = &s->labels[j];
+		}
+		sm.n_label = src->nr_labels;
+		sm.label = s->label_ptrs;
+		piece.n_sample = 1;
+		piece.sample = &smp;
+		put_piece(w, &piece);
+	}
+}
+
+static void put_mappings(struct gz_writer *w, const struct pps_profile *p)
+{
+	for (size_t i = 0; i < p->nr_mappings && !w->err; i++) {
+		Perftools__Profiles__Profile piece = PERFTOOLS__PROFILES__PROFILE__INIT;
+		Perftools__Profiles__Mapping m = PERFTOOLS__PROFILES__MAPPING__INIT;
+		Perftools__Profiles__Mapping *mp = &m;
+		const struct mapping *src = &p->mappings[i];
+
+		m.id = i + 1;
+		m.memory_start = src->start;
+		m.memory_limit = src->limit;
+		m.file_offset = src->offset;
+		m.filename = src->file;
+		m.build_id = src->build_id;
+		m.has_functions = src->has_functions;
+		m.has_filenames = src->has_filenames;
+		m.has_line_numbers = src->has_line_numbers;
+		m.has_inline_frames = src->has_inline_frames;
+		piece.n_mapping = 1;
+		piece.mapping = &mp;
+		put_piece(w, &piece);
+	}
+}
+
+static void put_locations(struct gz_writer *w, const struct pps_profile *p, struct write_scratch *s)
+{
+	for (size_t i = 0; i < p->nr_locations && !w->err; i++) {
+		Perftools__Profiles__Profile piece = PERFTOOLS__PROFILES__PROFILE__INIT;
+		Perftools__Profiles__Location loc = PERFTOOLS__PROFILES__LOCATION__INIT;
+		Perftools__Profiles__Location *locp = &loc;
+		const struct location *src = &p->locations[i];
+
+		loc.id = i + 1;
+		loc.mapping_id = src->mapping_id;
+		loc.address = src->address;
+		for (size_t j = 0; j < src->nr_lines; j++) {
+			const struct pps_line *l = &p->lines[src->line_off + j];
+
+			perftools__profiles__line__init(&s->lines[j]);
+			s->lines[j].function_id = l->function_id;
+			s->lines[j].line = l->line;
+			s->lines[j].column = l->column;
+			s->line_ptrs[j] = &s->lines[j];
+		}
+		loc.n_line = src->nr_lines;
+		loc.line = s->line_ptrs;
+		piece.n_location = 1;
+		piece.location = &locp;
+		put_piece(w, &piece);
+	}
+}
+
+static void put_functions(struct gz_writer *w, const struct pps_profile *p)
+{
+	for (size_t i = 0; i < p->nr_functions && !w->err; i++) {
+		Perftools__Profiles__Profile piece = PERFTOOLS__PROFILES__PROFILE__INIT;
+		Perftools__Profiles__Function fn = PERFTOOLS__PROFILES__FUNCTION__INIT;
+		Perftools__Profiles__Function *fnp = &fn;
+		const struct function *src = &p->functions[i];
+
+		fn.id = i + 1;
+		fn.name = src->name;
+		fn.system_name = src->system_name;
+		fn.filename = src->filename;
+		fn.start_line = src->start_line;
+		piece.n_function = 1;
+		piece.function = &fnp;
+		put_piece(w, &piece);
+	}
+}
+
+/* Fields 6 to 14 in one piece: the string table and the scalars, pointing at our arrays. */
+static void put_tail(struct gz_writer *w, struct pps_profile *p)
+{
+	Perftools__Profiles__Profile piece = PERFTOOLS__PROFILES__PROFILE__INIT;
+	Perftools__Profiles__ValueType pt = PERFTOOLS__PROFILES__VALUE_TYPE__INIT;
+
+	piece.n_string_table = p->nr_strs;
+	piece.string_table = p->strs;
+	piece.time_nanos = p->time_nanos;
+	piece.duration_nanos = p->duration_nanos;
+	if (p->period_type.type || p->period_type.unit) {
+		pt.type = p->period_type.type;
+		pt.unit = p->period_type.unit;
+		piece.period_type = &pt;
+	}
+	piece.period = p->period;
+	piece.n_comment = p->nr_comments;
+	piece.comment = p->comments;
+	piece.default_sample_type = p->default_type;
+	put_piece(w, &piece);
+}
+
+PPS_API int pps_profile_write(struct pps_profile *p, FILE *f)
+{
+	struct write_scratch scratch = {0};
+	struct gz_writer w;
+	int err;
+
+	if (!p || !f)
+		return -EINVAL;
+	err = gz_init(&w, f);
+	if (err)
+		goto out_release_gz;
+	err = scratch_init(&scratch, p);
+	if (err)
+		goto out_release_scratch;
+
+	put_sample_types(&w, p);
+	put_samples(&w, p, &scratch);
+	put_mappings(&w, p);
+	put_locations(&w, p, &scratch);
+	put_functions(&w, p);
+	put_tail(&w, p);
+	err = gz_finish(&w);
+
+out_release_scratch:
+	scratch_release(&scratch);
+out_release_gz:
+	gz_release(&w);
+	return err;
+}
