@@ -14,7 +14,8 @@ set -euo pipefail
 deps=${PPS_DEPS:-/opt/pprofstore-deps}
 packages=(
   build-essential cmake pkg-config git xz-utils file
-  libtraceevent-dev libtracefs-dev libdw-dev libelf-dev elfutils
+  libtraceevent-dev libtracefs-dev libdw-dev libelf-dev elfutils libdebuginfod-dev debuginfod
+  libiberty-dev g++
   libprotobuf-c-dev protobuf-c-compiler zlib1g-dev libzstd-dev
   libsqlite3-dev sqlite3 linux-perf linux-source-6.1
   golang-go golang-github-google-pprof-dev

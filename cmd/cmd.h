@@ -16,6 +16,20 @@ enum {
 	EXIT_PARTIAL = 3, /* output written, but the input was damaged; stderr says what */
 };
 
+/* What perf2pprof's conversion was asked for. */
+struct convert_args {
+	const char *output; /* file, or directory with all / group_by_pid */
+	const char *type;   /* --type, NULL: cpu if present, else the first */
+	const char *event;  /* --event */
+	bool all;
+	bool group_by_pid;
+	int verbosity; /* enum pps_log_level: what goes to stderr */
+	struct pps_convert_opts *copts;
+};
+
+/* Converts a perf.data to pprof (perf2pprof). Returns an exit code. */
+int cmd_convert(const char *path, const struct convert_args *a);
+
 /* Prints what a perf.data holds (perf2pprof --info). Returns an exit code. */
 int cmd_info(const char *path, bool json, FILE *out);
 

@@ -4,6 +4,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -11,18 +13,45 @@
 #include "cmd.h"
 
 static const char usage[] =
-	"usage: perf2pprof [OPTIONS] FILE\n"
+	"usage: perf2pprof [OPTIONS] FILE [-o OUT]\n"
+	"       perf2pprof --all [OPTIONS] FILE -o DIR\n"
 	"       perf2pprof --info [--json] FILE\n"
 	"\n"
 	"Converts a perf.data recording (file or pipe mode; FILE '-' is standard input)\n"
-	"into pprof profiles.\n"
+	"into symbolized pprof profiles, one per event.\n"
 	"\n"
+	"Output:\n"
+	"  -o, --output OUT    file to write ('-', the default: standard output, not a\n"
+	"                      terminal); with --all or --group-by, a directory\n"
+	"  -t, --type TYPE     which profile: cpu (cpu-clock/task-clock samples) or an\n"
+	"                      event name; default cpu when recorded, else the first event\n"
+	"  -e, --event NAME    the profile of the event with this name\n"
+	"  -a, --all           one file per profile type, DIR/TYPE.pprof\n"
+	"      --group-by pid  one file per process, DIR/TYPE.PID.pprof\n"
+	"      --labels LIST   sample labels, from pid,tid,comm,cpu (default pid,tid,comm;\n"
+	"                      'none' for none)\n"
+	"Filters:\n"
+	"      --pid LIST      only these processes (comma-separated)\n"
+	"      --tid LIST      only these threads\n"
+	"      --comm NAME     only threads with this name\n"
+	"      --from DUR      only samples from DUR after the first (500ms, 5s, 2m)\n"
+	"      --to DUR        only samples before DUR after the first\n"
+	"Symbolization:\n"
+	"      --symfs DIR     look for binaries under DIR (perf's --symfs)\n"
+	"      --kallsyms FILE kernel symbols from FILE instead of /proc/kallsyms\n"
+	"      --vmlinux FILE  kernel symbols from this kernel image\n"
+	"      --buildid-dir DIR  perf's build-id cache (default ~/.debug)\n"
+	"      --no-symbolize  addresses, mappings and build-ids only (pprof can\n"
+	"                      symbolize later)\n"
+	"      --no-inline     do not expand inlined functions\n"
+	"  debuginfod is used when DEBUGINFOD_URLS is set.\n"
+	"Other:\n"
 	"  -i, --info          print what the recording holds: perf version, host, events\n"
 	"                      with their attrs, sample, lost and throttle counts, times,\n"
 	"                      header features\n"
 	"      --json          with --info: one JSON object instead of text\n"
-	"  -o, --output FILE   where to write ('-': standard output)\n"
-	"  -v, --verbose       more diagnostics on standard error\n"
+	"  -v, --verbose       more diagnostics on standard error (why frames stayed\n"
+	"                      unresolved, per binary)\n"
 	"  -q, --quiet         only errors on standard error\n"
 	"  -h, --help          this help\n"
 	"  -V, --version       the version\n"
@@ -31,7 +60,7 @@ static const char usage[] =
 	"3 output written, but the input was damaged (truncated or corrupt records,\n"
 	"reported on standard error with their offsets).\n";
 
-static int verbosity = 1;
+static int verbosity = PPS_LOG_WARN;
 
 static void log_stderr(enum pps_log_level level, const char *msg, void *ctx)
 {
@@ -43,29 +72,225 @@ static void log_stderr(enum pps_log_level level, const char *msg, void *ctx)
 	fprintf(stderr, "perf2pprof: %s: %s\n", names[level], msg);
 }
 
+/* "500ms", "2s", "1.5m", "100us", "10ns", "3" (seconds) -> ns. false when malformed. */
+static bool parse_duration(const char *s, uint64_t *ns)
+{
+	static const struct {
+		const char *suffix;
+		double mult;
+	} units[] = {{"ns", 1}, {"us", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}, {"h", 3600e9},
+		     {"", 1e9}};
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || v < 0)
+		return false;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (!strcmp(end, units[i].suffix)) {
+			double r = v * units[i].mult;
+
+			if (r >= 1.8e19)
+				return false;
+			*ns = (uint64_t)r;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* "1,2,3" -> a malloc'ed array. false when malformed (a message says which). */
+static bool parse_ids(const char *opt, const char *s, int32_t **v, size_t *n)
+{
+	const char *p = s;
+
+	free(*v);
+	*v = NULL;
+	*n = 0;
+	while (*p) {
+		char *end;
+		long x;
+		int32_t *nv;
+
+		errno = 0;
+		x = strtol(p, &end, 10);
+		if (errno || end == p || x < -1 || x > INT32_MAX || (*end && *end != ',')) {
+			fprintf(stderr, "perf2pprof: %s: bad id list '%s'\n", opt, s);
+			return false;
+		}
+		nv = realloc(*v, (*n + 1) * sizeof(**v));
+		if (!nv)
+			return false;
+		*v = nv;
+		(*v)[(*n)++] = (int32_t)x;
+		p = *end ? end + 1 : end;
+	}
+	if (!*n) {
+		fprintf(stderr, "perf2pprof: %s: empty id list\n", opt);
+		return false;
+	}
+	return true;
+}
+
+static bool parse_labels(const char *s, unsigned int *labels)
+{
+	static const struct {
+		const char *name;
+		unsigned int flag;
+	} names[] = {{"pid", PPS_LABEL_PID}, {"tid", PPS_LABEL_TID}, {"comm", PPS_LABEL_COMM},
+		     {"cpu", PPS_LABEL_CPU}};
+	const char *p = s;
+
+	*labels = 0;
+	if (!strcmp(s, "none"))
+		return true;
+	while (*p) {
+		size_t len = strcspn(p, ",");
+		bool found = false;
+
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+			if (strlen(names[i].name) == len && !strncmp(p, names[i].name, len)) {
+				*labels |= names[i].flag;
+				found = true;
+			}
+		}
+		if (!found) {
+			fprintf(stderr, "perf2pprof: --labels: unknown label '%.*s' (pid, tid, comm, "
+					"cpu)\n",
+				(int)len, p);
+			return false;
+		}
+		p += len;
+		if (*p)
+			p++;
+	}
+	return true;
+}
+
+enum {
+	OPT_JSON = 256,
+	OPT_GROUP_BY,
+	OPT_LABELS,
+	OPT_PID,
+	OPT_TID,
+	OPT_COMM,
+	OPT_FROM,
+	OPT_TO,
+	OPT_SYMFS,
+	OPT_KALLSYMS,
+	OPT_VMLINUX,
+	OPT_BUILDID_DIR,
+	OPT_NO_SYMBOLIZE,
+	OPT_NO_INLINE,
+};
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"info", no_argument, NULL, 'i'},   {"json", no_argument, NULL, 'j'},
-		{"output", required_argument, NULL, 'o'}, {"verbose", no_argument, NULL, 'v'},
-		{"quiet", no_argument, NULL, 'q'},  {"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0},
+	    {"info", no_argument, NULL, 'i'},
+	    {"json", no_argument, NULL, OPT_JSON},
+	    {"output", required_argument, NULL, 'o'},
+	    {"type", required_argument, NULL, 't'},
+	    {"event", required_argument, NULL, 'e'},
+	    {"all", no_argument, NULL, 'a'},
+	    {"group-by", required_argument, NULL, OPT_GROUP_BY},
+	    {"labels", required_argument, NULL, OPT_LABELS},
+	    {"pid", required_argument, NULL, OPT_PID},
+	    {"tid", required_argument, NULL, OPT_TID},
+	    {"comm", required_argument, NULL, OPT_COMM},
+	    {"from", required_argument, NULL, OPT_FROM},
+	    {"to", required_argument, NULL, OPT_TO},
+	    {"symfs", required_argument, NULL, OPT_SYMFS},
+	    {"kallsyms", required_argument, NULL, OPT_KALLSYMS},
+	    {"vmlinux", required_argument, NULL, OPT_VMLINUX},
+	    {"buildid-dir", required_argument, NULL, OPT_BUILDID_DIR},
+	    {"no-symbolize", no_argument, NULL, OPT_NO_SYMBOLIZE},
+	    {"no-inline", no_argument, NULL, OPT_NO_INLINE},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
 	};
-	const char *output = "-";
+	PPS_CONVERT_OPTS(copts);
+	struct convert_args args = {.output = NULL, .copts = &copts};
+	int32_t *pids = NULL, *tids = NULL;
+	const char *debuginfod_urls;
 	bool info = false, json = false;
 	FILE *out = stdout;
-	int c, ret;
+	int c, ret = EXIT_USAGE;
 
-	while ((c = getopt_long(argc, argv, "ijo:vqhV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "io:t:e:avqhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'i':
 			info = true;
 			break;
-		case 'j':
+		case OPT_JSON:
 			json = true;
 			break;
 		case 'o':
-			output = optarg;
+			args.output = optarg;
+			break;
+		case 't':
+			args.type = optarg;
+			break;
+		case 'e':
+			args.event = optarg;
+			break;
+		case 'a':
+			args.all = true;
+			break;
+		case OPT_GROUP_BY:
+			if (strcmp(optarg, "pid")) {
+				fprintf(stderr, "perf2pprof: --group-by: only 'pid' is known, not '%s'\n",
+					optarg);
+				goto out;
+			}
+			args.group_by_pid = copts.group_by_pid = true;
+			break;
+		case OPT_LABELS:
+			if (!parse_labels(optarg, &copts.labels))
+				goto out;
+			break;
+		case OPT_PID:
+			if (!parse_ids("--pid", optarg, &pids, &copts.nr_pids))
+				goto out;
+			copts.pids = pids;
+			break;
+		case OPT_TID:
+			if (!parse_ids("--tid", optarg, &tids, &copts.nr_tids))
+				goto out;
+			copts.tids = tids;
+			break;
+		case OPT_COMM:
+			copts.comm = optarg;
+			break;
+		case OPT_FROM:
+		case OPT_TO:
+			if (!parse_duration(optarg, c == OPT_FROM ? &copts.from_ns : &copts.to_ns)) {
+				fprintf(stderr, "perf2pprof: %s: bad duration '%s' (e.g. 500ms, 5s, 2m)\n",
+					c == OPT_FROM ? "--from" : "--to", optarg);
+				goto out;
+			}
+			break;
+		case OPT_SYMFS:
+			copts.symfs = optarg;
+			break;
+		case OPT_KALLSYMS:
+			copts.kallsyms = optarg;
+			break;
+		case OPT_VMLINUX:
+			copts.vmlinux = optarg;
+			break;
+		case OPT_BUILDID_DIR:
+			copts.buildid_dir = optarg;
+			break;
+		case OPT_NO_SYMBOLIZE:
+			copts.no_symbolize = true;
+			break;
+		case OPT_NO_INLINE:
+			copts.no_inline = true;
 			break;
 		case 'v':
 			verbosity = PPS_LOG_DEBUG;
@@ -75,36 +300,56 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			fputs(usage, stdout);
-			return EXIT_OK;
+			ret = EXIT_OK;
+			goto out;
 		case 'V':
 			printf("perf2pprof %s\n", pps_version());
-			return EXIT_OK;
+			ret = EXIT_OK;
+			goto out;
 		default:
 			fputs(usage, stderr);
-			return EXIT_USAGE;
+			goto out;
 		}
 	}
 	if (optind != argc - 1) {
 		fprintf(stderr, "perf2pprof: %s\n%s",
 			optind < argc ? "exactly one input file, please" : "no input file given",
 			usage);
-		return EXIT_USAGE;
+		goto out;
 	}
 	if (json && !info) {
 		fprintf(stderr, "perf2pprof: --json goes with --info\n");
-		return EXIT_USAGE;
+		goto out;
+	}
+	if (copts.to_ns && copts.to_ns <= copts.from_ns) {
+		fprintf(stderr, "perf2pprof: --to must be after --from\n");
+		goto out;
+	}
+	if ((args.all || args.group_by_pid) && (!args.output || !strcmp(args.output, "-"))) {
+		fprintf(stderr, "perf2pprof: %s writes several files: give a directory with -o DIR\n",
+			args.all ? "--all" : "--group-by");
+		goto out;
+	}
+	if (args.type && args.event) {
+		fprintf(stderr, "perf2pprof: --type and --event pick the same thing: give one\n");
+		goto out;
 	}
 	pps_set_log(log_stderr, NULL);
 	if (!info) {
-		fprintf(stderr, "perf2pprof: conversion to pprof is not built yet; "
-				"--info reads the recording\n");
-		return EXIT_ERROR;
+		if (!args.output)
+			args.output = "-";
+		args.verbosity = verbosity;
+		debuginfod_urls = getenv("DEBUGINFOD_URLS");
+		copts.debuginfod = debuginfod_urls && *debuginfod_urls;
+		ret = cmd_convert(argv[optind], &args);
+		goto out;
 	}
-	if (strcmp(output, "-") != 0) {
-		out = fopen(output, "w");
+	if (args.output && strcmp(args.output, "-") != 0) {
+		out = fopen(args.output, "w");
 		if (!out) {
-			fprintf(stderr, "perf2pprof: %s: %s\n", output, strerror(errno));
-			return EXIT_ERROR;
+			fprintf(stderr, "perf2pprof: %s: %s\n", args.output, strerror(errno));
+			ret = EXIT_ERROR;
+			goto out;
 		}
 	}
 	ret = cmd_info(argv[optind], json, out);
@@ -113,8 +358,11 @@ int main(int argc, char **argv)
 				"shown above\n",
 			argv[optind]);
 	if (out != stdout ? fclose(out) != 0 : fflush(out) != 0) {
-		fprintf(stderr, "perf2pprof: %s: write error: %s\n", output, strerror(errno));
+		fprintf(stderr, "perf2pprof: %s: write error: %s\n", args.output, strerror(errno));
 		ret = EXIT_ERROR;
 	}
+out:
+	free(pids);
+	free(tids);
 	return ret;
 }

@@ -168,6 +168,9 @@ static void *array_reserve(void *arr, size_t *cap, size_t need, size_t sz)
 	size_t n = *cap ? *cap : 16;
 	void *na;
 
+	/* Never NULL for success, even for nothing: callers treat NULL as ENOMEM. */
+	if (!need)
+		need = 1;
 	if (need <= *cap)
 		return arr;
 	while (n < need) {
@@ -466,10 +469,7 @@ static bool mapping_eq(const struct pps_profile *p, size_t idx, const void *key)
 	const struct mapping *a = &p->mappings[idx], *b = key;
 
 	return a->start == b->start && a->limit == b->limit && a->offset == b->offset &&
-	       a->file == b->file && a->build_id == b->build_id &&
-	       a->has_functions == b->has_functions && a->has_filenames == b->has_filenames &&
-	       a->has_line_numbers == b->has_line_numbers &&
-	       a->has_inline_frames == b->has_inline_frames;
+	       a->file == b->file;
 }
 
 PPS_API uint64_t pps_profile_add_mapping(struct pps_profile *p, const struct pps_mapping_info *m)
@@ -499,16 +499,21 @@ PPS_API uint64_t pps_profile_add_mapping(struct pps_profile *p, const struct pps
 	h = hash_word(h, key.limit);
 	h = hash_word(h, key.offset);
 	h = hash_word(h, (uint64_t)key.file);
-	h = hash_word(h, (uint64_t)key.build_id);
-	h = hash_word(h, (uint64_t)key.has_functions | (uint64_t)key.has_filenames << 1 |
-			     (uint64_t)key.has_line_numbers << 2 |
-			     (uint64_t)key.has_inline_frames << 3);
 	hash = (uint32_t)hash_final(h);
 	if (dedup_reserve(&p->mapping_idx))
 		goto out_err;
 	ref = dedup_find(p, &p->mapping_idx, hash, mapping_eq, &key, &slot);
-	if (ref)
+	if (ref) {
+		struct mapping *old = &p->mappings[ref - 1];
+
+		old->has_functions |= key.has_functions;
+		old->has_filenames |= key.has_filenames;
+		old->has_line_numbers |= key.has_line_numbers;
+		old->has_inline_frames |= key.has_inline_frames;
+		if (!old->build_id)
+			old->build_id = key.build_id;
 		return ref;
+	}
 	mappings =
 	    array_reserve(p->mappings, &p->mappings_cap, p->nr_mappings + 1, sizeof(*mappings));
 	if (!mappings)
@@ -520,6 +525,29 @@ PPS_API uint64_t pps_profile_add_mapping(struct pps_profile *p, const struct pps
 
 out_err:
 	errno = -err;
+	return 0;
+}
+
+PPS_API int pps_profile_update_mapping(struct pps_profile *p, uint64_t mapping_id,
+				      const char *build_id, bool has_functions, bool has_filenames,
+				      bool has_line_numbers, bool has_inline_frames)
+{
+	struct mapping *m;
+	int64_t bid = 0;
+
+	if (!p || !mapping_id || mapping_id > p->nr_mappings)
+		return -EINVAL;
+	m = &p->mappings[mapping_id - 1];
+	if (build_id && *build_id) {
+		bid = intern(p, build_id);
+		if (bid < 0)
+			return -ENOMEM;
+		m->build_id = bid;
+	}
+	m->has_functions = has_functions;
+	m->has_filenames = has_filenames;
+	m->has_line_numbers = has_line_numbers;
+	m->has_inline_frames = has_inline_frames;
 	return 0;
 }
 
@@ -650,11 +678,13 @@ PPS_API uint64_t pps_profile_add_location(struct pps_profile *p, uint64_t mappin
 	if (!locations)
 		goto out_err;
 	p->locations = locations;
-	all_lines =
-	    array_reserve(p->lines, &p->lines_cap, p->nr_lines + nr_lines, sizeof(*all_lines));
-	if (!all_lines)
-		goto out_err;
-	p->lines = all_lines;
+	if (nr_lines) {
+		all_lines = array_reserve(p->lines, &p->lines_cap, p->nr_lines + nr_lines,
+					  sizeof(*all_lines));
+		if (!all_lines)
+			goto out_err;
+		p->lines = all_lines;
+	}
 
 	loc = &p->locations[p->nr_locations];
 	loc->mapping_id = mapping_id;
@@ -671,6 +701,39 @@ PPS_API uint64_t pps_profile_add_location(struct pps_profile *p, uint64_t mappin
 
 out_err:
 	errno = -err;
+	return 0;
+}
+
+PPS_API int pps_profile_set_location_lines(struct pps_profile *p, uint64_t location_id,
+					   const struct pps_line *lines, size_t nr_lines)
+{
+	struct pps_line *all_lines;
+	struct location *loc;
+
+	if (!p || !location_id || location_id > p->nr_locations || (nr_lines && !lines))
+		return -EINVAL;
+	loc = &p->locations[location_id - 1];
+	/* Locations without an address are keyed by their lines: those cannot change. */
+	if (loc->nr_lines || !loc->address)
+		return -EINVAL;
+	for (size_t i = 0; i < nr_lines; i++)
+		if (!lines[i].function_id || lines[i].function_id > p->nr_functions)
+			return -EINVAL;
+	if (!nr_lines)
+		return 0;
+	if (nr_lines > MAX_ITEMS)
+		return -ENOMEM;
+	all_lines =
+	    array_reserve(p->lines, &p->lines_cap, p->nr_lines + nr_lines, sizeof(*all_lines));
+	if (!all_lines)
+		return -ENOMEM;
+	p->lines = all_lines;
+	memcpy(&p->lines[p->nr_lines], lines, nr_lines * sizeof(*lines));
+	loc->line_off = p->nr_lines;
+	loc->nr_lines = nr_lines;
+	p->nr_lines += nr_lines;
+	if (nr_lines > p->max_lines)
+		p->max_lines = nr_lines;
 	return 0;
 }
 

@@ -107,8 +107,12 @@ static struct pps_profile *build(void)
 	CHECK(m_prog == 1 && m_libc == 2, "mapping ids %llu %llu", (unsigned long long)m_prog,
 	      (unsigned long long)m_libc);
 	CHECK(pps_profile_add_mapping(p, &prog) == m_prog, "mapping dedup");
-	libc.has_filenames = true; /* every field counts */
-	CHECK(pps_profile_add_mapping(p, &libc) == 3, "mapping differing in one flag");
+	libc.has_filenames = true; /* flags of a repeat are or-ed in, not a new mapping */
+	CHECK(pps_profile_add_mapping(p, &libc) == m_libc, "mapping differing in one flag");
+	libc.has_filenames = false;
+	libc.offset = 0x2000; /* the address fields and file count */
+	CHECK(pps_profile_add_mapping(p, &libc) == 3, "mapping differing in offset");
+	libc.offset = 0x1000;
 
 	f_main = pps_profile_add_function(p, "main", "main", "main.c", 10);
 	f_work = pps_profile_add_function(p, "work", "_Z4workv", "work.c", 20);
@@ -261,7 +265,7 @@ static const char raw_expected[] =
     "     5: 0x0 work work.c:30 s=20(_Z4workv)\n"
     "Mappings\n"
     "1: 0x400000/0x500000/0x0 /usr/bin/testprog 0123456789abcdef [FN][FL][LN][IN]\n"
-    "2: 0x7f0000000000/0x7f0000200000/0x1000 /lib/x86_64-linux-gnu/libc.so.6  [FN]\n";
+    "2: 0x7f0000000000/0x7f0000200000/0x1000 /lib/x86_64-linux-gnu/libc.so.6  [FN][FL]\n";
 
 static void check_pprof(const char *bin, const char *path)
 {

@@ -70,8 +70,16 @@ int pps_profile_set_default_sample_type(struct pps_profile *p, const char *type)
 void pps_profile_set_time(struct pps_profile *p, int64_t time_nanos, int64_t duration_nanos);
 int pps_profile_add_comment(struct pps_profile *p, const char *comment);
 
-/* Deduplicated on every field (a NULL string is ""). */
+/* Deduplicated on start, limit, offset and file (a NULL string is ""): a repeat or-s its
+ * has_* flags into the first one's and fills a missing build-id. */
 uint64_t pps_profile_add_mapping(struct pps_profile *p, const struct pps_mapping_info *m);
+/*
+ * Sets a mapping's build-id (when build_id is non-empty) and its has_* flags, which a
+ * converter knows only once symbolization is done. Returns 0 or -EINVAL (unknown id).
+ */
+int pps_profile_update_mapping(struct pps_profile *p, uint64_t mapping_id, const char *build_id,
+			       bool has_functions, bool has_filenames, bool has_line_numbers,
+			       bool has_inline_frames);
 /* Deduplicated on (name, system_name, filename, start_line). NULL strings are "". */
 uint64_t pps_profile_add_function(struct pps_profile *p, const char *name,
 				  const char *system_name, const char *filename,
@@ -84,6 +92,13 @@ uint64_t pps_profile_add_function(struct pps_profile *p, const char *name,
  */
 uint64_t pps_profile_add_location(struct pps_profile *p, uint64_t mapping_id, uint64_t address,
 				  const struct pps_line *lines, size_t nr_lines);
+/*
+ * Gives lines to a location added with an address and no lines, so a converter can
+ * build stacks first and symbolize each distinct location once at the end. Returns 0,
+ * -EINVAL (unknown id, a location that has lines or no address) or -ENOMEM.
+ */
+int pps_profile_set_location_lines(struct pps_profile *p, uint64_t location_id,
+				   const struct pps_line *lines, size_t nr_lines);
 /*
  * Adds values (one per sample type) to the sample with this stack (location ids, leaf
  * first) and these labels, creating it on first use. Label order does not matter.

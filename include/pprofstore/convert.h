@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * pps_convert: perf.data samples to pprof profiles, one per event (and per process with
+ * group_by_pid), symbolized.
+ *
+ * The converter reads the whole recording from a reader opened with PPS_READER_ORDERED,
+ * rebuilding processes and maps from the side-band records as it goes. Stacks are
+ * aggregated as they arrive (memory grows with distinct stacks, not with samples); each
+ * distinct location is symbolized once, at the end.
+ */
+#ifndef PPROFSTORE_CONVERT_H
+#define PPROFSTORE_CONVERT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <pprofstore/profile.h>
+#include <pprofstore/reader.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct pps_convert;
+
+enum pps_label_flags {
+	PPS_LABEL_PID = 1 << 0,	 /* numeric label "pid" */
+	PPS_LABEL_TID = 1 << 1,	 /* numeric label "tid" */
+	PPS_LABEL_COMM = 1 << 2, /* string label "comm": the thread's name at the sample */
+	PPS_LABEL_CPU = 1 << 3,	 /* numeric label "cpu" */
+};
+#define PPS_LABELS_DEFAULT (PPS_LABEL_PID | PPS_LABEL_TID | PPS_LABEL_COMM)
+
+struct pps_convert_opts {
+	size_t sz;	     /* sizeof(struct pps_convert_opts) */
+	unsigned int labels; /* enum pps_label_flags */
+	bool group_by_pid;   /* one profile per (event, process) */
+
+	/* Filters; a sample must pass all that are set. */
+	const int32_t *pids;
+	size_t nr_pids;
+	const int32_t *tids;
+	size_t nr_tids;
+	const char *comm; /* thread name at the sample, exact */
+	/* Offsets from the first sample, in ns: [from_ns, to_ns); to_ns 0 means the end. */
+	uint64_t from_ns, to_ns;
+
+	/* Symbolization. */
+	bool no_symbolize; /* addresses, mappings and build-ids only */
+	bool no_inline;
+	bool debuginfod;	 /* use libdebuginfod (DEBUGINFOD_URLS) */
+	const char *symfs;	 /* perf's --symfs */
+	const char *kallsyms;	 /* kernel symbols instead of /proc/kallsyms */
+	const char *vmlinux;	 /* kernel image with symbols */
+	const char *buildid_dir; /* perf's build-id cache, NULL: ~/.debug */
+	/* Wall-clock ns of the end of the recording (file mtime, or now for stdin), used for
+	 * time_nanos when the recording has no CLOCK_DATA; 0: none. */
+	int64_t end_wall_ns;
+};
+
+#define PPS_CONVERT_OPTS(name, ...)                                                                \
+	struct pps_convert_opts name = {.sz = sizeof(struct pps_convert_opts),                      \
+					.labels = PPS_LABELS_DEFAULT, __VA_ARGS__}
+
+/* One finished profile. */
+struct pps_convert_profile {
+	const char *type;  /* "cpu" (cpu-clock/task-clock), else the event name */
+	const char *event; /* the event name */
+	int32_t pid;	   /* with group_by_pid, else -1 */
+	uint64_t nr_samples; /* perf samples that went in */
+	struct pps_profile *profile; /* owned by the converter */
+};
+
+/* Frame counts over all profiles, for the summary line. */
+struct pps_convert_stats {
+	uint64_t nr_samples;	       /* samples read */
+	uint64_t nr_filtered;	       /* samples dropped by the filters */
+	uint64_t nr_locations;	       /* distinct locations symbolized */
+	uint64_t nr_unresolved;	       /* ... that stayed without a function */
+	uint64_t nr_frames;	       /* frames in samples */
+	uint64_t nr_unresolved_frames; /* ... of unresolved locations */
+	uint64_t nr_unmapped_frames;   /* ... in no known map */
+};
+
+/* NULL with errno (ENOMEM). opts may be NULL (defaults). */
+struct pps_convert *pps_convert_new(const struct pps_convert_opts *opts);
+void pps_convert_free(struct pps_convert *c);
+
+/*
+ * Reads every record of r (opened with PPS_READER_ORDERED), then symbolizes and finishes
+ * the profiles. Returns 0, or -errno: -ENOMEM, or the reader's fatal error. Damage the
+ * reader skipped over is in pps_reader_stats(r), not an error here.
+ */
+int pps_convert_run(struct pps_convert *c, struct pps_reader *r);
+
+size_t pps_convert_nr_profiles(const struct pps_convert *c);
+const struct pps_convert_profile *pps_convert_profile(const struct pps_convert *c, size_t i);
+const struct pps_convert_stats *pps_convert_stats(const struct pps_convert *c);
+
+/* Calls fn for each binary symbolization looked at, with its path, build-id (hex or
+ * NULL), frames resolved or not, and a reason ("" when resolved): --verbose output. */
+void pps_convert_for_each_binary(const struct pps_convert *c,
+				 void (*fn)(const char *path, const char *why, void *ctx),
+				 void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PPROFSTORE_CONVERT_H */

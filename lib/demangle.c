@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Demangling through libiberty's cplus_demangle, the demangler of binutils and perf.
+ *
+ * DMGL_AUTO tries Rust first and then the Itanium C++ ABI: legacy Rust names are valid
+ * C++ manglings ("_ZN4core3fmt5write17h...E"), so the order matters, and the Rust
+ * demangler drops the "::h<hash>" suffix as rustfilt does. v0 Rust names start with "_R".
+ * DMGL_RUST must not be or'ed in: with it set, libiberty stops after the Rust attempt.
+ */
+#include <stdlib.h>
+
+#include <demangle.h>
+
+#include "internal/demangle.h"
+
+char *pps_demangle(const char *name)
+{
+	/* Every C++ and Rust mangling starts with '_' ("_Z", "_R", "_GLOBAL__sub_I_"). */
+	if (!name || name[0] != '_')
+		return NULL;
+	return cplus_demangle(name, DMGL_PARAMS | DMGL_ANSI | DMGL_AUTO);
+}

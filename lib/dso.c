@@ -1,0 +1,706 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * One ELF binary and its debug info, through libdwfl.
+ *
+ * Facts that shaped it:
+ * - A conversion touches tens to a few hundred binaries and resolves each address once
+ *   (the symbolizer caches), so the cost that matters is opening: libdwfl reads the
+ *   symbol table and DWARF lazily, on the first lookup that needs them.
+ * - Each binary gets a Dwfl of its own, reported at base 0 with add_p_vaddr, so module
+ *   addresses are ELF vaddrs whatever address the process had it at. The runtime pc
+ *   becomes a file offset (pc - map.start + map.pgoff) and then a vaddr through the
+ *   PT_LOAD headers of the binary, as perf's map__map_ip() and dso__data_* do.
+ * - The recording's build-id decides which file is the right one. perf keeps copies in
+ *   its build-id cache, so that is looked at before the path the process had.
+ * - Inline frames come from dwarf_getscopes(): innermost first. The line of a frame is
+ *   where execution is inside it: the pc's line for the innermost, the DW_AT_call_line
+ *   of the frame inlined into it for the others (addr2line -i, perf's inline_list).
+ * - Files are untrusted: libelf and libdw check their own lengths; every length we read
+ *   ourselves (the vdso's headers, build-id sizes) is checked here.
+ */
+#include <fcntl.h>
+#include <gelf.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwelf.h>
+#include <elfutils/libdwfl.h>
+
+#include "internal/dso.h"
+#include "internal/util.h"
+
+/* Longest build-id kept; GNU ld writes 20 bytes (sha1), some linkers 16 or 32. */
+#define MAX_BUILD_ID 64
+/* A vdso is two to four pages; anything bigger read from auxv is not one. */
+#define MAX_VDSO_SIZE ((size_t)1 << 20)
+
+/* One PT_LOAD: file bytes [offset, offset + filesz) are mapped at vaddr. */
+struct segment {
+	uint64_t offset;
+	uint64_t filesz;
+	uint64_t vaddr;
+};
+
+struct pps_dso {
+	Dwfl *dwfl;			     /* owns the module and its files */
+	Dwfl_Module *mod;
+	GElf_Addr bias;			     /* module address - ELF vaddr (0 at base 0) */
+	char *path;			     /* the file opened */
+	char *orig_path;		     /* the path as recorded, for debug-file search */
+	const struct pps_dso_search *search; /* the symbolizer's, outlives the dso */
+	uint8_t id[MAX_BUILD_ID];	     /* the file's build-id */
+	size_t id_size;			     /* 0: the file has none */
+	struct segment *segs;
+	size_t nr_segs;
+	int memfd; /* the vdso image behind path, -1 for files */
+};
+
+enum probe {
+	PROBE_MISSING,	/* no such file */
+	PROBE_BAD,	/* not an ELF file, or unreadable as one */
+	PROBE_MISMATCH, /* an ELF file with another build-id */
+	PROBE_OK,
+};
+
+static void libelf_init(void)
+{
+	static bool done;
+
+	/* elf_version() only sets a global; calling it twice is harmless. */
+	if (!done) {
+		elf_version(EV_CURRENT);
+		done = true;
+	}
+}
+
+bool pps_build_id_equal(const uint8_t *rec, size_t rec_size, const uint8_t *file_id,
+			size_t file_size)
+{
+	/* perf stores ids in 20 (or 24) byte fields, zero-padded: compare the file's
+	 * length and require the recorded rest to be padding. */
+	if (rec_size < file_size)
+		return false;
+	if (memcmp(rec, file_id, file_size))
+		return false;
+	for (size_t i = file_size; i < rec_size; i++) {
+		if (rec[i])
+			return false;
+	}
+	return file_size > 0;
+}
+
+/* The build-id note of an open Elf, copied to id (size 0 when none). */
+static size_t elf_build_id(Elf *elf, uint8_t *id)
+{
+	const void *bits;
+	ssize_t n = dwelf_elf_gnu_build_id(elf, &bits);
+
+	if (n <= 0 || n > MAX_BUILD_ID)
+		return 0;
+	memcpy(id, bits, (size_t)n);
+	return (size_t)n;
+}
+
+/* Is path an ELF file with build-id want (any, when want_size is 0)? */
+static enum probe probe_file(const char *path, const uint8_t *want, size_t want_size,
+			     uint8_t *id, size_t *id_size)
+{
+	enum probe r = PROBE_BAD;
+	struct stat st;
+	Elf *elf;
+	int fd;
+
+	*id_size = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return PROBE_MISSING;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode))
+		goto out_close;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!elf)
+		goto out_close;
+	if (elf_kind(elf) != ELF_K_ELF)
+		goto out_end;
+	*id_size = elf_build_id(elf, id);
+	r = PROBE_OK;
+	/* A file without a build-id cannot be checked; it is taken, as perf does. */
+	if (want_size && *id_size && !pps_build_id_equal(want, want_size, id, *id_size))
+		r = PROBE_MISMATCH;
+out_end:
+	elf_end(elf);
+out_close:
+	close(fd);
+	return r;
+}
+
+static char *hex_of(const uint8_t *id, size_t size, char *buf)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < size; i++) {
+		buf[2 * i] = digits[id[i] >> 4];
+		buf[2 * i + 1] = digits[id[i] & 15];
+	}
+	buf[2 * size] = '\0';
+	return buf;
+}
+
+/* Joins into a malloc'ed string; NULL on ENOMEM (or a path too long to be real). */
+PPS_PRINTF(1, 2) static char *path_fmt(const char *fmt, ...)
+{
+	char *p = NULL;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&p, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return NULL;
+	if (n >= PATH_MAX) {
+		free(p);
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
+	return p;
+}
+
+/*
+ * The build-id cache entry for id: perf >= 4.4 links .build-id/ab/cdef... to a
+ * directory holding "elf" (and "debug"); older perf linked it to the file itself.
+ * what is "elf" or "debug". NULL when there is no cache or on ENOMEM.
+ */
+static char *cache_path(const struct pps_dso_search *s, const uint8_t *id, size_t size,
+			const char *what)
+{
+	char hex[2 * MAX_BUILD_ID + 1];
+	struct stat st;
+	char *p;
+
+	if (!s->buildid_dir || !size)
+		return NULL;
+	hex_of(id, size, hex);
+	p = path_fmt("%s/.build-id/%.2s/%s", s->buildid_dir, hex, hex + 2);
+	if (!p || stat(p, &st) || !S_ISDIR(st.st_mode))
+		return p;
+	free(p);
+	return path_fmt("%s/.build-id/%.2s/%s/%s", s->buildid_dir, hex, hex + 2, what);
+}
+
+/* Opens the debug file at path if its build-id is the binary's; the fd, or -1. */
+static int try_debug_file(struct pps_dso *d, const char *path, char **found)
+{
+	uint8_t id[MAX_BUILD_ID];
+	size_t id_size;
+
+	if (!path || !strcmp(path, d->path))
+		return -1;
+	if (probe_file(path, d->id, d->id_size, id, &id_size) != PROBE_OK)
+		return -1;
+	/* Without ids on both sides, a debuglink file is taken on trust (no CRC check). */
+	if (d->id_size && !id_size)
+		return -1;
+	*found = strdup(path);
+	if (!*found)
+		return -1;
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+/*
+ * libdwfl's find_debuginfo: called when the binary itself lacks DWARF or .symtab. Order:
+ * perf's build-id cache, /usr/lib/debug/.build-id, .gnu_debuglink next to the file, in
+ * .debug/ and under /usr/lib/debug, then debuginfod. Returns an fd that libdwfl owns.
+ */
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
+			  Dwarf_Addr base, const char *file_name, const char *debuglink,
+			  GElf_Word crc, char **debuginfo_file_name)
+{
+	struct pps_dso *d = *userdata;
+	const struct pps_dso_search *s = d->search;
+	char hex[2 * MAX_BUILD_ID + 1];
+	char *p, *dir = NULL, *odir = NULL;
+	int fd = -1;
+
+	(void)mod, (void)modname, (void)base, (void)file_name, (void)crc;
+	if (d->id_size) {
+		hex_of(d->id, d->id_size, hex);
+		p = cache_path(s, d->id, d->id_size, "debug");
+		fd = try_debug_file(d, p, debuginfo_file_name);
+		free(p);
+		if (fd >= 0)
+			goto out;
+		p = path_fmt("%s/usr/lib/debug/.build-id/%.2s/%s.debug", s->symfs, hex, hex + 2);
+		fd = try_debug_file(d, p, debuginfo_file_name);
+		free(p);
+		if (fd >= 0)
+			goto out;
+	}
+	if (debuglink && *debuglink && !strchr(debuglink, '/')) {
+		dir = strdup(d->path);
+		odir = strdup(d->orig_path);
+		if (!dir || !odir)
+			goto out;
+		/* The directory part, "" for a bare name. */
+		*(strrchr(dir, '/') ? strrchr(dir, '/') : dir) = '\0';
+		*(strrchr(odir, '/') ? strrchr(odir, '/') : odir) = '\0';
+		/* dir/link, dir/.debug/link, symfs/usr/lib/debug/<recorded dir>/link */
+		const char *a[] = {"", "", s->symfs};
+		const char *b[] = {dir, dir, "/usr/lib/debug"};
+		const char *c[] = {"", "/.debug", odir};
+
+		for (size_t i = 0; i < PPS_ARRAY_SIZE(a) && fd < 0; i++) {
+			p = path_fmt("%s%s%s/%s", a[i], b[i], c[i], debuglink);
+			fd = try_debug_file(d, p, debuginfo_file_name);
+			free(p);
+		}
+		if (fd >= 0)
+			goto out;
+	}
+	if (s->debuginfod && d->id_size) {
+		char *dpath = NULL;
+		int dfd = debuginfod_find_debuginfo(s->debuginfod, d->id, (int)d->id_size, &dpath);
+
+		if (dfd >= 0) {
+			close(dfd);
+			fd = try_debug_file(d, dpath, debuginfo_file_name);
+		}
+		free(dpath);
+	}
+out:
+	free(dir);
+	free(odir);
+	return fd;
+}
+
+static int find_elf_none(Dwfl_Module *mod, void **userdata, const char *modname,
+			 Dwarf_Addr base, char **file_name, Elf **elfp)
+{
+	(void)mod, (void)userdata, (void)modname, (void)base, (void)file_name, (void)elfp;
+	return -1;
+}
+
+static const Dwfl_Callbacks callbacks = {
+	.find_elf = find_elf_none,
+	.find_debuginfo = find_debuginfo,
+	.section_address = dwfl_offline_section_address,
+};
+
+void pps_dso_free(struct pps_dso *d)
+{
+	if (!d)
+		return;
+	if (d->dwfl)
+		dwfl_end(d->dwfl);
+	if (d->memfd >= 0)
+		close(d->memfd);
+	free(d->segs);
+	free(d->path);
+	free(d->orig_path);
+	free(d);
+}
+
+/* The PT_LOAD table of the module's main file. */
+static int read_segments(struct pps_dso *d, Elf *elf)
+{
+	size_t n;
+
+	if (elf_getphdrnum(elf, &n))
+		return PPS_CORRUPT;
+	d->segs = calloc(n ? n : 1, sizeof(*d->segs));
+	if (!d->segs)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr mem, *ph = gelf_getphdr(elf, (int)i, &mem);
+
+		if (!ph)
+			return PPS_CORRUPT;
+		if (ph->p_type != PT_LOAD)
+			continue;
+		if (ph->p_offset + ph->p_filesz < ph->p_offset)
+			return PPS_CORRUPT;
+		d->segs[d->nr_segs++] = (struct segment){ph->p_offset, ph->p_filesz, ph->p_vaddr};
+	}
+	return 0;
+}
+
+/*
+ * Opens the checked file at path as a dwfl module. 0 with *st OK or BAD_FILE (libdwfl
+ * refused it), -ENOMEM. id is the file's build-id.
+ */
+static int dso_new(const struct pps_dso_search *search, const char *path, const char *orig,
+		   const uint8_t *id, size_t id_size, struct pps_dso **out, enum pps_sym_status *st)
+{
+	struct pps_dso *d;
+	void **userdata;
+	Dwarf_Addr dwbias;
+	Elf *elf;
+	int err = -ENOMEM;
+
+	*out = NULL;
+	*st = PPS_SYM_BAD_FILE;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->memfd = -1;
+	d->search = search;
+	d->path = strdup(path);
+	d->orig_path = strdup(orig);
+	if (!d->path || !d->orig_path)
+		goto out_free;
+	memcpy(d->id, id, id_size);
+	d->id_size = id_size;
+	d->dwfl = dwfl_begin(&callbacks);
+	if (!d->dwfl)
+		goto out_free;
+	err = 0;
+	dwfl_report_begin(d->dwfl);
+	d->mod = dwfl_report_elf(d->dwfl, path, path, -1, 0, true);
+	if (dwfl_report_end(d->dwfl, NULL, NULL) || !d->mod) {
+		pps_debug("%s: %s", path, dwfl_errmsg(-1));
+		goto out_free;
+	}
+	dwfl_module_info(d->mod, &userdata, NULL, NULL, NULL, NULL, NULL, NULL);
+	*userdata = d;
+	elf = dwfl_module_getelf(d->mod, &d->bias);
+	if (!elf)
+		goto out_free;
+	err = read_segments(d, elf);
+	if (err == -ENOMEM)
+		goto out_free;
+	err = 0;
+	if (!d->nr_segs)
+		goto out_free;
+	/* This reads .symtab (or the debug file's) now rather than at the first lookup,
+	 * so that the status is known when the converter asks for the mapping. */
+	if (dwfl_module_getsymtab(d->mod) <= 0 && !dwfl_module_getdwarf(d->mod, &dwbias)) {
+		*st = PPS_SYM_NO_SYMBOLS;
+		goto out_free;
+	}
+	*st = PPS_SYM_OK;
+	*out = d;
+	d = NULL;
+out_free:
+	pps_dso_free(d);
+	return err;
+}
+
+/*
+ * Tries one candidate path. Returns true when it was taken (or on ENOMEM, *err set);
+ * remembers a mismatch or a bad file in *seen for the final status.
+ */
+static bool try_candidate(const struct pps_dso_search *search, const char *cand,
+			  const char *orig, const uint8_t *want, size_t want_size,
+			  struct pps_dso **out, enum pps_sym_status *st, enum probe *seen, int *err)
+{
+	uint8_t id[MAX_BUILD_ID];
+	char hw[2 * MAX_BUILD_ID + 1], hf[2 * MAX_BUILD_ID + 1];
+	size_t id_size;
+	enum probe r;
+
+	if (!cand)
+		return false;
+	r = probe_file(cand, want, want_size, id, &id_size);
+	if (r == PROBE_MISMATCH) {
+		pps_warn("build-id mismatch: %s is %s, the recording has %s", cand,
+			 hex_of(id, id_size, hf),
+			 hex_of(want, want_size > MAX_BUILD_ID ? MAX_BUILD_ID : want_size, hw));
+	}
+	if (r > *seen)
+		*seen = r;
+	if (r != PROBE_OK)
+		return false;
+	*err = dso_new(search, cand, orig, id, id_size, out, st);
+	return *err || *out;
+}
+
+static void final_status(enum probe seen, enum pps_sym_status *st)
+{
+	switch (seen) {
+	case PROBE_MISMATCH:
+		*st = PPS_SYM_BUILD_ID_MISMATCH;
+		break;
+	case PROBE_BAD:
+	case PROBE_OK: /* found, but libdwfl would not take it */
+		*st = PPS_SYM_BAD_FILE;
+		break;
+	case PROBE_MISSING:
+	default:
+		*st = PPS_SYM_NOT_FOUND;
+		break;
+	}
+}
+
+int pps_dso_open(const struct pps_dso_search *search, const char *path, const uint8_t *id,
+		 size_t id_size, struct pps_dso **out, enum pps_sym_status *st)
+{
+	enum probe seen = PROBE_MISSING;
+	char hex[2 * MAX_BUILD_ID + 1];
+	char *cand = NULL;
+	int err = 0;
+
+	*out = NULL;
+	libelf_init();
+	if (id_size > MAX_BUILD_ID)
+		id_size = MAX_BUILD_ID;
+	if (id_size) {
+		hex_of(id, id_size, hex);
+		cand = cache_path(search, id, id_size, "elf");
+		if (try_candidate(search, cand, path, id, id_size, out, st, &seen, &err))
+			goto out;
+		free(cand);
+		cand = search->buildid_dir ? path_fmt("%s%s/%s/elf", search->buildid_dir, path, hex)
+					   : NULL;
+		if (try_candidate(search, cand, path, id, id_size, out, st, &seen, &err))
+			goto out;
+		free(cand);
+	}
+	cand = path_fmt("%s%s", search->symfs, path);
+	if (try_candidate(search, cand, path, id, id_size, out, st, &seen, &err))
+		goto out;
+	free(cand);
+	cand = NULL;
+	if (search->debuginfod && id_size) {
+		int fd = debuginfod_find_executable(search->debuginfod, id, (int)id_size, &cand);
+
+		if (fd >= 0) {
+			close(fd);
+			if (try_candidate(search, cand, path, id, id_size, out, st, &seen, &err))
+				goto out;
+		}
+	}
+	final_status(seen, st);
+out:
+	free(cand);
+	return err;
+}
+
+int pps_dso_open_file(const struct pps_dso_search *search, const char *path, const uint8_t *id,
+		      size_t id_size, struct pps_dso **out, enum pps_sym_status *st)
+{
+	enum probe seen = PROBE_MISSING;
+	int err = 0;
+
+	*out = NULL;
+	libelf_init();
+	if (id_size > MAX_BUILD_ID)
+		id_size = MAX_BUILD_ID;
+	if (!try_candidate(search, path, path, id, id_size, out, st, &seen, &err))
+		final_status(seen, st);
+	return err;
+}
+
+/* The size of the ELF image at p from its headers: the end of the last header table or
+ * segment. 0 when the headers are not those of a plausible 64-bit vdso. */
+static size_t vdso_size(const unsigned char *p)
+{
+	const Elf64_Ehdr *eh = (const void *)p;
+	uint64_t end;
+
+	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phoff > MAX_VDSO_SIZE ||
+	    eh->e_shoff > MAX_VDSO_SIZE)
+		return 0;
+	end = eh->e_shoff + (uint64_t)eh->e_shnum * eh->e_shentsize;
+	if (eh->e_phoff + (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr) > MAX_VDSO_SIZE)
+		return 0;
+	for (unsigned i = 0; i < eh->e_phnum; i++) {
+		const Elf64_Phdr *ph = (const void *)(p + eh->e_phoff + i * sizeof(*ph));
+
+		if (ph->p_offset > MAX_VDSO_SIZE || ph->p_filesz > MAX_VDSO_SIZE)
+			return 0;
+		if (ph->p_offset + ph->p_filesz > end)
+			end = ph->p_offset + ph->p_filesz;
+	}
+	return end <= MAX_VDSO_SIZE ? (size_t)end : 0;
+}
+
+int pps_dso_open_vdso(const struct pps_dso_search *search, const uint8_t *id, size_t id_size,
+		      struct pps_dso **out, enum pps_sym_status *st)
+{
+	const unsigned char *image = (const void *)getauxval(AT_SYSINFO_EHDR);
+	char path[64];
+	size_t size;
+	int fd, err = 0;
+
+	*out = NULL;
+	*st = PPS_SYM_NOT_FOUND;
+	libelf_init();
+	if (!image)
+		return 0;
+	size = vdso_size(image);
+	if (!size)
+		return 0;
+	/* libdwfl opens files by name: the image goes into a memfd named by /proc. */
+	fd = memfd_create("pps-vdso", MFD_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (write(fd, image, size) != (ssize_t)size)
+		goto out_close;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	err = pps_dso_open_file(search, path, id, id_size, out, st);
+	if (*out) {
+		free((*out)->orig_path);
+		(*out)->orig_path = strdup("[vdso]");
+		if (!(*out)->orig_path) {
+			pps_dso_free(*out);
+			*out = NULL;
+			err = -ENOMEM;
+			goto out_close;
+		}
+		(*out)->memfd = fd;
+		fd = -1;
+	}
+out_close:
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
+size_t pps_dso_build_id(const struct pps_dso *d, const uint8_t **id)
+{
+	*id = d->id;
+	return d->id_size;
+}
+
+const char *pps_dso_path(const struct pps_dso *d)
+{
+	return d->path;
+}
+
+bool pps_dso_offset_to_vaddr(const struct pps_dso *d, uint64_t offset, uint64_t *vaddr)
+{
+	for (size_t i = 0; i < d->nr_segs; i++) {
+		const struct segment *g = &d->segs[i];
+
+		if (offset >= g->offset && offset - g->offset < g->filesz) {
+			*vaddr = offset - g->offset + g->vaddr;
+			return true;
+		}
+	}
+	return false;
+}
+
+int pps_dso_symbol(struct pps_dso *d, const char *name, uint64_t *addr)
+{
+	int n = dwfl_module_getsymtab(d->mod);
+
+	for (int i = 0; i < n; i++) {
+		GElf_Sym sym;
+		GElf_Addr a;
+		const char *s = dwfl_module_getsym_info(d->mod, i, &sym, &a, NULL, NULL, NULL);
+
+		if (s && !strcmp(s, name)) {
+			*addr = a - d->bias;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/* The name a DWARF function goes by: its linkage (mangled) name, else DW_AT_name. */
+static const char *die_name(Dwarf_Die *die)
+{
+	Dwarf_Attribute mem, *a;
+	const char *s;
+
+	a = dwarf_attr_integrate(die, DW_AT_linkage_name, &mem);
+	if (!a)
+		a = dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &mem);
+	s = a ? dwarf_formstring(a) : NULL;
+	return s ? s : dwarf_diename(die);
+}
+
+/* DW_AT_call_file/line of an inlined subroutine: the caller's position. */
+static void call_site(Dwarf_Die *cu, Dwarf_Die *inl, const char **file, int64_t *line)
+{
+	Dwarf_Attribute mem;
+	Dwarf_Files *files;
+	Dwarf_Word v;
+	size_t nfiles;
+
+	*file = NULL;
+	*line = 0;
+	if (dwarf_formudata(dwarf_attr(inl, DW_AT_call_line, &mem), &v) == 0 && v <= INT64_MAX)
+		*line = (int64_t)v;
+	if (dwarf_formudata(dwarf_attr(inl, DW_AT_call_file, &mem), &v) == 0 &&
+	    dwarf_getsrcfiles(cu, &files, &nfiles) == 0 && v < nfiles)
+		*file = dwarf_filesrc(files, v, NULL, NULL);
+}
+
+static int64_t decl_line(Dwarf_Die *die)
+{
+	int l;
+
+	return dwarf_decl_line(die, &l) == 0 && l > 0 ? l : 0;
+}
+
+int pps_dso_lookup(struct pps_dso *d, uint64_t vaddr, bool no_inline, struct pps_frames *fr,
+		   bool *has_dwarf)
+{
+	Dwarf_Addr a = vaddr + d->bias, dwbias = 0;
+	Dwarf_Die *cu, *scopes = NULL;
+	const char *symname, *file = NULL;
+	int64_t line = 0;
+	GElf_Off off;
+	GElf_Sym sym;
+	int nscopes = 0, err = 0, l;
+	Dwfl_Line *dl;
+
+	fr->nr = 0;
+	*has_dwarf = false;
+	symname = dwfl_module_addrinfo(d->mod, a, &off, &sym, NULL, NULL, NULL);
+	dl = dwfl_module_getsrc(d->mod, a);
+	if (dl) {
+		file = dwfl_lineinfo(dl, NULL, &l, NULL, NULL, NULL);
+		line = file && l > 0 ? l : 0;
+	}
+	cu = dwfl_module_addrdie(d->mod, a, &dwbias);
+	if (cu) {
+		*has_dwarf = true;
+		nscopes = dwarf_getscopes(cu, a - dwbias, &scopes);
+	}
+	for (int i = 0; i < nscopes; i++) {
+		Dwarf_Die *sc = &scopes[i], *outer;
+		int tag = dwarf_tag(sc), n;
+		const char *name;
+
+		if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram)
+			continue;
+		name = die_name(sc);
+		/* A nameless outer function (rare: artificial) takes the symbol's name. */
+		if (tag == DW_TAG_subprogram && !name)
+			name = symname;
+		if (tag == DW_TAG_subprogram || !no_inline) {
+			err = pps_frames_push(fr, name ? name : "", file, line, decl_line(sc));
+			if (err)
+				goto out;
+		}
+		if (tag == DW_TAG_subprogram)
+			break;
+		call_site(cu, sc, &file, &line);
+		/* dwarf_getscopes() continues past an inlined instance with the scopes of
+		 * its abstract origin; the caller is found from the instance's own parents
+		 * (as eu-addr2line -i does). [0] is the instance itself. */
+		n = dwarf_getscopes_die(sc, &outer);
+		if (n <= 0)
+			break;
+		free(scopes);
+		scopes = outer;
+		nscopes = n;
+		i = 0;
+	}
+	if (!fr->nr && symname)
+		err = pps_frames_push(fr, symname, file, line, 0);
+out:
+	free(scopes);
+	return err;
+}

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * pps_dso: one ELF binary (executable, shared library, vdso, vmlinux) and its debug
+ * info, through elfutils' libdwfl. The binary is reported at base 0 so that the
+ * addresses looked up are its ELF virtual addresses.
+ */
+#ifndef PPS_INTERNAL_DSO_H
+#define PPS_INTERNAL_DSO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <elfutils/debuginfod.h>
+
+#include "internal/symsrc.h"
+
+struct pps_dso;
+
+/* Where binaries and debug files are looked for (see symbolizer.h). */
+struct pps_dso_search {
+	const char *symfs;		/* prefix for every system path, "" for none */
+	const char *buildid_dir;	/* perf's build-id cache root, NULL for none */
+	debuginfod_client *debuginfod;	/* NULL: no debuginfod */
+	bool has_symfs;			/* symfs is not "" */
+};
+
+/*
+ * Finds and opens the binary recorded as path with build-id id (NULL, 0: unknown).
+ * Returns 0 with *st set: PPS_SYM_OK and *out (free with pps_dso_free()), or another
+ * status and *out NULL. -ENOMEM is the only error.
+ */
+int pps_dso_open(const struct pps_dso_search *search, const char *path, const uint8_t *id,
+		 size_t id_size, struct pps_dso **out, enum pps_sym_status *st);
+/* The same for a file given by the user (--vmlinux): only that path is tried. */
+int pps_dso_open_file(const struct pps_dso_search *search, const char *path, const uint8_t *id,
+		      size_t id_size, struct pps_dso **out, enum pps_sym_status *st);
+/* The running process's vdso, when its build-id is id (or id is NULL). */
+int pps_dso_open_vdso(const struct pps_dso_search *search, const uint8_t *id, size_t id_size,
+		      struct pps_dso **out, enum pps_sym_status *st);
+void pps_dso_free(struct pps_dso *d);
+
+/* The build-id of the file found (size 0 when it has none). */
+size_t pps_dso_build_id(const struct pps_dso *d, const uint8_t **id);
+/* The path of the file opened. */
+const char *pps_dso_path(const struct pps_dso *d);
+
+/* File offset to ELF vaddr through the PT_LOAD headers; false when no segment maps it. */
+bool pps_dso_offset_to_vaddr(const struct pps_dso *d, uint64_t offset, uint64_t *vaddr);
+
+/* The value of symbol name (for vmlinux' _text), -ENOENT when absent. */
+int pps_dso_symbol(struct pps_dso *d, const char *name, uint64_t *addr);
+
+/*
+ * Resolves ELF vaddr into fr: inlined frames first (unless no_inline), then the
+ * function. Sets *has_dwarf when the binary has DWARF for it. 0 (fr->nr 0 when
+ * unresolved) or -ENOMEM.
+ */
+int pps_dso_lookup(struct pps_dso *d, uint64_t vaddr, bool no_inline, struct pps_frames *fr,
+		   bool *has_dwarf);
+
+#endif /* PPS_INTERNAL_DSO_H */

@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * /proc/kallsyms (or a saved copy) as a sorted symbol table.
+ *
+ * The file has ~200k lines on a distribution kernel, most of them text symbols; it is
+ * read once per conversion. Only text symbols (t, T, w, W) are kept for lookups, since
+ * samples land in code; the reference symbols for the KASLR shift (_text, _stext) are
+ * remembered whatever their type. Several names often share one address (_text, _stext
+ * and an alias); the one kept is the one perf's choose_best_symbol() prefers: not weak,
+ * then global, then fewer leading underscores, then the longest name, then the first listed.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal/kallsyms.h"
+#include "internal/strpool.h"
+#include "internal/util.h"
+
+/* KSYM_NAME_LEN is 512 since 6.1; longer names are cut, not rejected. */
+#define MAX_NAME 512
+/* A symbol's end when nothing follows it (the last one, e.g. a module's last function). */
+#define LAST_SYMBOL_SIZE 4096
+
+struct ksym {
+	uint64_t addr;
+	const char *name;   /* in pool */
+	const char *module; /* in pool, NULL for the kernel */
+	uint8_t rank;	    /* lower is better, see file comment */
+	uint32_t order;	    /* line number, for a stable sort */
+};
+
+struct pps_kallsyms {
+	struct ksym *syms; /* sorted by addr, one per address */
+	size_t nr;
+	struct pps_strpool pool;
+	uint64_t text, stext; /* addresses of _text and _stext */
+	bool has_text, has_stext;
+	bool restricted; /* every address was zero */
+};
+
+static int ksym_cmp(const void *a, const void *b)
+{
+	const struct ksym *x = a, *y = b;
+
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
+	if (strlen(x->name) != strlen(y->name))
+		return strlen(x->name) > strlen(y->name) ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static uint8_t ksym_rank(char type, const char *name)
+{
+	uint8_t r = isupper((unsigned char)type) ? 0 : 4;
+	size_t u = strspn(name, "_");
+
+	if (type == 'w' || type == 'W')
+		r = 8;
+	return (uint8_t)(r + (u > 3 ? 3 : u));
+}
+
+/* Parses one line into *sym; false for a line to skip (not text, or malformed). */
+static bool parse_line(struct pps_kallsyms *k, char *line, struct ksym *sym, int *err)
+{
+	char *p = line, *end, *name, *mod = NULL;
+	uint64_t addr;
+	char type;
+
+	*err = 0;
+	errno = 0;
+	addr = strtoull(p, &end, 16);
+	if (end == p || errno || *end != ' ')
+		return false;
+	p = end + 1;
+	type = *p;
+	if (!type || p[1] != ' ')
+		return false;
+	name = p + 2;
+	p = name + strcspn(name, "\t \n");
+	if (*p == '\t' || *p == ' ') {
+		*p++ = '\0';
+		if (*p == '[') {
+			mod = p + 1;
+			p = mod + strcspn(mod, "]\n");
+			*p = '\0';
+		}
+	} else {
+		*p = '\0';
+	}
+	if (!*name)
+		return false;
+	if (strlen(name) > MAX_NAME)
+		name[MAX_NAME] = '\0';
+	if (!mod && !strcmp(name, "_text")) {
+		k->text = addr;
+		k->has_text = true;
+	} else if (!mod && !strcmp(name, "_stext")) {
+		k->stext = addr;
+		k->has_stext = true;
+	}
+	if (addr)
+		k->restricted = false;
+	if (!strchr("tTwW", type))
+		return false;
+	sym->addr = addr;
+	sym->rank = ksym_rank(type, name);
+	sym->name = pps_strpool_str(&k->pool, name);
+	sym->module = mod ? pps_strpool_str(&k->pool, mod) : NULL;
+	if (!sym->name || (mod && !sym->module)) {
+		*err = -ENOMEM;
+		return false;
+	}
+	return true;
+}
+
+int pps_kallsyms_load(const char *path, struct pps_kallsyms **out)
+{
+	struct pps_kallsyms *k;
+	size_t cap = 0, linecap = 0, lines = 0, w = 0;
+	char *line = NULL;
+	FILE *f;
+	int err = 0;
+
+	*out = NULL;
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	k->restricted = true;
+	f = fopen(path, "re");
+	if (!f) {
+		err = -errno;
+		goto out_free;
+	}
+	while (getline(&line, &linecap, f) > 0) {
+		struct ksym sym;
+
+		if (!parse_line(k, line, &sym, &err)) {
+			if (err)
+				goto out_close;
+			continue;
+		}
+		lines++;
+		if (k->nr == cap) {
+			size_t ncap = cap ? cap * 2 : 4096;
+			struct ksym *n = realloc(k->syms, ncap * sizeof(*n));
+
+			if (!n) {
+				err = -ENOMEM;
+				goto out_close;
+			}
+			k->syms = n;
+			cap = ncap;
+		}
+		sym.order = (uint32_t)k->nr;
+		k->syms[k->nr++] = sym;
+	}
+	if (ferror(f)) {
+		err = -EIO;
+		goto out_close;
+	}
+	if (!lines) {
+		err = PPS_CORRUPT;
+		goto out_close;
+	}
+	if (k->nr)
+		qsort(k->syms, k->nr, sizeof(*k->syms), ksym_cmp);
+	/* Keep the best name of each address: the first after sorting. */
+	for (size_t i = 0; i < k->nr; i++) {
+		if (w && k->syms[w - 1].addr == k->syms[i].addr)
+			continue;
+		k->syms[w++] = k->syms[i];
+	}
+	k->nr = w;
+	*out = k;
+	k = NULL;
+out_close:
+	fclose(f);
+	free(line);
+out_free:
+	pps_kallsyms_free(k);
+	return err;
+}
+
+void pps_kallsyms_free(struct pps_kallsyms *k)
+{
+	if (!k)
+		return;
+	free(k->syms);
+	pps_strpool_release(&k->pool);
+	free(k);
+}
+
+bool pps_kallsyms_restricted(const struct pps_kallsyms *k)
+{
+	return k->restricted;
+}
+
+int pps_kallsyms_symbol(const struct pps_kallsyms *k, const char *name, uint64_t *addr)
+{
+	if (!strcmp(name, "_text") && k->has_text) {
+		*addr = k->text;
+		return 0;
+	}
+	if (!strcmp(name, "_stext") && k->has_stext) {
+		*addr = k->stext;
+		return 0;
+	}
+	for (size_t i = 0; i < k->nr; i++) {
+		if (!strcmp(k->syms[i].name, name) && !k->syms[i].module) {
+			*addr = k->syms[i].addr;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+const char *pps_kallsyms_find(const struct pps_kallsyms *k, uint64_t addr, const char **module)
+{
+	size_t lo = 0, hi = k->nr;
+	const struct ksym *s;
+	uint64_t end;
+
+	*module = NULL;
+	if (k->restricted)
+		return NULL;
+	/* The last symbol starting at or below addr. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (k->syms[mid].addr <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo)
+		return NULL;
+	s = &k->syms[lo - 1];
+	end = lo < k->nr ? k->syms[lo].addr : s->addr + LAST_SYMBOL_SIZE;
+	if (addr >= end)
+		return NULL;
+	*module = s->module;
+	return s->name;
+}

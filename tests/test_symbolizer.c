@@ -1,0 +1,1076 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * pps_symbolizer against real tools: small programs are compiled at test time, and what
+ * pps_symbolizer_lookup() says for every address of their functions is compared with
+ * addr2line -f -i -C (binutils). Kernel symbols come from a synthetic kallsyms file with
+ * a KASLR shift, JIT symbols from a /tmp/perf-PID.map, and a binary absent from disk
+ * from a real debuginfod serving a temporary folder.
+ *
+ * Usage: test_symbolizer dwarf|separate|cxx|demangle|kallsyms|perfmap|vdso|debuginfod
+ * Exit 0 pass, 1 fail, 77 skipped (no compiler, binutils or debuginfod).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <gelf.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <pprofstore/pprofstore.h>
+
+#include "internal/demangle.h"
+#include "internal/symbolizer.h"
+
+#define SKIP 77
+
+static int failures;
+static char tmpdir[256];
+static int nr_mismatch_warnings;
+
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);    \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fputc('\n', stderr);                                                       \
+			failures++;                                                                \
+		}                                                                                  \
+	} while (0)
+
+static void log_cb(enum pps_log_level level, const char *msg, void *ctx)
+{
+	(void)ctx;
+	if (strstr(msg, "build-id mismatch"))
+		nr_mismatch_warnings++;
+	if (getenv("PPS_TEST_VERBOSE") || level <= PPS_LOG_WARN)
+		fprintf(stderr, "log[%d]: %s\n", (int)level, msg);
+}
+
+/* Runs a shell command; its exit status (or -1). */
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	st = system(cmd);
+	if (st == -1 || !WIFEXITED(st))
+		return -1;
+	return WEXITSTATUS(st);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f || fputs(text, f) < 0 || fclose(f)) {
+		perror(path);
+		exit(1);
+	}
+}
+
+static void make_tmpdir(void)
+{
+	const char *t = getenv("TMPDIR");
+
+	snprintf(tmpdir, sizeof(tmpdir), "%s/pps-symtest-XXXXXX", t && *t ? t : "/tmp");
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		exit(1);
+	}
+}
+
+static void remove_tmpdir(void)
+{
+	if (tmpdir[0] && !getenv("PPS_TEST_KEEP"))
+		run("rm -rf '%s'", tmpdir);
+}
+
+/* ---- ELF facts the oracle needs ---- */
+
+/* One PT_LOAD of an executable segment and one symbol. */
+struct elf_facts {
+	uint64_t exec_offset, exec_vaddr, exec_filesz;
+	uint8_t build_id[64];
+	size_t build_id_size;
+};
+
+static bool elf_read_facts(const char *path, struct elf_facts *ef)
+{
+	bool ok = false;
+	Elf *elf;
+	size_t n;
+	int fd;
+
+	memset(ef, 0, sizeof(*ef));
+	elf_version(EV_CURRENT);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return false;
+	elf = elf_begin(fd, ELF_C_READ, NULL);
+	if (!elf || elf_getphdrnum(elf, &n))
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr ph;
+
+		if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_LOAD && (ph.p_flags & PF_X)) {
+			ef->exec_offset = ph.p_offset;
+			ef->exec_vaddr = ph.p_vaddr;
+			ef->exec_filesz = ph.p_filesz;
+			ok = true;
+		}
+		if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_NOTE) {
+			Elf_Data *d = elf_getdata_rawchunk(elf, ph.p_offset, ph.p_filesz,
+							   ELF_T_NHDR);
+			size_t off = 0, noff, doff;
+			GElf_Nhdr nh;
+
+			while (d && (off = gelf_getnote(d, off, &nh, &noff, &doff)) > 0) {
+				if (nh.n_type == NT_GNU_BUILD_ID && nh.n_descsz <= 64) {
+					memcpy(ef->build_id, (char *)d->d_buf + doff, nh.n_descsz);
+					ef->build_id_size = nh.n_descsz;
+				}
+			}
+		}
+	}
+out:
+	elf_end(elf);
+	close(fd);
+	return ok;
+}
+
+/* The value and size of a symbol from nm (addresses are ELF vaddrs). */
+static bool nm_symbol(const char *bin, const char *name, uint64_t *addr, uint64_t *size)
+{
+	char cmd[1024], line[1024];
+	bool found = false;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "nm -S '%s'", bin);
+	p = popen(cmd, "r");
+	if (!p)
+		return false;
+	while (fgets(line, sizeof(line), p)) {
+		unsigned long long a, s;
+		char type, sym[512];
+
+		if (sscanf(line, "%llx %llx %c %511s", &a, &s, &type, sym) == 4 &&
+		    !strcmp(sym, name)) {
+			*addr = a;
+			*size = s;
+			found = true;
+		}
+	}
+	pclose(p);
+	return found;
+}
+
+/* ---- the addr2line oracle ---- */
+
+struct oframe {
+	char func[1024];
+	char file[1024];
+	long line;
+};
+
+struct oaddr {
+	uint64_t addr;
+	struct oframe f[16];
+	size_t nr;
+};
+
+/*
+ * addr2line -a -f -i -C for every address in addrs. Output per address: "0x..." then
+ * function / file:line pairs, innermost first.
+ */
+static size_t addr2line(const char *bin, const uint64_t *addrs, size_t n, struct oaddr *out)
+{
+	char path[512], cmd[1024], line[1024];
+	size_t cur = (size_t)-1;
+	FILE *f, *p;
+	bool want_func = true;
+
+	snprintf(path, sizeof(path), "%s/addrs.txt", tmpdir);
+	f = fopen(path, "w");
+	if (!f)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "0x%llx\n", (unsigned long long)addrs[i]);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "addr2line -a -f -i -C -e '%s' < '%s'", bin, path);
+	p = popen(cmd, "r");
+	if (!p)
+		return 0;
+	while (fgets(line, sizeof(line), p)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!strncmp(line, "0x", 2) && want_func) {
+			cur++;
+			if (cur >= n)
+				break;
+			out[cur].addr = strtoull(line, NULL, 16);
+			out[cur].nr = 0;
+			continue;
+		}
+		if (cur >= n)
+			break;
+		if (want_func) {
+			if (out[cur].nr < 16)
+				snprintf(out[cur].f[out[cur].nr].func, 1024, "%s", line);
+			want_func = false;
+		} else {
+			struct oframe *of = &out[cur].f[out[cur].nr < 16 ? out[cur].nr : 15];
+			char *colon = strrchr(line, ':');
+
+			/* "file:line (discriminator N)" */
+			if (strstr(line, " (discriminator"))
+				*strstr(line, " (discriminator") = '\0';
+			colon = strrchr(line, ':');
+			if (colon) {
+				*colon = '\0';
+				of->line = strtol(colon + 1, NULL, 10);
+			}
+			snprintf(of->file, 1024, "%s", line);
+			if (out[cur].nr < 16)
+				out[cur].nr++;
+			want_func = true;
+		}
+	}
+	pclose(p);
+	return cur == (size_t)-1 ? 0 : cur + 1;
+}
+
+/* The map a process would have for the executable segment of a PIE loaded at base. */
+static struct pps_sym_map exec_map(const char *filename, const struct elf_facts *ef,
+				   uint64_t base)
+{
+	struct pps_sym_map m = {
+		.filename = filename,
+		.start = base + (ef->exec_vaddr & ~0xfffull),
+		.len = ef->exec_filesz + (ef->exec_vaddr & 0xfff),
+		.pgoff = ef->exec_offset & ~0xfffull,
+		.pid = 1234,
+	};
+
+	return m;
+}
+
+/*
+ * Every address of function fn in bin, looked up through map m (filename may differ
+ * from bin), compared with addr2line on bin (the unstripped one). Returns the number of
+ * addresses that had an inlined frame.
+ */
+static int compare_function(struct pps_symbolizer *s, const char *bin,
+			    const struct pps_sym_map *m, const struct elf_facts *ef, uint64_t base,
+			    const char *fn)
+{
+	uint64_t addr, size, addrs[4096];
+	static struct oaddr oracle[4096];
+	size_t n, got;
+	int inlined = 0;
+
+	if (!nm_symbol(bin, fn, &addr, &size) || !size) {
+		CHECK(0, "%s not in %s", fn, bin);
+		return 0;
+	}
+	n = size < 4096 ? size : 4096;
+	for (size_t i = 0; i < n; i++)
+		addrs[i] = addr + i;
+	got = addr2line(bin, addrs, n, oracle);
+	CHECK(got == n, "addr2line answered %zu of %zu", got, n);
+	for (size_t i = 0; i < got; i++) {
+		struct pps_sym_result r;
+		uint64_t pc = base + oracle[i].addr;
+		int err = pps_symbolizer_lookup(s, m, pc, &r);
+
+		(void)ef;
+		CHECK(!err, "lookup: %d", err);
+		if (err)
+			continue;
+		CHECK(r.file && r.file->status == PPS_SYM_OK, "status %d",
+		      r.file ? (int)r.file->status : -1);
+		if (r.nr_frames != oracle[i].nr) {
+			CHECK(0, "%s+%#llx: %zu frames, addr2line has %zu", fn,
+			      (unsigned long long)(oracle[i].addr - addr), r.nr_frames,
+			      oracle[i].nr);
+			continue;
+		}
+		if (r.nr_frames > 1)
+			inlined++;
+		for (size_t k = 0; k < r.nr_frames; k++) {
+			const struct pps_sym_frame *f = &r.frames[k];
+			const struct oframe *o = &oracle[i].f[k];
+
+			CHECK(!strcmp(f->name, o->func), "%#llx frame %zu: name '%s' vs '%s'",
+			      (unsigned long long)oracle[i].addr, k, f->name, o->func);
+			if (strcmp(o->file, "??")) {
+				CHECK(!strcmp(f->file, o->file),
+				      "%#llx frame %zu: file '%s' vs '%s'",
+				      (unsigned long long)oracle[i].addr, k, f->file, o->file);
+				CHECK(f->line == o->line, "%#llx frame %zu (%s): line %lld vs %ld",
+				      (unsigned long long)oracle[i].addr, k, f->name,
+				      (long long)f->line, o->line);
+			}
+		}
+	}
+	return inlined;
+}
+
+/* ---- the test programs ---- */
+
+/* Line numbers below are checked: keep the layout. */
+static const char c_source[] =
+	"static volatile int sink;\n"						/* 1 */
+	"static inline __attribute__((always_inline)) int leaf(int x)\n"	/* 2 */
+	"{\n"									/* 3 */
+	"\tsink = x;\n"								/* 4 */
+	"\treturn x * 3 + sink;\n"						/* 5 */
+	"}\n"									/* 6 */
+	"static inline __attribute__((always_inline)) int middle(int x)\n"	/* 7 */
+	"{\n"									/* 8 */
+	"\treturn leaf(x + 1) * 2;\n"						/* 9 */
+	"}\n"									/* 10 */
+	"__attribute__((noinline)) int outer(int x)\n"				/* 11 */
+	"{\n"									/* 12 */
+	"\tint r = middle(x);\n"						/* 13 */
+	"\tsink = r;\n"								/* 14 */
+	"\treturn r + leaf(r);\n"						/* 15 */
+	"}\n"									/* 16 */
+	"int main(int argc, char **argv)\n"					/* 17 */
+	"{\n"									/* 18 */
+	"\t(void)argv;\n"							/* 19 */
+	"\treturn outer(argc);\n"						/* 20 */
+	"}\n";
+
+static const char cxx_source[] =
+	"#include <vector>\n"
+	"namespace pps { namespace test {\n"
+	"template <typename T> struct Box {\n"
+	"\tT v;\n"
+	"\t__attribute__((noinline)) T twice(const std::vector<T> &xs) const;\n"
+	"};\n"
+	"template <typename T> T Box<T>::twice(const std::vector<T> &xs) const\n"
+	"{\n"
+	"\tT s = v;\n"
+	"\tfor (const T &x : xs) s += x * 2;\n"
+	"\treturn s;\n"
+	"}\n"
+	"template struct Box<long>;\n"
+	"} }\n"
+	"int main(int argc, char **)\n"
+	"{\n"
+	"\tpps::test::Box<long> b{argc};\n"
+	"\tstd::vector<long> xs(argc, 3);\n"
+	"\treturn (int)b.twice(xs);\n"
+	"}\n";
+
+/* Compiles src into tmpdir/name; false when no compiler. */
+static bool compile(const char *cc, const char *ext, const char *src, const char *name,
+		    const char *flags)
+{
+	char srcpath[512];
+
+	snprintf(srcpath, sizeof(srcpath), "%s/%s.%s", tmpdir, name, ext);
+	write_file(srcpath, src);
+	return run("cd '%s' && %s %s -Wl,--build-id -o '%s' '%s' 2>&1", tmpdir, cc, flags, name,
+		   srcpath) == 0;
+}
+
+static bool have_tools(void)
+{
+	return run("command -v cc addr2line nm objcopy >/dev/null 2>&1") == 0;
+}
+
+/* ---- tests ---- */
+
+/* Inline frames, files and lines of an unstripped -O2 -g program. */
+static int test_dwarf(void)
+{
+	struct pps_symbolizer *s;
+	struct elf_facts ef;
+	struct pps_sym_map m;
+	char bin[512];
+	uint64_t base = 0x555555554000ull, addr, size;
+	struct pps_sym_result r;
+	bool seen_chain = false;
+
+	if (!have_tools() || !compile("cc", "c", c_source, "prog", "-O2 -g"))
+		return SKIP;
+	snprintf(bin, sizeof(bin), "%s/prog", tmpdir);
+	CHECK(elf_read_facts(bin, &ef), "%s: no executable segment", bin);
+	s = pps_symbolizer_new(NULL);
+	CHECK(s, "new");
+	m = exec_map(bin, &ef, base);
+	CHECK(compare_function(s, bin, &m, &ef, base, "outer") > 0, "no inlined frame in outer");
+	compare_function(s, bin, &m, &ef, base, "main");
+	/* The chain leaf <- middle <- outer appears with the lines of the source above. */
+	CHECK(nm_symbol(bin, "outer", &addr, &size), "outer");
+	for (uint64_t a = addr; a < addr + size; a++) {
+		CHECK(!pps_symbolizer_lookup(s, &m, base + a, &r), "lookup");
+		if (r.nr_frames == 3 && !strcmp(r.frames[0].name, "leaf")) {
+			CHECK(!strcmp(r.frames[1].name, "middle") && r.frames[1].line == 9,
+			      "middle:%lld", (long long)r.frames[1].line);
+			CHECK(!strcmp(r.frames[2].name, "outer") && r.frames[2].line == 13,
+			      "outer:%lld", (long long)r.frames[2].line);
+			CHECK(r.frames[0].start_line == 2 && r.frames[1].start_line == 7 &&
+				      r.frames[2].start_line == 11,
+			      "start lines %lld %lld %lld", (long long)r.frames[0].start_line,
+			      (long long)r.frames[1].start_line, (long long)r.frames[2].start_line);
+			CHECK(strstr(r.frames[0].file, "/prog.c") != NULL, "file %s",
+			      r.frames[0].file);
+			CHECK(!strcmp(r.frames[0].system_name, "leaf"), "system name");
+			seen_chain = true;
+		}
+	}
+	CHECK(seen_chain, "no address resolved to leaf <- middle <- outer");
+	CHECK(r.file->has_functions && r.file->has_filenames && r.file->has_line_numbers &&
+		      r.file->has_inline_frames,
+	      "mapping flags");
+	CHECK(r.file->build_id_hex && strlen(r.file->build_id_hex) == 2 * ef.build_id_size,
+	      "build id hex");
+	/* The same address again comes from the cache: the same frames pointer. */
+	{
+		struct pps_sym_result r1, r2;
+
+		CHECK(!pps_symbolizer_lookup(s, &m, base + addr, &r1), "lookup");
+		CHECK(!pps_symbolizer_lookup(s, &m, base + addr, &r2), "lookup");
+		CHECK(r1.frames == r2.frames && r1.nr_frames == r2.nr_frames, "cache");
+	}
+	/* no_inline: one frame, the outer function at its own line. */
+	{
+		struct pps_symbolizer_opts o = {.sz = sizeof(o), .no_inline = true};
+		struct pps_symbolizer *s2 = pps_symbolizer_new(&o);
+
+		for (uint64_t a = addr; a < addr + size; a++) {
+			CHECK(!pps_symbolizer_lookup(s2, &m, base + a, &r), "lookup");
+			CHECK(r.nr_frames == 1 && !strcmp(r.frames[0].name, "outer"),
+			      "no_inline: %zu frames", r.nr_frames);
+		}
+		pps_symbolizer_free(s2);
+	}
+	/* An address outside every segment resolves to nothing, without error. */
+	CHECK(!pps_symbolizer_lookup(s, &m, m.start + (1ull << 40), &r) && r.nr_frames == 0,
+	      "far address");
+	pps_symbolizer_free(s);
+	return 0;
+}
+
+/*
+ * The binary stripped, its debug info under symfs/usr/lib/debug/.build-id; the unstripped
+ * one in perf's build-id cache; a wrong build-id; a corrupt file.
+ */
+static int test_separate(void)
+{
+	char bin[512], root[512], dbgdir[1024], hex[130], cache[512];
+	struct pps_symbolizer *s;
+	struct pps_sym_result r;
+	struct pps_sym_map m;
+	struct elf_facts ef;
+	uint64_t base = 0x7f0000000000ull;
+
+	if (!have_tools() || !compile("cc", "c", c_source, "prog", "-O2 -g"))
+		return SKIP;
+	snprintf(bin, sizeof(bin), "%s/prog", tmpdir);
+	CHECK(elf_read_facts(bin, &ef) && ef.build_id_size, "facts");
+	for (size_t i = 0; i < ef.build_id_size; i++)
+		sprintf(hex + 2 * i, "%02x", ef.build_id[i]);
+	snprintf(root, sizeof(root), "%s/root", tmpdir);
+	snprintf(dbgdir, sizeof(dbgdir), "%s/usr/lib/debug/.build-id/%.2s", root, hex);
+	CHECK(run("mkdir -p '%s' '%s/usr/bin' && objcopy --only-keep-debug '%s' '%s/%s.debug' && "
+		  "objcopy --strip-all '%s' '%s/usr/bin/prog'",
+		  dbgdir, root, bin, dbgdir, hex + 2, bin, root) == 0,
+	      "objcopy");
+
+	/* 1. symfs: /usr/bin/prog is the stripped copy, DWARF from the build-id path. */
+	{
+		struct pps_symbolizer_opts o = {.sz = sizeof(o), .symfs = root,
+						.buildid_dir = "/nonexistent"};
+
+		s = pps_symbolizer_new(&o);
+		CHECK(!pps_symbolizer_add_build_id(s, "/usr/bin/prog", false, ef.build_id,
+						   ef.build_id_size),
+		      "add build id");
+		m = exec_map("/usr/bin/prog", &ef, base);
+		CHECK(compare_function(s, bin, &m, &ef, base, "outer") > 0, "stripped+debug");
+		pps_symbolizer_free(s);
+	}
+	/* 2. perf's build-id cache (.build-id/xx/rest -> dir with elf), path gone. */
+	{
+		struct pps_symbolizer_opts o = {.sz = sizeof(o), .buildid_dir = cache};
+
+		snprintf(cache, sizeof(cache), "%s/cache", tmpdir);
+		CHECK(run("mkdir -p '%s/.build-id/%.2s' '%s/gone/prog/%s' && cp '%s' "
+			  "'%s/gone/prog/%s/elf' && ln -s ../../gone/prog/%s '%s/.build-id/%.2s/%s'",
+			  cache, hex, cache, hex, bin, cache, hex, hex, cache, hex, hex + 2) == 0,
+		      "cache");
+		s = pps_symbolizer_new(&o);
+		m = exec_map("/gone/prog", &ef, base);
+		m.build_id = ef.build_id;
+		m.build_id_size = (uint8_t)ef.build_id_size;
+		CHECK(compare_function(s, bin, &m, &ef, base, "outer") > 0, "build-id cache");
+		pps_symbolizer_free(s);
+	}
+	/* 3. A build-id the file does not have: not used, one warning per binary. */
+	{
+		uint8_t wrong[20] = {1, 2, 3};
+
+		s = pps_symbolizer_new(NULL);
+		m = exec_map(bin, &ef, base);
+		m.build_id = wrong;
+		m.build_id_size = sizeof(wrong);
+		nr_mismatch_warnings = 0;
+		for (int i = 0; i < 3; i++) {
+			CHECK(!pps_symbolizer_lookup(s, &m, m.start + 0x10, &r), "lookup");
+			CHECK(r.nr_frames == 0 && r.file->status == PPS_SYM_BUILD_ID_MISMATCH,
+			      "mismatch status %d", (int)r.file->status);
+		}
+		CHECK(nr_mismatch_warnings == 1, "%d mismatch warnings", nr_mismatch_warnings);
+		CHECK(!strncmp(r.file->build_id_hex, "010203", 6), "recorded id kept");
+		pps_symbolizer_free(s);
+	}
+	/* 4. Not ELF, a truncated ELF, a missing file: statuses, no crash. */
+	{
+		char bad[512], trunc[512];
+		const struct pps_sym_file *f;
+
+		snprintf(bad, sizeof(bad), "%s/notelf", tmpdir);
+		snprintf(trunc, sizeof(trunc), "%s/trunc", tmpdir);
+		write_file(bad, "this is not an ELF file\n");
+		CHECK(run("head -c 2000 '%s' > '%s'", bin, trunc) == 0, "head");
+		s = pps_symbolizer_new(NULL);
+		m = exec_map(bad, &ef, base);
+		f = pps_symbolizer_file(s, &m);
+		CHECK(f && f->status == PPS_SYM_BAD_FILE, "notelf %d", f ? (int)f->status : -1);
+		m.filename = trunc;
+		CHECK(!pps_symbolizer_lookup(s, &m, m.start + 0x10, &r) && r.nr_frames == 0,
+		      "trunc");
+		CHECK(r.file->status != PPS_SYM_OK, "trunc status %d", (int)r.file->status);
+		m.filename = "/nonexistent/file";
+		f = pps_symbolizer_file(s, &m);
+		CHECK(f && f->status == PPS_SYM_NOT_FOUND, "missing %d", f ? (int)f->status : -1);
+		m.filename = "[vsyscall]";
+		f = pps_symbolizer_file(s, &m);
+		CHECK(f && f->status == PPS_SYM_NOT_FOUND, "vsyscall");
+		pps_symbolizer_free(s);
+	}
+	return 0;
+}
+
+/* C++: demangled names (namespaces, templates, parameters) as addr2line -C shows them. */
+static int test_cxx(void)
+{
+	struct pps_symbolizer *s;
+	struct pps_sym_result r;
+	struct pps_sym_map m;
+	struct elf_facts ef;
+	char bin[512];
+	const char *mangled = "_ZNK3pps4test3BoxIlE5twiceERKSt6vectorIlSaIlEE";
+	uint64_t base = 0x560000000000ull, addr, size;
+
+	if (!have_tools() || run("command -v c++ >/dev/null 2>&1") ||
+	    !compile("c++", "cc", cxx_source, "cxxprog", "-O2 -g"))
+		return SKIP;
+	snprintf(bin, sizeof(bin), "%s/cxxprog", tmpdir);
+	CHECK(elf_read_facts(bin, &ef), "facts");
+	s = pps_symbolizer_new(NULL);
+	m = exec_map(bin, &ef, base);
+	compare_function(s, bin, &m, &ef, base, mangled);
+	CHECK(nm_symbol(bin, mangled, &addr, &size), "nm");
+	CHECK(!pps_symbolizer_lookup(s, &m, base + addr, &r) && r.nr_frames >= 1, "lookup");
+	if (r.nr_frames) {
+		const struct pps_sym_frame *f = &r.frames[r.nr_frames - 1];
+
+		CHECK(!strcmp(f->name, "pps::test::Box<long>::twice(std::vector<long, "
+				       "std::allocator<long> > const&) const"),
+		      "name %s", f->name);
+		CHECK(!strcmp(f->system_name, mangled), "system_name %s", f->system_name);
+		CHECK(f->start_line == 7, "start_line %lld", (long long)f->start_line);
+	}
+	pps_symbolizer_free(s);
+	return 0;
+}
+
+/* Demangling of C++ and Rust (legacy and v0) names, as c++filt / rustfilt print them. */
+static int test_demangle(void)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{"_ZN3foo3barEv", "foo::bar()"},
+		{"_ZNSt6vectorIiSaIiEE9push_backERKi",
+		 "std::vector<int, std::allocator<int> >::push_back(int const&)"},
+		{"_ZN4core3fmt5write17h0123456789abcdefE", "core::fmt::write"},
+		{"_ZN3std2rt10lang_start28_$u7b$$u7b$closure$u7d$$u7d$17h5e3b2d4c1a0f9e8dE",
+		 "std::rt::lang_start::{{closure}}"},
+		{"_RNvCs15kBYyAo9fc_7mycrate7example", "mycrate::example"},
+		{"_RNvNtCs1234_7mycrate3foo3bar", "mycrate::foo::bar"},
+		{"main", NULL},
+		{"_start", NULL},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *d = pps_demangle(cases[i].in);
+
+		if (cases[i].out)
+			CHECK(d && !strcmp(d, cases[i].out), "%s -> %s", cases[i].in, d ? d : "NULL");
+		else
+			CHECK(!d, "%s -> %s", cases[i].in, d);
+		free(d);
+	}
+	return 0;
+}
+
+/* A synthetic kallsyms with a KASLR shift; kptr_restrict; a kernel that is not running. */
+static int test_kallsyms(void)
+{
+	static const char text[] = "0000000000000000 A fixed_percpu_data\n"
+				   "ffffffff81000000 T _stext\n"
+				   "ffffffff81000000 T _text\n"
+				   "ffffffff81000000 t __alias_of_text\n"
+				   "ffffffff81000100 t do_one_initcall\n"
+				   "ffffffff81000200 T schedule\n"
+				   "ffffffff81000200 W __schedule_weak_alias\n"
+				   "ffffffff81000300 D some_data\n"
+				   "ffffffff81000400 T _etext\n"
+				   "ffffffffc0001000 t ext4_foo\t[ext4]\n"
+				   "ffffffffc0001100 t ext4_bar\t[ext4]\n"
+				   "garbage line\n";
+	static const char restricted[] = "0000000000000000 T _stext\n"
+					 "0000000000000000 T _text\n"
+					 "0000000000000000 T schedule\n";
+	const uint64_t shift = 0x1a000000;
+	char path[512], rpath[512];
+	struct pps_symbolizer_opts o = {.sz = sizeof(o), .kallsyms = path};
+	struct pps_sym_map km = {.filename = "[kernel.kallsyms]_text", .kernel = true, .pid = -1};
+	struct pps_sym_map mod = {.filename = "[ext4]", .kernel = true, .pid = -1};
+	struct pps_symbolizer *s;
+	struct pps_sym_result r;
+	static const struct {
+		uint64_t pc;
+		const char *name;
+	} cases[] = {
+		{0xffffffff81000000, "_stext"}, /* perf: the longer name */
+		{0xffffffff81000150, "do_one_initcall"},
+		{0xffffffff81000200, "schedule"},
+		{0xffffffff810003ff, "schedule"}, /* some_data is not text */
+	};
+
+	snprintf(path, sizeof(path), "%s/kallsyms", tmpdir);
+	snprintf(rpath, sizeof(rpath), "%s/kallsyms.restricted", tmpdir);
+	write_file(path, text);
+	write_file(rpath, restricted);
+
+	s = pps_symbolizer_new(&o);
+	km.pgoff = 0xffffffff81000000 + shift;
+	CHECK(!pps_symbolizer_set_kernel(s, km.pgoff, "_text", "0.0-not-this-kernel"), "set");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		CHECK(!pps_symbolizer_lookup(s, &km, cases[i].pc + shift, &r), "lookup");
+		CHECK(r.nr_frames == 1 && !strcmp(r.frames[0].name, cases[i].name),
+		      "%#llx: %s", (unsigned long long)cases[i].pc,
+		      r.nr_frames ? r.frames[0].name : "(none)");
+	}
+	CHECK(r.file->status == PPS_SYM_OK && r.file->has_functions, "status");
+	CHECK(!pps_symbolizer_lookup(s, &km, 0xffffffff81000000 + shift - 1, &r) &&
+		      r.nr_frames == 0,
+	      "below _text");
+	/* Modules: their own randomization, addresses as in the file. */
+	CHECK(!pps_symbolizer_lookup(s, &mod, 0xffffffffc0001104, &r) && r.nr_frames == 1 &&
+		      !strcmp(r.frames[0].name, "ext4_bar"),
+	      "module");
+	pps_symbolizer_free(s);
+
+	/* _stext as the reference symbol. */
+	s = pps_symbolizer_new(&o);
+	CHECK(!pps_symbolizer_set_kernel(s, 0xffffffff81000000 + 2 * shift, "_stext", NULL), "set");
+	CHECK(!pps_symbolizer_lookup(s, &km, 0xffffffff81000204 + 2 * shift, &r) &&
+		      r.nr_frames == 1 && !strcmp(r.frames[0].name, "schedule"),
+	      "_stext shift");
+	pps_symbolizer_free(s);
+
+	/* kptr_restrict: zero addresses. */
+	o.kallsyms = rpath;
+	s = pps_symbolizer_new(&o);
+	CHECK(!pps_symbolizer_lookup(s, &km, 0xffffffff81000204, &r) && r.nr_frames == 0 &&
+		      r.file->status == PPS_SYM_KPTR_RESTRICT,
+	      "restricted: %d", (int)r.file->status);
+	pps_symbolizer_free(s);
+
+	/* Another kernel, and nothing given: a mismatch. */
+	s = pps_symbolizer_new(NULL);
+	CHECK(!pps_symbolizer_set_kernel(s, 0xffffffff81000000, "_text", "0.0-not-this-kernel"),
+	      "set");
+	CHECK(!pps_symbolizer_lookup(s, &km, 0xffffffff81000204, &r) && r.nr_frames == 0 &&
+		      r.file->status == PPS_SYM_KERNEL_MISMATCH,
+	      "mismatch: %d", (int)r.file->status);
+	pps_symbolizer_free(s);
+	return 0;
+}
+
+/* /tmp/perf-PID.map for anonymous memory. */
+static int test_perfmap(void)
+{
+	int32_t pid = 0x7ff00000 + (getpid() & 0xfffff);
+	char path[128];
+	struct pps_sym_map m = {.filename = "//anon", .start = 0x7f0000000000, .len = 1 << 20,
+				.pid = pid};
+	struct pps_symbolizer *s;
+	struct pps_sym_result r;
+
+	snprintf(path, sizeof(path), "/tmp/perf-%d.map", (int)pid);
+	write_file(path, "7f0000001000 100 LazyCompile:~foo /app.js:1\n"
+			 "0x7f0000002000 0x20 _ZN3foo3barEv\n"
+			 "bad line\n"
+			 "7f0000001000 80 LazyCompile:*foo /app.js:1\n");
+	s = pps_symbolizer_new(NULL);
+	CHECK(!pps_symbolizer_lookup(s, &m, 0x7f0000001010, &r) && r.nr_frames == 1 &&
+		      !strcmp(r.frames[0].name, "LazyCompile:*foo /app.js:1"),
+	      "newest entry wins: %s", r.nr_frames ? r.frames[0].name : "(none)");
+	CHECK(!pps_symbolizer_lookup(s, &m, 0x7f000000201f, &r) && r.nr_frames == 1 &&
+		      !strcmp(r.frames[0].name, "foo::bar()") &&
+		      !strcmp(r.frames[0].system_name, "_ZN3foo3barEv"),
+	      "demangled JIT name");
+	CHECK(!pps_symbolizer_lookup(s, &m, 0x7f0000002020, &r) && r.nr_frames == 0, "past end");
+	m.filename = "/memfd:jit (deleted)";
+	CHECK(!pps_symbolizer_lookup(s, &m, 0x7f0000002000, &r) && r.nr_frames == 1, "memfd");
+	m.filename = "//anon";
+	m.pid = pid + 1;
+	CHECK(!pps_symbolizer_lookup(s, &m, 0x7f0000002000, &r) && r.nr_frames == 0 &&
+		      r.file->status == PPS_SYM_ANON,
+	      "no map: %d", (int)r.file->status);
+	pps_symbolizer_free(s);
+	unlink(path);
+	return 0;
+}
+
+/* The running process's [vdso]. */
+static int test_vdso(void)
+{
+	const unsigned char *image = (const void *)getauxval(AT_SYSINFO_EHDR);
+	struct pps_sym_map m = {.filename = "[vdso]", .len = 8192, .pid = 1};
+	struct pps_symbolizer *s;
+	struct pps_sym_result r;
+	uint64_t value = 0;
+	bool found = false;
+	Elf *elf;
+	Elf_Scn *scn = NULL;
+
+	if (!image)
+		return SKIP;
+	/* The oracle: the vdso's own .dynsym, read with libelf from memory. */
+	elf_version(EV_CURRENT);
+	elf = elf_memory((char *)(uintptr_t)image, 8192);
+	while (elf && (scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *d;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNSYM)
+			continue;
+		d = elf_getdata(scn, NULL);
+		for (size_t i = 0; d && sh.sh_entsize && i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Sym sym;
+			const char *n;
+
+			if (!gelf_getsym(d, (int)i, &sym))
+				continue;
+			n = elf_strptr(elf, sh.sh_link, sym.st_name);
+			if (n && !strcmp(n, "__vdso_clock_gettime")) {
+				value = sym.st_value;
+				found = true;
+			}
+		}
+	}
+	elf_end(elf);
+	if (!found)
+		return SKIP;
+	m.start = (uintptr_t)image;
+	s = pps_symbolizer_new(NULL);
+	CHECK(!pps_symbolizer_lookup(s, &m, m.start + value + 1, &r) && r.nr_frames >= 1,
+	      "vdso: status %d", r.file ? (int)r.file->status : -1);
+	if (r.nr_frames) {
+		const char *n = r.frames[r.nr_frames - 1].name;
+
+		CHECK(strstr(n, "clock_gettime") != NULL, "vdso name %s", n);
+	}
+	pps_symbolizer_free(s);
+	return 0;
+}
+
+/*
+ * Damaged copies of a binary (bytes overwritten at random, truncations): each lookup
+ * returns 0 with some status; the sanitizer build turns memory errors into failures.
+ */
+static int test_corrupt(void)
+{
+	char bin[512], copy[512];
+	uint64_t base = 0x555555554000ull, addr, size;
+	struct elf_facts ef;
+	unsigned char *img;
+	long len;
+	FILE *f;
+
+	if (!have_tools() || !compile("cc", "c", c_source, "prog", "-O2 -g"))
+		return SKIP;
+	snprintf(bin, sizeof(bin), "%s/prog", tmpdir);
+	snprintf(copy, sizeof(copy), "%s/damaged", tmpdir);
+	CHECK(elf_read_facts(bin, &ef) && nm_symbol(bin, "outer", &addr, &size), "facts");
+	f = fopen(bin, "rb");
+	if (!f || fseek(f, 0, SEEK_END) || (len = ftell(f)) <= 0 || fseek(f, 0, SEEK_SET))
+		return 1;
+	img = malloc((size_t)len);
+	if (!img || fread(img, 1, (size_t)len, f) != (size_t)len)
+		return 1;
+	fclose(f);
+	srand(12345);
+	for (int round = 0; round < 300; round++) {
+		struct pps_sym_map m = exec_map(copy, &ef, base);
+		unsigned char *d = malloc((size_t)len);
+		long n = len;
+		struct pps_symbolizer *s;
+
+		memcpy(d, img, (size_t)len);
+		if (round % 10 == 9) {
+			n = rand() % len;
+		} else {
+			/* A few bytes anywhere; every third round, in the first 4 KiB (headers). */
+			for (int k = 0; k < 1 + rand() % 8; k++) {
+				long at = round % 3 ? rand() % len : rand() % (len < 4096 ? len : 4096);
+
+				d[at] = (unsigned char)rand();
+			}
+		}
+		f = fopen(copy, "wb");
+		CHECK(f && fwrite(d, 1, (size_t)n, f) == (size_t)n && !fclose(f), "write");
+		free(d);
+		s = pps_symbolizer_new(NULL);
+		for (uint64_t a = addr; a < addr + size; a += 3) {
+			struct pps_sym_result r;
+
+			CHECK(!pps_symbolizer_lookup(s, &m, base + a, &r) && r.file, "lookup");
+		}
+		pps_symbolizer_free(s);
+	}
+	free(img);
+	return 0;
+}
+
+/* GET /metrics from 127.0.0.1:port into buf; false when nothing answers. */
+static bool http_metrics(int port, char *buf, size_t size)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	static const char req[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+	size_t got = 0;
+	ssize_t n;
+	int fd;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    write(fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1)) {
+		close(fd);
+		return false;
+	}
+	while (got + 1 < size && (n = read(fd, buf + got, size - 1 - got)) > 0)
+		got += (size_t)n;
+	buf[got] = '\0';
+	close(fd);
+	return got > 0;
+}
+
+static long metric(const char *text, const char *name)
+{
+	const char *p = strstr(text, name);
+
+	return p ? strtol(p + strlen(name), NULL, 10) : -1;
+}
+
+/* debuginfod on a loopback port serves a stripped binary and its debug file. */
+static int test_debuginfod(void)
+{
+	char bin[512], served[512], dbpath[512], logpath[512], portstr[16], hex[130];
+	static char metrics[1 << 16];
+	struct pps_symbolizer_opts o = {.sz = sizeof(o), .debuginfod = true,
+					.buildid_dir = "/nonexistent"};
+	struct pps_symbolizer *s;
+	struct pps_sym_map m;
+	struct elf_facts ef;
+	uint64_t base = 0x560000000000ull;
+	bool ready = false;
+	int port = 0, rc = 0;
+	pid_t pid = -1;
+
+	if (!have_tools() || run("command -v debuginfod >/dev/null 2>&1") ||
+	    !compile("cc", "c", c_source, "prog", "-O2 -g"))
+		return SKIP;
+	snprintf(bin, sizeof(bin), "%s/prog", tmpdir);
+	CHECK(elf_read_facts(bin, &ef) && ef.build_id_size, "facts");
+	for (size_t i = 0; i < ef.build_id_size; i++)
+		sprintf(hex + 2 * i, "%02x", ef.build_id[i]);
+	snprintf(served, sizeof(served), "%s/served", tmpdir);
+	snprintf(dbpath, sizeof(dbpath), "%s/debuginfod.sqlite", tmpdir);
+	snprintf(logpath, sizeof(logpath), "%s/debuginfod.log", tmpdir);
+	if (run("mkdir -p '%s' && objcopy --only-keep-debug '%s' '%s/prog.debug' && "
+		"objcopy --strip-all '%s' '%s/prog.stripped'",
+		served, bin, served, bin, served))
+		return SKIP;
+
+	srand((unsigned)(getpid() ^ time(NULL)));
+	for (int attempt = 0; attempt < 5 && !ready; attempt++) {
+		struct timespec ts = {0, 100 * 1000 * 1000};
+
+		port = 20000 + rand() % 20000;
+		snprintf(portstr, sizeof(portstr), "%d", port);
+		pid = fork();
+		if (pid < 0)
+			return SKIP;
+		if (pid == 0) {
+			int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+			if (fd >= 0) {
+				dup2(fd, 1);
+				dup2(fd, 2);
+			}
+			execlp("debuginfod", "debuginfod", "-p", portstr, "-F", "-d", dbpath,
+			       "-t", "0", "-g", "0", served, (char *)NULL);
+			_exit(127);
+		}
+		/* Up to 15 s for the port to answer and the folder to be scanned. */
+		for (int i = 0; i < 150; i++) {
+			int st;
+
+			if (waitpid(pid, &st, WNOHANG) == pid) {
+				pid = -1;
+				break;
+			}
+			if (http_metrics(port, metrics, sizeof(metrics)) &&
+			    metric(metrics, "thread_work_total{role=\"traverse\"} ") >= 1 &&
+			    metric(metrics, "thread_work_pending{role=\"scan\"} ") == 0 &&
+			    metric(metrics, "thread_busy{role=\"scan\"} ") == 0 &&
+			    metric(metrics, "scanned_files_total{source=\"file\"} ") >= 2) {
+				ready = true;
+				break;
+			}
+			nanosleep(&ts, NULL);
+		}
+		if (!ready && pid > 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			pid = -1;
+		}
+	}
+	if (!ready) {
+		fprintf(stderr, "debuginfod did not start; see %s\n", logpath);
+		return SKIP;
+	}
+
+	{
+		char url[64], cachep[512];
+
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+		snprintf(cachep, sizeof(cachep), "%s/dcache", tmpdir);
+		setenv("DEBUGINFOD_URLS", url, 1);
+		setenv("DEBUGINFOD_CACHE_PATH", cachep, 1);
+		setenv("DEBUGINFOD_TIMEOUT", "10", 1);
+		unsetenv("DEBUGINFOD_PROGRESS");
+	}
+	s = pps_symbolizer_new(&o);
+	CHECK(s, "new");
+	/* The path the recording names does not exist: only debuginfod has the file. */
+	m = exec_map("/nonexistent/bin/prog", &ef, base);
+	CHECK(!pps_symbolizer_add_build_id(s, m.filename, false, ef.build_id, ef.build_id_size),
+	      "add");
+	CHECK(compare_function(s, bin, &m, &ef, base, "outer") > 0, "through debuginfod");
+	{
+		const struct pps_sym_file *f = pps_symbolizer_file(s, &m);
+
+		CHECK(f && f->status == PPS_SYM_OK && f->build_id_hex &&
+			      !strcmp(f->build_id_hex, hex),
+		      "file info");
+	}
+	pps_symbolizer_free(s);
+
+	/* Without the option, the same lookup finds nothing. */
+	o.debuginfod = false;
+	s = pps_symbolizer_new(&o);
+	CHECK(!pps_symbolizer_add_build_id(s, m.filename, false, ef.build_id, ef.build_id_size),
+	      "add");
+	{
+		const struct pps_sym_file *f = pps_symbolizer_file(s, &m);
+
+		CHECK(f && f->status == PPS_SYM_NOT_FOUND, "without debuginfod: %d",
+		      f ? (int)f->status : -1);
+	}
+	pps_symbolizer_free(s);
+
+	kill(pid, SIGTERM);
+	for (int i = 0; i < 50; i++) {
+		struct timespec ts = {0, 100 * 1000 * 1000};
+
+		if (waitpid(pid, NULL, WNOHANG) == pid) {
+			pid = -1;
+			break;
+		}
+		nanosleep(&ts, NULL);
+	}
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(void);
+	} tests[] = {
+		{"dwarf", test_dwarf},		 {"separate", test_separate},
+		{"cxx", test_cxx},		 {"demangle", test_demangle},
+		{"kallsyms", test_kallsyms},	 {"perfmap", test_perfmap},
+		{"vdso", test_vdso},		 {"corrupt", test_corrupt},
+		{"debuginfod", test_debuginfod},
+	};
+	int rc = 0, ran = 0, skipped = 0;
+
+	pps_set_log(log_cb, NULL);
+	make_tmpdir();
+	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+		int r;
+
+		if (argc > 1 && strcmp(argv[1], tests[i].name))
+			continue;
+		ran++;
+		r = tests[i].fn();
+		if (r == SKIP) {
+			fprintf(stderr, "%s: skipped\n", tests[i].name);
+			skipped++;
+		}
+	}
+	remove_tmpdir();
+	if (!ran) {
+		fprintf(stderr, "usage: %s [test]\n", argv[0]);
+		return 2;
+	}
+	if (failures) {
+		fprintf(stderr, "%d checks failed\n", failures);
+		rc = 1;
+	} else if (skipped == ran) {
+		rc = SKIP;
+	}
+	return rc;
+}
