@@ -238,9 +238,13 @@ static int setup_profile(struct pps_convert *c, struct pps_reader *r, struct con
 static struct conv_profile *get_profile(struct pps_convert *c, struct pps_reader *r,
 					struct pps_evsel *e, int32_t pid)
 {
-	uint64_t key = (uint64_t)pps_evsel_idx(e) << 32 | (uint32_t)pid;
 	struct conv_profile *cp = NULL;
+	uint64_t key;
 	size_t i;
+
+	if (!c->opts.group_by_pid)
+		pid = -1;
+	key = (uint64_t)pps_evsel_idx(e) << 32 | (uint32_t)pid;
 
 	if (c->prof_cap) {
 		for (i = mix64(key) & (c->prof_cap - 1); c->prof_idx[i].ref;
@@ -279,7 +283,7 @@ static struct conv_profile *get_profile(struct pps_convert *c, struct pps_reader
 	if (!cp)
 		return NULL;
 	cp->evsel_idx = pps_evsel_idx(e);
-	cp->pub.pid = c->opts.group_by_pid ? pid : -1;
+	cp->pub.pid = pid;
 	cp->cpu = is_cpu_event(pps_evsel_attr(e));
 	cp->event = strdup(pps_evsel_name(e) ? pps_evsel_name(e) : "event");
 	cp->pub.event = cp->event;

@@ -6,6 +6,10 @@
  * C++ manglings ("_ZN4core3fmt5write17h...E"), so the order matters, and the Rust
  * demangler drops the "::h<hash>" suffix as rustfilt does. v0 Rust names start with "_R".
  * DMGL_RUST must not be or'ed in: with it set, libiberty stops after the Rust attempt.
+ * DMGL_RET_DROP leaves out the return type of function templates ("unsigned long
+ * ns::spin<unsigned long>(unsigned long)" is "ns::spin<unsigned long>(unsigned long)"),
+ * so a name starts with the scope perf report and pprof users look for; addr2line -C
+ * keeps it.
  */
 #include <stdlib.h>
 
@@ -18,5 +22,5 @@ char *pps_demangle(const char *name)
 	/* Every C++ and Rust mangling starts with '_' ("_Z", "_R", "_GLOBAL__sub_I_"). */
 	if (!name || name[0] != '_')
 		return NULL;
-	return cplus_demangle(name, DMGL_PARAMS | DMGL_ANSI | DMGL_AUTO);
+	return cplus_demangle(name, DMGL_PARAMS | DMGL_ANSI | DMGL_RET_DROP | DMGL_AUTO);
 }

@@ -12,9 +12,11 @@
  *   PT_LOAD headers of the binary, as perf's map__map_ip() and dso__data_* do.
  * - The recording's build-id decides which file is the right one. perf keeps copies in
  *   its build-id cache, so that is looked at before the path the process had.
- * - Inline frames come from dwarf_getscopes(): innermost first. The line of a frame is
- *   where execution is inside it: the pc's line for the innermost, the DW_AT_call_line
- *   of the frame inlined into it for the others (addr2line -i, perf's inline_list).
+ * - Inline frames come from the DIE tree: the CU's functions are indexed by address once,
+ *   then the inlined instances holding the pc are walked down from the function. The
+ *   line of a frame is where execution is inside it: the pc's line for the innermost,
+ *   the DW_AT_call_line of the frame inlined into it for the others (addr2line -i,
+ *   perf's inline_list). start_line is the function's DW_AT_decl_line.
  * - Files are untrusted: libelf and libdw check their own lengths; every length we read
  *   ourselves (the vdso's headers, build-id sizes) is checked here.
  */
@@ -51,7 +53,7 @@ struct segment {
 };
 
 struct pps_dso {
-	Dwfl *dwfl;			     /* owns the module and its files */
+	Dwfl *dwfl; /* owns the module and its files */
 	Dwfl_Module *mod;
 	GElf_Addr bias;			     /* module address - ELF vaddr (0 at base 0) */
 	char *path;			     /* the file opened */
@@ -61,7 +63,43 @@ struct pps_dso {
 	size_t id_size;			     /* 0: the file has none */
 	struct segment *segs;
 	size_t nr_segs;
+	struct cu_funcs *cus; /* function index per CU looked at, open addressing */
+	size_t cus_cap;	      /* 0 or a power of two; at most half full */
+	size_t nr_cus;
 	int memfd; /* the vdso image behind path, -1 for files */
+	struct fsym *syms; /* function symbols by address, built on the first lookup */
+	size_t nr_syms;
+	bool syms_loaded;
+};
+
+/*
+ * A function symbol. dwfl_module_addrinfo() searches the symbol table linearly on every
+ * call, which made symbolization of big binaries (libpython: 10^4 symbols) cost more than
+ * everything else together; a sorted copy makes each lookup a binary search.
+ */
+struct fsym {
+	GElf_Addr addr; /* module address */
+	GElf_Addr end;	/* addr + size; for a sizeless symbol the next symbol's address */
+	const char *name; /* owned by libdwfl's ELF data */
+	int rank;	  /* preference among symbols at one address: lower wins */
+};
+
+/* One address range of a function defined at the top of a CU (or in a namespace). */
+struct func_range {
+	Dwarf_Addr low, high; /* [low, high) */
+	Dwarf_Die die;	      /* a value: valid while the Dwarf is */
+};
+
+/*
+ * The functions of one CU sorted by address, built on the first lookup in the CU: a
+ * lookup then binary-searches instead of walking every top-level DIE, which matters for
+ * C++ CUs with tens of thousands of them.
+ */
+struct cu_funcs {
+	Dwarf_Off cu_off; /* the CU DIE's offset; key */
+	bool used;
+	struct func_range *v; /* sorted by low */
+	size_t n;
 };
 
 enum probe {
@@ -111,8 +149,8 @@ static size_t elf_build_id(Elf *elf, uint8_t *id)
 }
 
 /* Is path an ELF file with build-id want (any, when want_size is 0)? */
-static enum probe probe_file(const char *path, const uint8_t *want, size_t want_size,
-			     uint8_t *id, size_t *id_size)
+static enum probe probe_file(const char *path, const uint8_t *want, size_t want_size, uint8_t *id,
+			     size_t *id_size)
 {
 	enum probe r = PROBE_BAD;
 	struct stat st;
@@ -120,7 +158,8 @@ static enum probe probe_file(const char *path, const uint8_t *want, size_t want_
 	int fd;
 
 	*id_size = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO under a user's --symfs must not hang us; S_ISREG follows. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return PROBE_MISSING;
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode))
@@ -176,11 +215,11 @@ PPS_PRINTF(1, 2) static char *path_fmt(const char *fmt, ...)
 
 /*
  * The build-id cache entry for id: perf >= 4.4 links .build-id/ab/cdef... to a
- * directory holding "elf" (and "debug"); older perf linked it to the file itself.
- * what is "elf" or "debug". NULL when there is no cache or on ENOMEM.
+ * directory holding "elf" (and "debug"; "vdso" and "kallsyms" for those); older perf
+ * linked it to the file itself. NULL when there is no cache or on ENOMEM.
  */
-static char *cache_path(const struct pps_dso_search *s, const uint8_t *id, size_t size,
-			const char *what)
+char *pps_dso_cache_path(const struct pps_dso_search *s, const uint8_t *id, size_t size,
+			 const char *what)
 {
 	char hex[2 * MAX_BUILD_ID + 1];
 	struct stat st;
@@ -220,9 +259,9 @@ static int try_debug_file(struct pps_dso *d, const char *path, char **found)
  * perf's build-id cache, /usr/lib/debug/.build-id, .gnu_debuglink next to the file, in
  * .debug/ and under /usr/lib/debug, then debuginfod. Returns an fd that libdwfl owns.
  */
-static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
-			  Dwarf_Addr base, const char *file_name, const char *debuglink,
-			  GElf_Word crc, char **debuginfo_file_name)
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+			  const char *file_name, const char *debuglink, GElf_Word crc,
+			  char **debuginfo_file_name)
 {
 	struct pps_dso *d = *userdata;
 	const struct pps_dso_search *s = d->search;
@@ -233,7 +272,7 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
 	(void)mod, (void)modname, (void)base, (void)file_name, (void)crc;
 	if (d->id_size) {
 		hex_of(d->id, d->id_size, hex);
-		p = cache_path(s, d->id, d->id_size, "debug");
+		p = pps_dso_cache_path(s, d->id, d->id_size, "debug");
 		fd = try_debug_file(d, p, debuginfo_file_name);
 		free(p);
 		if (fd >= 0)
@@ -281,17 +320,17 @@ out:
 	return fd;
 }
 
-static int find_elf_none(Dwfl_Module *mod, void **userdata, const char *modname,
-			 Dwarf_Addr base, char **file_name, Elf **elfp)
+static int find_elf_none(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+			 char **file_name, Elf **elfp)
 {
 	(void)mod, (void)userdata, (void)modname, (void)base, (void)file_name, (void)elfp;
 	return -1;
 }
 
 static const Dwfl_Callbacks callbacks = {
-	.find_elf = find_elf_none,
-	.find_debuginfo = find_debuginfo,
-	.section_address = dwfl_offline_section_address,
+    .find_elf = find_elf_none,
+    .find_debuginfo = find_debuginfo,
+    .section_address = dwfl_offline_section_address,
 };
 
 void pps_dso_free(struct pps_dso *d)
@@ -302,6 +341,10 @@ void pps_dso_free(struct pps_dso *d)
 		dwfl_end(d->dwfl);
 	if (d->memfd >= 0)
 		close(d->memfd);
+	for (size_t i = 0; i < d->cus_cap; i++)
+		free(d->cus[i].v);
+	free(d->cus);
+	free(d->syms);
 	free(d->segs);
 	free(d->path);
 	free(d->orig_path);
@@ -397,9 +440,9 @@ out_free:
  * Tries one candidate path. Returns true when it was taken (or on ENOMEM, *err set);
  * remembers a mismatch or a bad file in *seen for the final status.
  */
-static bool try_candidate(const struct pps_dso_search *search, const char *cand,
-			  const char *orig, const uint8_t *want, size_t want_size,
-			  struct pps_dso **out, enum pps_sym_status *st, enum probe *seen, int *err)
+static bool try_candidate(const struct pps_dso_search *search, const char *cand, const char *orig,
+			  const uint8_t *want, size_t want_size, struct pps_dso **out,
+			  enum pps_sym_status *st, enum probe *seen, int *err)
 {
 	uint8_t id[MAX_BUILD_ID];
 	char hw[2 * MAX_BUILD_ID + 1], hf[2 * MAX_BUILD_ID + 1];
@@ -453,7 +496,7 @@ int pps_dso_open(const struct pps_dso_search *search, const char *path, const ui
 		id_size = MAX_BUILD_ID;
 	if (id_size) {
 		hex_of(id, id_size, hex);
-		cand = cache_path(search, id, id_size, "elf");
+		cand = pps_dso_cache_path(search, id, id_size, "elf");
 		if (try_candidate(search, cand, path, id, id_size, out, st, &seen, &err))
 			goto out;
 		free(cand);
@@ -527,41 +570,51 @@ int pps_dso_open_vdso(const struct pps_dso_search *search, const uint8_t *id, si
 		      struct pps_dso **out, enum pps_sym_status *st)
 {
 	const unsigned char *image = (const void *)getauxval(AT_SYSINFO_EHDR);
+	size_t size = image ? vdso_size(image) : 0;
+	int fd = -1, err = 0;
 	char path[64];
-	size_t size;
-	int fd, err = 0;
 
 	*out = NULL;
 	*st = PPS_SYM_NOT_FOUND;
 	libelf_init();
-	if (!image)
-		return 0;
-	size = vdso_size(image);
+	/* perf's build-id cache keeps the recording machine's vdso as .../vdso. */
+	if (id_size) {
+		char *cached = pps_dso_cache_path(search, id, id_size, "vdso");
+
+		err = cached && !access(cached, R_OK)
+			  ? pps_dso_open_file(search, cached, id, id_size, out, st)
+			  : 0;
+		free(cached);
+		if (err || *out)
+			goto out;
+	}
 	if (!size)
-		return 0;
+		goto out;
 	/* libdwfl opens files by name: the image goes into a memfd named by /proc. */
 	fd = memfd_create("pps-vdso", MFD_CLOEXEC);
 	if (fd < 0)
-		return 0;
+		goto out;
 	if (write(fd, image, size) != (ssize_t)size)
 		goto out_close;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	err = pps_dso_open_file(search, path, id, id_size, out, st);
-	if (*out) {
-		free((*out)->orig_path);
-		(*out)->orig_path = strdup("[vdso]");
-		if (!(*out)->orig_path) {
-			pps_dso_free(*out);
-			*out = NULL;
-			err = -ENOMEM;
-			goto out_close;
-		}
-		(*out)->memfd = fd;
-		fd = -1;
+	if (!*out)
+		goto out_close;
+	/* Debug files are looked for under the name perf gives it. */
+	free((*out)->orig_path);
+	(*out)->orig_path = strdup("[vdso]");
+	if (!(*out)->orig_path) {
+		pps_dso_free(*out);
+		*out = NULL;
+		err = -ENOMEM;
+		goto out_close;
 	}
+	(*out)->memfd = fd;
+	fd = -1;
 out_close:
 	if (fd >= 0)
 		close(fd);
+out:
 	return err;
 }
 
@@ -643,21 +696,289 @@ static int64_t decl_line(Dwarf_Die *die)
 	return dwarf_decl_line(die, &l) == 0 && l > 0 ? l : 0;
 }
 
+/* Inline chains deeper than this are cut (the frame list holds PPS_MAX_FRAMES anyway). */
+#define MAX_SCOPE_DEPTH 256
+/* Namespaces and classes nest this deep at most when looking for function definitions. */
+#define MAX_NAMESPACE_DEPTH 8
+
+/*
+ * The function scopes (subprograms and inlined instances) containing pc below parent,
+ * outermost first, appended to chain[*nr..max). Lexical blocks are walked through.
+ *
+ * dwarf_getscopes() is not used: it leaks its array when the DWARF is damaged
+ * (elfutils 0.188, an error in its abstract-origin pass), and after an inlined instance
+ * it lists the scopes of the abstract origin, not of the caller.
+ */
+static void find_scopes(Dwarf_Die *parent, Dwarf_Addr pc, Dwarf_Die *chain, int *nr, int max,
+			int depth)
+{
+	Dwarf_Die child;
+
+	if (depth >= MAX_SCOPE_DEPTH || dwarf_child(parent, &child) != 0)
+		return;
+	do {
+		switch (dwarf_tag(&child)) {
+		case DW_TAG_subprogram:
+		case DW_TAG_inlined_subroutine:
+		case DW_TAG_lexical_block:
+		case DW_TAG_try_block:
+		case DW_TAG_catch_block:
+			if (dwarf_haspc(&child, pc) <= 0)
+				break;
+			if (dwarf_tag(&child) != DW_TAG_lexical_block &&
+			    dwarf_tag(&child) != DW_TAG_try_block &&
+			    dwarf_tag(&child) != DW_TAG_catch_block && *nr < max)
+				chain[(*nr)++] = child;
+			find_scopes(&child, pc, chain, nr, max, depth + 1);
+			/* Scopes do not overlap: the one holding pc is the only one. */
+			return;
+		default:
+			break;
+		}
+	} while (dwarf_siblingof(&child, &child) == 0);
+}
+
+static int range_cmp(const void *a, const void *b)
+{
+	const struct func_range *x = a, *y = b;
+
+	return x->low < y->low ? -1 : x->low > y->low;
+}
+
+/* Adds the ranges of the functions under parent to f (growing *cap). -ENOMEM. */
+static int collect_funcs(Dwarf_Die *parent, struct cu_funcs *f, size_t *cap, int depth)
+{
+	Dwarf_Die child;
+	int err = 0;
+
+	if (dwarf_child(parent, &child) != 0)
+		goto out;
+	do {
+		Dwarf_Addr base, low, high;
+		ptrdiff_t off = 0;
+
+		switch (dwarf_tag(&child)) {
+		case DW_TAG_subprogram:
+			while ((off = dwarf_ranges(&child, off, &base, &low, &high)) > 0) {
+				if (high <= low)
+					continue;
+				if (f->n == *cap) {
+					size_t ncap = *cap ? *cap * 2 : 64;
+					struct func_range *v = realloc(f->v, ncap * sizeof(*v));
+
+					if (!v) {
+						err = -ENOMEM;
+						goto out;
+					}
+					f->v = v;
+					*cap = ncap;
+				}
+				f->v[f->n++] = (struct func_range){low, high, child};
+			}
+			break;
+		case DW_TAG_namespace:
+		case DW_TAG_module:
+		case DW_TAG_class_type:
+		case DW_TAG_structure_type:
+		case DW_TAG_union_type:
+			/* Some compilers nest definitions in their scopes. */
+			if (depth < MAX_NAMESPACE_DEPTH)
+				err = collect_funcs(&child, f, cap, depth + 1);
+			if (err)
+				goto out;
+			break;
+		default:
+			break;
+		}
+	} while (dwarf_siblingof(&child, &child) == 0);
+out:
+	return err;
+}
+
+static size_t cu_slot(Dwarf_Off off, size_t cap)
+{
+	return (size_t)((off * 0x9e3779b97f4a7c15ull) >> 32) & (cap - 1);
+}
+
+/* The function index of cu, built on first use. NULL on ENOMEM. */
+static struct cu_funcs *cu_funcs_get(struct pps_dso *d, Dwarf_Die *cu)
+{
+	Dwarf_Off off = dwarf_dieoffset(cu);
+	struct cu_funcs *f = NULL;
+	size_t i, cap = 0;
+
+	for (i = d->cus_cap ? cu_slot(off, d->cus_cap) : 0; d->cus_cap && d->cus[i].used;
+	     i = (i + 1) & (d->cus_cap - 1)) {
+		if (d->cus[i].cu_off == off) {
+			f = &d->cus[i];
+			goto out;
+		}
+	}
+	if ((d->nr_cus + 1) * 2 > d->cus_cap) {
+		size_t ncap = d->cus_cap ? d->cus_cap * 2 : 16;
+		struct cu_funcs *n = calloc(ncap, sizeof(*n));
+
+		if (!n)
+			goto out;
+		for (size_t j = 0; j < d->cus_cap; j++) {
+			if (!d->cus[j].used)
+				continue;
+			i = cu_slot(d->cus[j].cu_off, ncap);
+			while (n[i].used)
+				i = (i + 1) & (ncap - 1);
+			n[i] = d->cus[j];
+		}
+		free(d->cus);
+		d->cus = n;
+		d->cus_cap = ncap;
+	}
+	i = cu_slot(off, d->cus_cap);
+	while (d->cus[i].used)
+		i = (i + 1) & (d->cus_cap - 1);
+	f = &d->cus[i];
+	f->cu_off = off;
+	if (collect_funcs(cu, f, &cap, 0)) {
+		free(f->v);
+		f->v = NULL;
+		f = NULL;
+		goto out;
+	}
+	f->used = true;
+	d->nr_cus++;
+	if (f->n)
+		qsort(f->v, f->n, sizeof(*f->v), range_cmp);
+out:
+	return f;
+}
+
+/* The chain of function scopes holding pc in cu, outermost first. -ENOMEM. */
+static int cu_scopes(struct pps_dso *d, Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die *chain, int *nr)
+{
+	struct cu_funcs *f = cu_funcs_get(d, cu);
+	size_t lo = 0, hi;
+
+	*nr = 0;
+	if (!f)
+		return -ENOMEM;
+	/* The last range starting at or below pc; ranges of distinct functions do not
+	 * overlap, but a nested one may follow its parent's start: look back a little. */
+	hi = f->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (f->v[mid].low <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t k = lo, seen = 0; k-- > 0 && seen < 8; seen++) {
+		struct func_range *r = &f->v[k];
+
+		if (pc >= r->high)
+			continue;
+		chain[(*nr)++] = r->die;
+		find_scopes(&r->die, pc, chain, nr, PPS_MAX_FRAMES, 1);
+		break;
+	}
+	return 0;
+}
+
+static int fsym_cmp(const void *va, const void *vb)
+{
+	const struct fsym *a = va, *b = vb;
+
+	if (a->addr != b->addr)
+		return a->addr < b->addr ? -1 : 1;
+	return (a->rank > b->rank) - (a->rank < b->rank);
+}
+
+/* Loads the function symbols (.symtab, else .dynsym) sorted by address, once. */
+static int load_syms(struct pps_dso *d)
+{
+	int n = dwfl_module_getsymtab(d->mod);
+	struct fsym *v = NULL;
+	size_t nr = 0, out = 0;
+
+	d->syms_loaded = true;
+	if (n <= 0)
+		return 0;
+	v = calloc((size_t)n, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (int i = 1; i < n; i++) {
+		GElf_Sym sym;
+		GElf_Addr a;
+		GElf_Word shndx;
+		const char *name = dwfl_module_getsym_info(d->mod, i, &sym, &a, &shndx, NULL, NULL);
+		int type = GELF_ST_TYPE(sym.st_info), bind = GELF_ST_BIND(sym.st_info);
+
+		if (!name || !*name || shndx == SHN_UNDEF)
+			continue;
+		/* What dwfl_module_addrinfo() would consider for code: not data, TLS, sections
+		 * or files. Hand-written assembly often leaves its functions STT_NOTYPE. */
+		if (type != STT_FUNC && type != STT_GNU_IFUNC && type != STT_NOTYPE)
+			continue;
+		v[nr].addr = a;
+		v[nr].end = a + sym.st_size;
+		v[nr].name = name;
+		/* As libdwfl prefers: global, then weak, then local symbols. */
+		v[nr].rank = bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2;
+		nr++;
+	}
+	qsort(v, nr, sizeof(*v), fsym_cmp);
+	/* One symbol per address: the preferred one; sizeless ones end at the next. */
+	for (size_t i = 0; i < nr; i++) {
+		if (out && v[out - 1].addr == v[i].addr) {
+			if (v[out - 1].end == v[out - 1].addr && v[i].end > v[i].addr)
+				v[out - 1].end = v[i].end;
+			continue;
+		}
+		v[out++] = v[i];
+	}
+	for (size_t i = 0; i < out; i++)
+		if (v[i].end == v[i].addr)
+			v[i].end = i + 1 < out ? v[i + 1].addr : v[i].addr + 1;
+	d->syms = v;
+	d->nr_syms = out;
+	return 0;
+}
+
+/* The function symbol holding module address a, NULL when none. */
+static const char *sym_at(struct pps_dso *d, GElf_Addr a)
+{
+	size_t lo = 0, hi;
+
+	if (!d->syms_loaded && load_syms(d))
+		return NULL;
+	hi = d->nr_syms;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (d->syms[mid].addr <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* syms[lo - 1] starts at or below a; symbols may nest, so look back a few. */
+	for (size_t i = lo, k = 0; i-- > 0 && k < 8; k++)
+		if (a < d->syms[i].end)
+			return d->syms[i].name;
+	return NULL;
+}
+
 int pps_dso_lookup(struct pps_dso *d, uint64_t vaddr, bool no_inline, struct pps_frames *fr,
 		   bool *has_dwarf)
 {
 	Dwarf_Addr a = vaddr + d->bias, dwbias = 0;
-	Dwarf_Die *cu, *scopes = NULL;
+	Dwarf_Die *cu, chain[PPS_MAX_FRAMES];
 	const char *symname, *file = NULL;
 	int64_t line = 0;
-	GElf_Off off;
-	GElf_Sym sym;
-	int nscopes = 0, err = 0, l;
+	int nchain = 0, err = 0, l;
 	Dwfl_Line *dl;
 
 	fr->nr = 0;
 	*has_dwarf = false;
-	symname = dwfl_module_addrinfo(d->mod, a, &off, &sym, NULL, NULL, NULL);
+	symname = sym_at(d, a);
 	dl = dwfl_module_getsrc(d->mod, a);
 	if (dl) {
 		file = dwfl_lineinfo(dl, NULL, &l, NULL, NULL, NULL);
@@ -666,41 +987,30 @@ int pps_dso_lookup(struct pps_dso *d, uint64_t vaddr, bool no_inline, struct pps
 	cu = dwfl_module_addrdie(d->mod, a, &dwbias);
 	if (cu) {
 		*has_dwarf = true;
-		nscopes = dwarf_getscopes(cu, a - dwbias, &scopes);
+		err = cu_scopes(d, cu, a - dwbias, chain, &nchain);
+		if (err)
+			goto out;
 	}
-	for (int i = 0; i < nscopes; i++) {
-		Dwarf_Die *sc = &scopes[i], *outer;
-		int tag = dwarf_tag(sc), n;
-		const char *name;
+	/* Innermost first: the pc's line, then each caller at its call site. */
+	for (int i = nchain - 1; i >= 0; i--) {
+		Dwarf_Die *sc = &chain[i];
+		bool inlined = dwarf_tag(sc) == DW_TAG_inlined_subroutine;
+		const char *name = die_name(sc);
 
-		if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram)
-			continue;
-		name = die_name(sc);
-		/* A nameless outer function (rare: artificial) takes the symbol's name. */
-		if (tag == DW_TAG_subprogram && !name)
+		/* A nameless outer function (artificial, or damaged DWARF): the symbol's. */
+		if (!inlined && !name)
 			name = symname;
-		if (tag == DW_TAG_subprogram || !no_inline) {
+		if (!inlined || !no_inline) {
 			err = pps_frames_push(fr, name ? name : "", file, line, decl_line(sc));
 			if (err)
 				goto out;
 		}
-		if (tag == DW_TAG_subprogram)
+		if (!inlined)
 			break;
 		call_site(cu, sc, &file, &line);
-		/* dwarf_getscopes() continues past an inlined instance with the scopes of
-		 * its abstract origin; the caller is found from the instance's own parents
-		 * (as eu-addr2line -i does). [0] is the instance itself. */
-		n = dwarf_getscopes_die(sc, &outer);
-		if (n <= 0)
-			break;
-		free(scopes);
-		scopes = outer;
-		nscopes = n;
-		i = 0;
 	}
 	if (!fr->nr && symname)
 		err = pps_frames_push(fr, symname, file, line, 0);
 out:
-	free(scopes);
 	return err;
 }

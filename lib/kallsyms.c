@@ -2,14 +2,14 @@
 /*
  * /proc/kallsyms (or a saved copy) as a sorted symbol table.
  *
- * The file has ~200k lines on a distribution kernel, most of them text symbols; it is
- * read once per conversion. Only text symbols (t, T, w, W) are kept for lookups, since
- * samples land in code; the reference symbols for the KASLR shift (_text, _stext) are
- * remembered whatever their type. Several names often share one address (_text, _stext
- * and an alias); the one kept is the one perf's choose_best_symbol() prefers: not weak,
- * then global, then fewer leading underscores, then the longest name, then the first listed.
+ * The file has ~200k lines on a distribution kernel; it is read once per conversion.
+ * The symbols kept are those perf keeps (symbol_type__filter(): T, W, D, B in either
+ * case), so that a sample gets the name perf report gives it; the reference symbols for
+ * the KASLR shift (_text, _stext) are remembered whatever their type. Several names often
+ * share one address (_stext, _text and an alias; __pi___x86_indirect_thunk_rax and
+ * __x86_indirect_thunk_rax). perf keeps the one listed last: symbols__fixup_end() leaves
+ * the earlier ones zero-sized and choose_best_symbol() prefers a sized one. So do we.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,8 +28,7 @@ struct ksym {
 	uint64_t addr;
 	const char *name;   /* in pool */
 	const char *module; /* in pool, NULL for the kernel */
-	uint8_t rank;	    /* lower is better, see file comment */
-	uint32_t order;	    /* line number, for a stable sort */
+	uint32_t order;	    /* line number: the last of equal addresses is kept */
 };
 
 struct pps_kallsyms {
@@ -47,24 +46,10 @@ static int ksym_cmp(const void *a, const void *b)
 
 	if (x->addr != y->addr)
 		return x->addr < y->addr ? -1 : 1;
-	if (x->rank != y->rank)
-		return x->rank < y->rank ? -1 : 1;
-	if (strlen(x->name) != strlen(y->name))
-		return strlen(x->name) > strlen(y->name) ? -1 : 1;
 	return x->order < y->order ? -1 : x->order > y->order;
 }
 
-static uint8_t ksym_rank(char type, const char *name)
-{
-	uint8_t r = isupper((unsigned char)type) ? 0 : 4;
-	size_t u = strspn(name, "_");
-
-	if (type == 'w' || type == 'W')
-		r = 8;
-	return (uint8_t)(r + (u > 3 ? 3 : u));
-}
-
-/* Parses one line into *sym; false for a line to skip (not text, or malformed). */
+/* Parses one line into *sym; false for a line to skip (a type perf skips, malformed). */
 static bool parse_line(struct pps_kallsyms *k, char *line, struct ksym *sym, int *err)
 {
 	char *p = line, *end, *name, *mod = NULL;
@@ -105,10 +90,9 @@ static bool parse_line(struct pps_kallsyms *k, char *line, struct ksym *sym, int
 	}
 	if (addr)
 		k->restricted = false;
-	if (!strchr("tTwW", type))
+	if (!strchr("tTwWdDbB", type))
 		return false;
 	sym->addr = addr;
-	sym->rank = ksym_rank(type, name);
 	sym->name = pps_strpool_str(&k->pool, name);
 	sym->module = mod ? pps_strpool_str(&k->pool, mod) : NULL;
 	if (!sym->name || (mod && !sym->module)) {
@@ -169,9 +153,9 @@ int pps_kallsyms_load(const char *path, struct pps_kallsyms **out)
 	}
 	if (k->nr)
 		qsort(k->syms, k->nr, sizeof(*k->syms), ksym_cmp);
-	/* Keep the best name of each address: the first after sorting. */
+	/* Keep the last listed name of each address (see the file comment). */
 	for (size_t i = 0; i < k->nr; i++) {
-		if (w && k->syms[w - 1].addr == k->syms[i].addr)
+		if (i + 1 < k->nr && k->syms[i + 1].addr == k->syms[i].addr)
 			continue;
 		k->syms[w++] = k->syms[i];
 	}

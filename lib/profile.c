@@ -102,7 +102,15 @@ struct sample {
 	uint32_t nr_labels;
 };
 
+/* intern()'s memo of recently interned pointers; checked with strcmp, never trusted. */
+#define PPS_NR_RECENT 16
+struct recent_str {
+	const char *ptr;
+	int64_t idx;
+};
+
 struct pps_profile {
+	struct recent_str recent[PPS_NR_RECENT];
 	char **strs;	      /* the string table; strs[0] is "", the others malloc'ed */
 	size_t nr_strs;	      /* always >= 1 */
 	size_t strs_cap;      /* allocated entries of strs */
@@ -313,15 +321,24 @@ static int64_t intern(struct pps_profile *p, const char *s)
 	uint32_t hash;
 	char **strs, *copy;
 
+	struct recent_str *rc;
+
 	if (!s || !*s)
 		return 0;
+	/* Callers pass the same few strings (label keys, thread names) for every sample. */
+	rc = &p->recent[((uintptr_t)s >> 3) & (PPS_NR_RECENT - 1)];
+	if (rc->ptr == s && !strcmp(p->strs[rc->idx], s))
+		return rc->idx;
 	len = strlen(s);
 	hash = (uint32_t)hash_final(hash_bytes(0, s, len));
 	if (dedup_reserve(&p->str_idx))
 		return -ENOMEM;
 	ref = dedup_find(p, &p->str_idx, hash, str_eq, s, &slot);
-	if (ref)
-		return (int64_t)(ref - 1);
+	if (ref) {
+		rc->ptr = s;
+		rc->idx = (int64_t)(ref - 1);
+		return rc->idx;
+	}
 	strs = array_reserve(p->strs, &p->strs_cap, p->nr_strs + 1, sizeof(*strs));
 	if (!strs)
 		return -ENOMEM;
@@ -332,6 +349,8 @@ static int64_t intern(struct pps_profile *p, const char *s)
 	memcpy(copy, s, len + 1);
 	p->strs[p->nr_strs] = copy;
 	dedup_insert(&p->str_idx, slot, hash, p->nr_strs);
+	rc->ptr = s;
+	rc->idx = (int64_t)p->nr_strs;
 	return (int64_t)p->nr_strs++;
 }
 
@@ -804,8 +823,19 @@ static int canonical_labels(struct pps_profile *p, const struct pps_label *label
 		if (l->key < 0 || l->str < 0 || l->unit < 0)
 			return -ENOMEM;
 	}
-	if (nr_labels > 1)
+	if (nr_labels > 8) {
 		qsort(scratch, nr_labels, sizeof(*scratch), label_cmp);
+	} else {
+		/* A sample has a handful of labels: insertion sort beats qsort's setup. */
+		for (size_t i = 1; i < nr_labels; i++) {
+			struct label l = scratch[i];
+			size_t j = i;
+
+			for (; j > 0 && label_cmp(&scratch[j - 1], &l) > 0; j--)
+				scratch[j] = scratch[j - 1];
+			scratch[j] = l;
+		}
+	}
 	return 0;
 }
 
@@ -1018,8 +1048,9 @@ static int gz_init(struct gz_writer *w, FILE *f)
 	w->out = malloc(GZ_OUT_SIZE);
 	if (!w->in || !w->out)
 		return -ENOMEM;
-	/* windowBits 15 + 16: a gzip wrapper, which is what pprof reads. */
-	if (deflateInit2(&w->zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
+	/* windowBits 15 + 16: a gzip wrapper, which is what pprof reads. Level 1, as Go's
+	 * runtime/pprof: profiles are written often and compress well even so. */
+	if (deflateInit2(&w->zs, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8,
 			 Z_DEFAULT_STRATEGY) != Z_OK)
 		return -ENOMEM;
 	w->zs_live = true;

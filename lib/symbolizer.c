@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include "internal/demangle.h"
 #include "internal/dso.h"
@@ -43,21 +44,21 @@ enum bin_kind {
 
 /* One binary (or kernel, or JIT map) as looked at. */
 struct binary {
-	const char *key;	/* in pool: path, "\1" and build-id hex when known */
-	const char *name;	/* in pool: the path as recorded (for for_each_file) */
+	const char *key;  /* in pool: path, "\1" and build-id hex when known */
+	const char *name; /* in pool: the path as recorded (for for_each_file) */
 	struct pps_sym_file info;
 	enum bin_kind kind;
-	struct pps_dso *dso;	   /* BIN_DSO (owned), BIN_VMLINUX (the symbolizer's) */
-	struct pps_perfmap *pmap;  /* BIN_PERFMAP, owned */
-	bool module;		   /* a kernel module: kallsyms addresses are not shifted */
-	uint32_t idx;		   /* index in bins + 1: the cache key */
+	struct pps_dso *dso;	  /* BIN_DSO (owned), BIN_VMLINUX (the symbolizer's) */
+	struct pps_perfmap *pmap; /* BIN_PERFMAP, owned */
+	bool module;		  /* a kernel module: kallsyms addresses are not shifted */
+	uint32_t idx;		  /* index in bins + 1: the cache key */
 };
 
 /* A resolved address. */
 struct cached {
 	uint64_t addr;
-	uint32_t bin;	   /* binary index + 1; 0: empty slot */
-	uint32_t nr;	   /* frames */
+	uint32_t bin;			    /* binary index + 1; 0: empty slot */
+	uint32_t nr;			    /* frames */
 	const struct pps_sym_frame *frames; /* in arena */
 };
 
@@ -83,8 +84,8 @@ struct build_id {
 struct pps_symbolizer {
 	struct pps_symbolizer_opts opts; /* strings point into pool */
 	struct pps_dso_search search;
-	struct pps_strpool pool;	 /* every string handed out */
-	struct pps_arena arena;		 /* frames, build_id records */
+	struct pps_strpool pool; /* every string handed out */
+	struct pps_arena arena;	 /* frames, build_id records */
 
 	struct binary **bins; /* in order of first sight */
 	size_t nr_bins, bins_cap;
@@ -99,16 +100,17 @@ struct pps_symbolizer {
 	struct pps_kallsyms *kallsyms; /* --kallsyms or /proc/kallsyms, NULL */
 	struct pps_dso *vmlinux;       /* --vmlinux, NULL */
 	enum pps_sym_status kernel_status;
-	int64_t kaslr_shift; /* runtime = file address + shift */
-	uint64_t text_addr;  /* set_kernel(); 0 when not given */
-	const char *ref_sym; /* "_text" or "_stext", in pool */
+	int64_t kaslr_shift;	/* vmlinux: runtime = ELF address + shift */
+	int64_t kallsyms_shift; /* the same for the kallsyms file's addresses */
+	uint64_t text_addr;	/* set_kernel(); 0 when not given */
+	const char *ref_sym;	/* "_text" or "_stext", in pool */
 	const char *os_release;
 };
 
 /* ---- helpers shared with the sources (symsrc.h) ---- */
 
-int pps_frames_push(struct pps_frames *fr, const char *raw_name, const char *file,
-		    int64_t line, int64_t start_line)
+int pps_frames_push(struct pps_frames *fr, const char *raw_name, const char *file, int64_t line,
+		    int64_t start_line)
 {
 	struct pps_sym_frame *f;
 	char *dem;
@@ -282,13 +284,18 @@ struct pps_symbolizer *pps_symbolizer_new(const struct pps_symbolizer_opts *opts
 	dir = s->opts.buildid_dir;
 	if (!dir)
 		dir = getenv("PERF_BUILDID_DIR");
-	if (!dir && (home = getenv("HOME")) && asprintf(&p, "%s/.debug", home) > 0)
+	if (!dir && (home = getenv("HOME"))) {
+		if (asprintf(&p, "%s/.debug", home) < 0)
+			p = NULL; /* the contents of p are undefined then */
 		dir = p;
+		if (!p)
+			ok = false;
+	}
 	s->opts.buildid_dir = opt_str(s, dir, &ok);
 	free(p);
 	if (!ok)
 		goto out_free;
-	/* perf's --symfs "/" or "" is no prefix; a trailing '/' would double. */
+	/* perf's --symfs "/" or "" is no prefix ("//usr/lib" would do, but reads badly). */
 	s->search.symfs = s->opts.symfs ? s->opts.symfs : "";
 	if (!strcmp(s->search.symfs, "/"))
 		s->search.symfs = "";
@@ -355,8 +362,8 @@ int pps_symbolizer_add_build_id(struct pps_symbolizer *s, const char *filename, 
 	return ptrmap_put(&s->build_ids, key, b);
 }
 
-int pps_symbolizer_set_kernel(struct pps_symbolizer *s, uint64_t text_addr,
-			      const char *ref_sym, const char *os_release)
+int pps_symbolizer_set_kernel(struct pps_symbolizer *s, uint64_t text_addr, const char *ref_sym,
+			      const char *os_release)
 {
 	s->text_addr = text_addr;
 	s->ref_sym = pps_strpool_str(&s->pool, ref_sym && *ref_sym ? ref_sym : "_text");
@@ -408,8 +415,8 @@ static size_t running_kernel_build_id(uint8_t *id)
  */
 static bool kernel_is_running(struct pps_symbolizer *s)
 {
-	const struct build_id *rec = ptrmap_get(&s->build_ids, pps_strpool_str(&s->pool,
-										KERNEL_NAME));
+	const struct build_id *rec =
+	    ptrmap_get(&s->build_ids, pps_strpool_str(&s->pool, KERNEL_NAME));
 	uint8_t id[MAX_BUILD_ID];
 	struct utsname u;
 	size_t n;
@@ -444,41 +451,56 @@ static int kernel_load_kallsyms(struct pps_symbolizer *s, const char *path)
 	}
 	s->kernel_status = PPS_SYM_OK;
 	if (s->text_addr && !pps_kallsyms_symbol(s->kallsyms, s->ref_sym, &ref))
-		s->kaslr_shift = (int64_t)(s->text_addr - ref);
+		s->kallsyms_shift = (int64_t)(s->text_addr - ref);
 	return 0;
 }
 
+/*
+ * Decides once, on the first kernel map, where kernel symbols come from: --vmlinux for
+ * the kernel itself, --kallsyms, /proc/kallsyms when the recorded kernel is the running
+ * one, else the copy perf record keeps in its build-id cache (modules: always kallsyms).
+ * -ENOMEM only; the rest is kernel_status.
+ */
 static int kernel_setup(struct pps_symbolizer *s)
 {
 	const struct build_id *rec;
+	char *kcache = NULL;
 	bool running;
 	uint64_t ref;
 	int err = 0;
 
 	if (s->kernel_ready)
-		return 0;
+		goto out;
 	s->kernel_ready = true;
-	if (!s->ref_sym && !(s->ref_sym = pps_strpool_str(&s->pool, "_text")))
-		return -ENOMEM;
+	if (!s->ref_sym && !(s->ref_sym = pps_strpool_str(&s->pool, "_text"))) {
+		err = -ENOMEM;
+		goto out;
+	}
 	running = kernel_is_running(s);
 	if (s->opts.vmlinux) {
 		rec = ptrmap_get(&s->build_ids, pps_strpool_str(&s->pool, KERNEL_NAME));
 		err = pps_dso_open_file(&s->search, s->opts.vmlinux, rec ? rec->id : NULL,
 					rec ? rec->size : 0, &s->vmlinux, &s->kernel_status);
 		if (err)
-			return err;
+			goto out;
 		if (s->vmlinux && s->text_addr && !pps_dso_symbol(s->vmlinux, s->ref_sym, &ref))
 			s->kaslr_shift = (int64_t)(s->text_addr - ref);
 	}
-	/* Modules are in kallsyms only; with --vmlinux it is read for them alone. */
+	rec = ptrmap_get(&s->build_ids, pps_strpool_str(&s->pool, KERNEL_NAME));
+	kcache =
+	    rec && !running ? pps_dso_cache_path(&s->search, rec->id, rec->size, "kallsyms") : NULL;
 	if (s->opts.kallsyms)
 		err = kernel_load_kallsyms(s, s->opts.kallsyms);
 	else if (running && !s->vmlinux)
 		err = kernel_load_kallsyms(s, "/proc/kallsyms");
-	else if (running)
+	else if (kcache && !access(kcache, R_OK)) /* perf record saved it */
+		err = kernel_load_kallsyms(s, kcache);
+	else if (running) /* for modules; the kernel's status is the vmlinux' */
 		err = pps_kallsyms_load("/proc/kallsyms", &s->kallsyms) == -ENOMEM ? -ENOMEM : 0;
 	else if (!s->opts.vmlinux)
 		s->kernel_status = PPS_SYM_KERNEL_MISMATCH;
+	free(kcache);
+out:
 	return err;
 }
 
@@ -486,9 +508,9 @@ static int kernel_setup(struct pps_symbolizer *s)
 
 static bool is_anon(const char *f)
 {
-	static const char *const prefixes[] = {"//anon", "[anon", "/memfd:", "[heap]",
-					       "[stack", "/anon_hugepage", "/dev/zero",
-					       "/SYSV", "/tmp/perf-"};
+	static const char *const prefixes[] = {
+	    "//anon",	      "[anon",	   "/memfd:", "[heap]",	   "[stack",
+	    "/anon_hugepage", "/dev/zero", "/SYSV",   "/tmp/perf-"};
 
 	for (size_t i = 0; i < PPS_ARRAY_SIZE(prefixes); i++) {
 		if (!strncmp(f, prefixes[i], strlen(prefixes[i])))
@@ -525,7 +547,7 @@ static int binary_open(struct pps_symbolizer *s, struct binary *b, const struct 
 	if (m->kernel) {
 		err = kernel_setup(s);
 		if (err)
-			return err;
+			goto out;
 		b->module = strcmp(b->name, KERNEL_NAME) != 0;
 		if (!b->module && s->vmlinux) {
 			b->kind = BIN_VMLINUX;
@@ -558,8 +580,10 @@ static int binary_open(struct pps_symbolizer *s, struct binary *b, const struct 
 		n = strlen(m->filename);
 		if (n > 10 && !strcmp(m->filename + n - 10, " (deleted)")) {
 			open_path = pps_strndup(m->filename, n - 10);
-			if (!open_path)
-				return -ENOMEM;
+			if (!open_path) {
+				err = -ENOMEM;
+				goto out;
+			}
 		}
 		err = pps_dso_open(&s->search, open_path ? open_path : m->filename, id, id_size,
 				   &b->dso, &st);
@@ -578,69 +602,88 @@ static int binary_open(struct pps_symbolizer *s, struct binary *b, const struct 
 		if (!b->info.build_id_hex)
 			err = -ENOMEM;
 	}
+out:
 	return err;
 }
 
-/* The binary for map m, opened on first sight. NULL on ENOMEM. */
+/* Appends a new, empty binary with key and name to s->bins. NULL on ENOMEM. */
+static struct binary *binary_add(struct pps_symbolizer *s, const char *key, const char *name)
+{
+	struct binary *b = NULL, **n;
+	size_t cap;
+
+	if (s->nr_bins == s->bins_cap) {
+		cap = s->bins_cap ? s->bins_cap * 2 : 32;
+		n = s->nr_bins < UINT32_MAX / 2 ? realloc(s->bins, cap * sizeof(*n)) : NULL;
+		if (!n)
+			goto out;
+		s->bins = n;
+		s->bins_cap = cap;
+	}
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		goto out;
+	if (ptrmap_put(&s->bin_by_key, key, b)) {
+		free(b);
+		b = NULL;
+		goto out;
+	}
+	b->key = key;
+	b->name = name;
+	s->bins[s->nr_bins++] = b;
+	b->idx = (uint32_t)s->nr_bins;
+out:
+	return b;
+}
+
+/*
+ * The binary for map m, opened on first sight. NULL on ENOMEM. A binary that could
+ * not be opened stays in the table with its status: it is not tried again.
+ */
 static struct binary *binary_get(struct pps_symbolizer *s, const struct pps_sym_map *m)
 {
 	char pidname[64], *keybuf = NULL;
-	const char *name = m->filename, *key;
+	const char *name = m->filename, *key, *hex;
 	const uint8_t *id = NULL;
-	struct binary *b;
+	struct binary *b = NULL;
 	size_t id_size = 0;
 
-	if (m->kernel && !strncmp(name, KERNEL_NAME, strlen(KERNEL_NAME)))
+	if (m->kernel && !strncmp(name, KERNEL_NAME, strlen(KERNEL_NAME))) {
 		name = KERNEL_NAME;
-	else if (!m->kernel && is_anon(name) && strcmp(name, "[vdso]")) {
+	} else if (!m->kernel && is_anon(name)) {
+		/* Anonymous maps of one process share its perf map, whatever their name. */
 		snprintf(pidname, sizeof(pidname), "/tmp/perf-%d.map", (int)m->pid);
 		name = pidname;
 	}
 	name = pps_strpool_str(&s->pool, name);
 	if (!name)
-		return NULL;
-	if (!m->kernel || name == pps_strpool_str(&s->pool, KERNEL_NAME))
+		goto out;
+	if (!m->kernel || !strcmp(name, KERNEL_NAME))
 		id = map_build_id(s, m, name, &id_size);
+	/* An MMAP2 build-id of the kernel decides whether it is the running one too. */
+	if (m->kernel && id_size && !s->kernel_ready && !ptrmap_get(&s->build_ids, name) &&
+	    pps_symbolizer_add_build_id(s, name, true, id, id_size))
+		goto out;
 	key = name;
 	if (id_size) {
 		/* One path can be two binaries: a file upgraded while the recording ran. */
-		const char *hex = pps_build_id_hex(&s->pool, id, id_size);
-
-		if (!hex || asprintf(&keybuf, "%s\1%s", name, hex) < 0)
-			return NULL;
+		hex = pps_build_id_hex(&s->pool, id, id_size);
+		if (!hex || asprintf(&keybuf, "%s\1%s", name, hex) < 0) {
+			keybuf = NULL;
+			goto out;
+		}
 		key = pps_strpool_str(&s->pool, keybuf);
-		free(keybuf);
 		if (!key)
-			return NULL;
+			goto out;
 	}
 	b = ptrmap_get(&s->bin_by_key, key);
 	if (b)
-		return b;
-	if (s->nr_bins == s->bins_cap) {
-		size_t cap = s->bins_cap ? s->bins_cap * 2 : 32;
-		struct binary **n = realloc(s->bins, cap * sizeof(*n));
-
-		if (!n)
-			return NULL;
-		s->bins = n;
-		s->bins_cap = cap;
-	}
-	if (s->nr_bins >= UINT32_MAX - 1)
-		return NULL;
-	b = calloc(1, sizeof(*b));
-	if (!b)
-		return NULL;
-	b->key = key;
-	b->name = name;
-	if (binary_open(s, b, m, id, id_size) || ptrmap_put(&s->bin_by_key, key, b)) {
-		if (b->kind == BIN_DSO)
-			pps_dso_free(b->dso);
-		pps_perfmap_free(b->pmap);
-		free(b);
-		return NULL;
-	}
-	s->bins[s->nr_bins++] = b;
-	b->idx = (uint32_t)s->nr_bins;
+		goto out;
+	b = binary_add(s, key, name);
+	if (b && binary_open(s, b, m, id, id_size))
+		b = NULL; /* ENOMEM: the half-made binary is freed with the symbolizer */
+out:
+	free(keybuf);
 	return b;
 }
 
@@ -655,7 +698,7 @@ static bool binary_addr(struct pps_symbolizer *s, struct binary *b, const struct
 		*addr = pc - (uint64_t)s->kaslr_shift;
 		return true;
 	case BIN_KALLSYMS:
-		*addr = b->module ? pc : pc - (uint64_t)s->kaslr_shift;
+		*addr = b->module ? pc : pc - (uint64_t)s->kallsyms_shift;
 		return true;
 	case BIN_PERFMAP:
 		*addr = pc;
@@ -700,36 +743,42 @@ static int binary_resolve(struct pps_symbolizer *s, struct binary *b, uint64_t a
 int pps_symbolizer_lookup(struct pps_symbolizer *s, const struct pps_sym_map *m, uint64_t pc,
 			  struct pps_sym_result *res)
 {
+	struct pps_sym_frame *frames = NULL;
 	struct pps_frames *fr = NULL;
-	struct pps_sym_frame *frames;
 	struct binary *b;
 	struct cached *c;
-	uint32_t idx;
 	uint64_t addr;
 	int err = 0;
 
 	res->frames = NULL;
 	res->nr_frames = 0;
 	res->file = NULL;
+	if (!m->filename) {
+		err = -EINVAL;
+		goto out;
+	}
 	b = binary_get(s, m);
-	if (!b)
-		return -ENOMEM;
+	if (!b) {
+		err = -ENOMEM;
+		goto out;
+	}
 	res->file = &b->info;
 	if (!binary_addr(s, b, m, pc, &addr))
-		return 0;
-	idx = b->idx;
-	c = cache_find(s, idx, addr);
+		goto out;
+	c = cache_find(s, b->idx, addr);
 	if (c)
 		goto out_hit;
+	/* Not on the stack: PPS_MAX_FRAMES frames are 2.5 KiB, and misses are rare. */
 	fr = malloc(sizeof(*fr));
-	if (!fr)
-		return -ENOMEM;
+	if (!fr) {
+		err = -ENOMEM;
+		goto out;
+	}
 	fr->pool = &s->pool;
 	fr->nr = 0;
 	err = binary_resolve(s, b, addr, fr);
 	if (err)
 		goto out_free;
-	frames = NULL;
 	if (fr->nr) {
 		frames = pps_arena_alloc(&s->arena, fr->nr * sizeof(*frames));
 		if (!frames) {
@@ -738,7 +787,7 @@ int pps_symbolizer_lookup(struct pps_symbolizer *s, const struct pps_sym_map *m,
 		}
 		memcpy(frames, fr->f, fr->nr * sizeof(*frames));
 	}
-	c = cache_add(s, idx, addr);
+	c = cache_add(s, b->idx, addr);
 	if (!c) {
 		err = -ENOMEM;
 		goto out_free;
@@ -755,16 +804,17 @@ out_hit:
 	res->nr_frames = c->nr;
 out_free:
 	free(fr);
+out:
 	return err;
 }
 
 const struct pps_sym_file *pps_symbolizer_file(struct pps_symbolizer *s,
 					       const struct pps_sym_map *m)
 {
-	struct binary *b = binary_get(s, m);
+	struct binary *b = m->filename ? binary_get(s, m) : NULL;
 
 	if (!b) {
-		errno = ENOMEM;
+		errno = m->filename ? ENOMEM : EINVAL;
 		return NULL;
 	}
 	return &b->info;

@@ -19,10 +19,10 @@ struct pps_dso;
 
 /* Where binaries and debug files are looked for (see symbolizer.h). */
 struct pps_dso_search {
-	const char *symfs;		/* prefix for every system path, "" for none */
-	const char *buildid_dir;	/* perf's build-id cache root, NULL for none */
-	debuginfod_client *debuginfod;	/* NULL: no debuginfod */
-	bool has_symfs;			/* symfs is not "" */
+	const char *symfs;	       /* prefix for every system path, "" for none */
+	const char *buildid_dir;       /* perf's build-id cache root, NULL for none */
+	debuginfod_client *debuginfod; /* NULL: no debuginfod */
+	bool has_symfs;		       /* symfs is not "" */
 };
 
 /*
@@ -39,6 +39,13 @@ int pps_dso_open_file(const struct pps_dso_search *search, const char *path, con
 int pps_dso_open_vdso(const struct pps_dso_search *search, const uint8_t *id, size_t id_size,
 		      struct pps_dso **out, enum pps_sym_status *st);
 void pps_dso_free(struct pps_dso *d);
+
+/*
+ * The path perf's build-id cache would hold for id: what is "elf", "debug", "vdso" or
+ * "kallsyms". The file may not exist. malloc'ed (free()), NULL without a cache or id.
+ */
+char *pps_dso_cache_path(const struct pps_dso_search *search, const uint8_t *id, size_t size,
+			 const char *what);
 
 /* The build-id of the file found (size 0 when it has none). */
 size_t pps_dso_build_id(const struct pps_dso *d, const uint8_t **id);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * pps_kallsyms: a kernel symbol table in /proc/kallsyms format ("ADDR TYPE NAME [MOD]"),
- * text symbols only, sorted by address, kernel and module symbols alike.
+ * the symbol types perf keeps (text, weak, data, bss), sorted by address, kernel and
+ * module symbols alike.
  */
 #ifndef PPS_INTERNAL_KALLSYMS_H
 #define PPS_INTERNAL_KALLSYMS_H
@@ -25,7 +26,7 @@ bool pps_kallsyms_restricted(const struct pps_kallsyms *k);
 int pps_kallsyms_symbol(const struct pps_kallsyms *k, const char *name, uint64_t *addr);
 
 /*
- * The text symbol addr falls in (from its address up to the next symbol's). Returns its
+ * The symbol addr falls in (from its address up to the next symbol's). Returns its
  * name (valid until pps_kallsyms_free()) and *module (NULL for the kernel itself), or
  * NULL when addr is outside every symbol.
  */

@@ -21,7 +21,23 @@
  *   3. debuginfod (libdebuginfod) when the opts say so and a build-id is known
  * Debug info for a found binary: the binary itself, /usr/lib/debug/.build-id/xx/yyyy.debug,
  * .gnu_debuglink (next to the file, .debug/, /usr/lib/debug/<dir>/), debuginfod.
- * A binary whose build-id differs from the recording's is not used for symbols.
+ * A binary whose build-id differs from the recording's is not used for symbols; a file
+ * without a build-id note cannot be checked and is used.
+ *
+ * Other maps:
+ * - "[vdso]": perf's cached copy (.build-id/xx/yyyy/vdso), else the running process's
+ *   vdso (getauxval(AT_SYSINFO_EHDR)) when the recorded build-id matches or is unknown.
+ * - The kernel ("[kernel.kallsyms]..."): --vmlinux, --kallsyms, /proc/kallsyms when the
+ *   recorded kernel is the running one (same build-id as /sys/kernel/notes, else same
+ *   os_release), else the kallsyms perf saved in its build-id cache; otherwise
+ *   PPS_SYM_KERNEL_MISMATCH. Addresses are shifted by the KASLR difference (see
+ *   pps_symbolizer_set_kernel()). Modules ("[ext4]", .ko paths) resolve through the
+ *   same kallsyms, unshifted.
+ * - Anonymous memory ("//anon", "[anon:...]", "/memfd:...", "[heap]", "/tmp/perf-N.map"):
+ *   /tmp/perf-PID.map of m->pid, else PPS_SYM_ANON.
+ * - Other "[...]" names ([vsyscall], [uprobes]): PPS_SYM_NOT_FOUND.
+ *
+ * Not thread-safe: one symbolizer per converting thread.
  */
 #ifndef PPS_INTERNAL_SYMBOLIZER_H
 #define PPS_INTERNAL_SYMBOLIZER_H
@@ -109,7 +125,8 @@ int pps_symbolizer_add_build_id(struct pps_symbolizer *s, const char *filename, 
  * kernel (shifted by the KASLR difference) or to --kallsyms / --vmlinux.
  * text_addr: the runtime address of the recorded kernel map's reference symbol (the
  * kernel MMAP record's pgoff) and its name ("_text" or "_stext", from the filename
- * suffix); os_release: OSRELEASE header, may be NULL.
+ * suffix); os_release: OSRELEASE header, may be NULL. Call it before the first lookup
+ * in a kernel map: the kernel's symbol source is decided then, once.
  */
 int pps_symbolizer_set_kernel(struct pps_symbolizer *s, uint64_t text_addr,
 			      const char *ref_sym, const char *os_release);

@@ -14,7 +14,7 @@
 #define PPS_MAX_FRAMES 64
 
 struct pps_frames {
-	struct pps_strpool *pool;		    /* where strings are interned */
+	struct pps_strpool *pool;		/* where strings are interned */
 	struct pps_sym_frame f[PPS_MAX_FRAMES]; /* innermost first; strings in pool */
 	size_t nr;
 };
@@ -24,8 +24,8 @@ struct pps_frames {
  * file may be NULL (unknown). Returns 0, or -ENOMEM. A frame past PPS_MAX_FRAMES is
  * dropped (returns 0).
  */
-int pps_frames_push(struct pps_frames *fr, const char *raw_name, const char *file,
-		    int64_t line, int64_t start_line);
+int pps_frames_push(struct pps_frames *fr, const char *raw_name, const char *file, int64_t line,
+		    int64_t start_line);
 
 /* Lowercase hex of id[0..size) into the pool; NULL on ENOMEM. */
 const char *pps_build_id_hex(struct pps_strpool *pool, const uint8_t *id, size_t size);
