@@ -19,6 +19,7 @@
  *   field-number order: the bytes are those a single Profile would pack to. Each piece
  *   is packed by protobuf-c straight into a buffer that feeds deflate and the FILE.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <zlib.h>
 
@@ -30,7 +31,7 @@
 /* Item counts stay below this, so indices fit the 32-bit slot and a table fits 2^32 slots. */
 #define MAX_ITEMS ((size_t)1 << 31)
 /* Staged bytes before deflate runs: protobuf-c appends a few bytes at a time. */
-#define GZ_IN_SIZE (64u << 10)
+#define GZ_IN_SIZE (256u << 10)
 /* Compressed bytes collected before each fwrite. */
 #define GZ_OUT_SIZE (64u << 10)
 
@@ -977,25 +978,40 @@ PPS_API size_t pps_profile_nr_mappings(const struct pps_profile *p)
  * append returns void, so the first failure is kept in err (sticky, like Redis rio's
  * RIO_FLAG_WRITE_ERROR) and everything after it is dropped; the caller checks err once
  * at the end, and may stop early when it sees it set.
+ *
+ * Deflate costs about as much as encoding, so it runs on a second thread: the encoder
+ * fills one of two staging buffers while the worker deflates and writes the other. When
+ * the thread cannot be started, the encoder deflates each buffer itself.
  */
 struct gz_writer {
 	ProtobufCBuffer base; /* first member: protobuf-c passes &base to append */
 	FILE *f;
 	z_stream zs;
-	bool zs_live; /* deflateInit2() succeeded: deflateEnd() is owed */
-	uint8_t *in;  /* GZ_IN_SIZE bytes: appended, not yet deflated */
+	bool zs_live;	 /* deflateInit2() succeeded: deflateEnd() is owed */
+	uint8_t *buf[2]; /* GZ_IN_SIZE bytes each: staging, alternately */
+	int cur;	 /* the buffer the encoder fills */
 	size_t in_len;
-	uint8_t *out; /* GZ_OUT_SIZE bytes: deflate output, written when full */
-	int err;      /* 0, or the first error as -errno */
+	uint8_t *out; /* GZ_OUT_SIZE bytes: deflate output (worker's) */
+	int err;      /* the encoder's view: 0, or the first error as -errno */
+
+	/* Hand-off to the worker, under mu. */
+	pthread_t thread;
+	bool thread_live;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	const uint8_t *job; /* a full buffer to deflate, NULL when the worker is idle */
+	size_t job_len;
+	int job_flush;
+	int worker_err; /* first error of deflate or fwrite */
 };
 
-/* Deflates the staged bytes with flush, writing whatever deflate produces. */
-static void gz_deflate(struct gz_writer *w, int flush)
+/* Deflates len bytes with flush, writing what deflate produces; returns 0 or -EIO. */
+static int gz_deflate(struct gz_writer *w, const uint8_t *in, size_t len, int flush)
 {
 	int ret;
 
-	w->zs.next_in = w->in;
-	w->zs.avail_in = (uInt)w->in_len;
+	w->zs.next_in = (Bytef *)(uintptr_t)in;
+	w->zs.avail_in = (uInt)len;
 	do {
 		size_t have;
 
@@ -1004,17 +1020,69 @@ static void gz_deflate(struct gz_writer *w, int flush)
 		ret = deflate(&w->zs, flush);
 		/* Only an inconsistent stream state gives Z_STREAM_ERROR; Z_BUF_ERROR is
 		 * "no progress possible" and harmless here. */
-		if (ret == Z_STREAM_ERROR) {
-			w->err = -EIO;
-			break;
-		}
+		if (ret == Z_STREAM_ERROR)
+			return -EIO;
 		have = GZ_OUT_SIZE - w->zs.avail_out;
-		if (have && fwrite(w->out, 1, have, w->f) != have) {
-			w->err = -EIO;
-			break;
-		}
+		if (have && fwrite(w->out, 1, have, w->f) != have)
+			return -EIO;
 	} while (w->zs.avail_out == 0 || (flush == Z_FINISH && ret != Z_STREAM_END));
-	/* Consumed, or dropped after an error: either way nothing stays staged. */
+	return 0;
+}
+
+static void *gz_worker(void *arg)
+{
+	struct gz_writer *w = arg;
+	bool done = false;
+
+	while (!done) {
+		const uint8_t *job;
+		size_t len;
+		int flush, err = 0;
+
+		pthread_mutex_lock(&w->mu);
+		while (!w->job)
+			pthread_cond_wait(&w->cv, &w->mu);
+		job = w->job;
+		len = w->job_len;
+		flush = w->job_flush;
+		if (w->worker_err)
+			len = 0; /* after an error, only finish the hand-offs */
+		pthread_mutex_unlock(&w->mu);
+
+		if (len || flush == Z_FINISH)
+			err = gz_deflate(w, job, len, flush);
+		done = flush == Z_FINISH;
+
+		pthread_mutex_lock(&w->mu);
+		if (err && !w->worker_err)
+			w->worker_err = err;
+		w->job = NULL;
+		pthread_cond_broadcast(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+	}
+	return NULL;
+}
+
+/* Passes the staged buffer on (to the worker, or deflates it here) and switches buffers. */
+static void gz_hand_off(struct gz_writer *w, int flush)
+{
+	if (!w->thread_live) {
+		if (!w->err)
+			w->err = gz_deflate(w, w->buf[w->cur], w->in_len, flush);
+		w->in_len = 0;
+		return;
+	}
+	pthread_mutex_lock(&w->mu);
+	while (w->job)
+		pthread_cond_wait(&w->cv, &w->mu);
+	if (w->worker_err)
+		w->err = w->worker_err;
+	w->job = w->buf[w->cur];
+	w->job_len = w->in_len;
+	w->job_flush = flush;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	w->cur ^= 1;
 	w->in_len = 0;
 }
 
@@ -1026,12 +1094,12 @@ static void gz_append(ProtobufCBuffer *buf, size_t len, const uint8_t *data)
 		size_t n = GZ_IN_SIZE - w->in_len;
 
 		if (!n) {
-			gz_deflate(w, Z_NO_FLUSH);
+			gz_hand_off(w, Z_NO_FLUSH);
 			continue;
 		}
 		if (n > len)
 			n = len;
-		memcpy(w->in + w->in_len, data, n);
+		memcpy(w->buf[w->cur] + w->in_len, data, n);
 		w->in_len += n;
 		data += n;
 		len -= n;
@@ -1044,9 +1112,10 @@ static int gz_init(struct gz_writer *w, FILE *f)
 	memset(w, 0, sizeof(*w));
 	w->base.append = gz_append;
 	w->f = f;
-	w->in = malloc(GZ_IN_SIZE);
+	w->buf[0] = malloc(GZ_IN_SIZE);
+	w->buf[1] = malloc(GZ_IN_SIZE);
 	w->out = malloc(GZ_OUT_SIZE);
-	if (!w->in || !w->out)
+	if (!w->buf[0] || !w->buf[1] || !w->out)
 		return -ENOMEM;
 	/* windowBits 15 + 16: a gzip wrapper, which is what pprof reads. Level 1, as Go's
 	 * runtime/pprof: profiles are written often and compress well even so. */
@@ -1054,25 +1123,58 @@ static int gz_init(struct gz_writer *w, FILE *f)
 			 Z_DEFAULT_STRATEGY) != Z_OK)
 		return -ENOMEM;
 	w->zs_live = true;
+	if (pthread_mutex_init(&w->mu, NULL))
+		return 0;
+	if (pthread_cond_init(&w->cv, NULL)) {
+		pthread_mutex_destroy(&w->mu);
+		return 0;
+	}
+	w->thread_live = !pthread_create(&w->thread, NULL, gz_worker, w);
+	if (!w->thread_live) {
+		pthread_cond_destroy(&w->cv);
+		pthread_mutex_destroy(&w->mu);
+	}
 	return 0;
 }
 
 /* Ends the gzip stream and flushes f. Returns 0 or the first error of the whole write. */
 static int gz_finish(struct gz_writer *w)
 {
-	if (!w->err)
-		gz_deflate(w, Z_FINISH);
+	int err = w->err;
+
+	/* Always hand the finish over, even after an error: the worker exits on it. */
+	w->err = 0;
+	gz_hand_off(w, Z_FINISH);
+	if (w->thread_live) {
+		pthread_join(w->thread, NULL);
+		pthread_cond_destroy(&w->cv);
+		pthread_mutex_destroy(&w->mu);
+		w->thread_live = false;
+		if (!w->err)
+			w->err = w->worker_err;
+	}
+	if (err)
+		w->err = err;
 	if (!w->err && (fflush(w->f) || ferror(w->f)))
 		w->err = -EIO;
 	return w->err;
 }
 
+/* Frees what gz_init() took; a worker still running (gz_finish() not reached) is ended. */
 static void gz_release(struct gz_writer *w)
 {
+	if (w->thread_live) {
+		w->err = 0;
+		gz_hand_off(w, Z_FINISH);
+		pthread_join(w->thread, NULL);
+		pthread_cond_destroy(&w->cv);
+		pthread_mutex_destroy(&w->mu);
+	}
 	if (w->zs_live)
 		deflateEnd(&w->zs);
 	free(w->out);
-	free(w->in);
+	free(w->buf[1]);
+	free(w->buf[0]);
 }
 
 /* Scratch messages for one sample's labels and one location's lines. */
@@ -1125,34 +1227,118 @@ static void put_sample_types(struct gz_writer *w, const struct pps_profile *p)
 	}
 }
 
+/* Protobuf varint encoding, as protobuf-c writes it (int64 negatives take 10 bytes). */
+static size_t varint_len(uint64_t v)
+{
+	size_t n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+static uint8_t *put_varint(uint8_t *b, uint64_t v)
+{
+	while (v >= 0x80) {
+		*b++ = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	*b++ = (uint8_t)v;
+	return b;
+}
+
+/* A Label message's size: proto3 leaves zero fields out. */
+static size_t label_len(const struct label *l)
+{
+	return (l->key ? 1 + varint_len((uint64_t)l->key) : 0) +
+	       (l->str ? 1 + varint_len((uint64_t)l->str) : 0) +
+	       (l->num ? 1 + varint_len((uint64_t)l->num) : 0) +
+	       (l->unit ? 1 + varint_len((uint64_t)l->unit) : 0);
+}
+
+/*
+ * Samples are most of a profile, so they are encoded here rather than through
+ * protobuf-c's two passes over a message built for each: the bytes are the same, one
+ * Profile piece holding one Sample (field 2) per sample.
+ */
 static void put_samples(struct gz_writer *w, struct pps_profile *p, struct write_scratch *s)
 {
-	for (size_t i = 0; i < p->nr_samples && !w->err; i++) {
-		Perftools__Profiles__Profile piece = PERFTOOLS__PROFILES__PROFILE__INIT;
-		Perftools__Profiles__Sample sm = PERFTOOLS__PROFILES__SAMPLE__INIT;
-		Perftools__Profiles__Sample *smp = &sm;
+	size_t max = 0;
+	uint8_t *buf;
+
+	(void)s;
+	for (size_t i = 0; i < p->nr_samples; i++) {
 		const struct sample *src = &p->samples[i];
+		size_t n = 32 + 10 * ((size_t)src->nr_locs + p->nr_types) + 48 * src->nr_labels;
 
-		sm.n_location_id = src->nr_locs;
-		sm.location_id = &p->stack_pool[src->loc_off];
-		sm.n_value = p->nr_types;
-		sm.value = &p->value_pool[i * p->nr_types];
-		for (size_t j = 0; j < src->nr_labels; j++) {
-			const struct label *l = &p->label_pool[src->label_off + j];
-
-			perftools__profiles__label__init(&s->labels[j]);
-			s->labels[j].key = l->key;
-			s->labels[j].str = l->str;
-			s->labels[j].num = l->num;
-			s->labels[j].num_unit = l->unit;
-			s->label_ptrs[j] = &s->labels[j];
-		}
-		sm.n_label = src->nr_labels;
-		sm.label = s->label_ptrs;
-		piece.n_sample = 1;
-		piece.sample = &smp;
-		put_piece(w, &piece);
+		if (n > max)
+			max = n;
 	}
+	buf = malloc(max + 1);
+	if (!buf) {
+		w->err = -ENOMEM;
+		return;
+	}
+	for (size_t i = 0; i < p->nr_samples && !w->err; i++) {
+		const struct sample *src = &p->samples[i];
+		const uint64_t *locs = &p->stack_pool[src->loc_off];
+		const int64_t *vals = &p->value_pool[i * p->nr_types];
+		const struct label *labels = &p->label_pool[src->label_off];
+		size_t locs_len = 0, vals_len = 0, body = 0;
+		uint8_t *b = buf;
+
+		for (size_t j = 0; j < src->nr_locs; j++)
+			locs_len += varint_len(locs[j]);
+		for (size_t j = 0; j < p->nr_types; j++)
+			vals_len += varint_len((uint64_t)vals[j]);
+		if (src->nr_locs)
+			body += 1 + varint_len(locs_len) + locs_len;
+		body += 1 + varint_len(vals_len) + vals_len;
+		for (size_t j = 0; j < src->nr_labels; j++) {
+			size_t ll = label_len(&labels[j]);
+
+			body += 1 + varint_len(ll) + ll;
+		}
+
+		*b++ = 2 << 3 | 2; /* Profile.sample */
+		b = put_varint(b, body);
+		if (src->nr_locs) {
+			*b++ = 1 << 3 | 2; /* Sample.location_id, packed */
+			b = put_varint(b, locs_len);
+			for (size_t j = 0; j < src->nr_locs; j++)
+				b = put_varint(b, locs[j]);
+		}
+		*b++ = 2 << 3 | 2; /* Sample.value, packed */
+		b = put_varint(b, vals_len);
+		for (size_t j = 0; j < p->nr_types; j++)
+			b = put_varint(b, (uint64_t)vals[j]);
+		for (size_t j = 0; j < src->nr_labels; j++) {
+			const struct label *l = &labels[j];
+
+			*b++ = 3 << 3 | 2; /* Sample.label */
+			b = put_varint(b, label_len(l));
+			if (l->key) {
+				*b++ = 1 << 3;
+				b = put_varint(b, (uint64_t)l->key);
+			}
+			if (l->str) {
+				*b++ = 2 << 3;
+				b = put_varint(b, (uint64_t)l->str);
+			}
+			if (l->num) {
+				*b++ = 3 << 3;
+				b = put_varint(b, (uint64_t)l->num);
+			}
+			if (l->unit) {
+				*b++ = 4 << 3;
+				b = put_varint(b, (uint64_t)l->unit);
+			}
+		}
+		gz_append(&w->base, (size_t)(b - buf), buf);
+	}
+	free(buf);
 }
 
 static void put_mappings(struct gz_writer *w, const struct pps_profile *p)
