@@ -501,11 +501,18 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 	for (uint64_t i = 0; i < s->callchain_nr && nr < MAX_STACK; i++) {
 		uint64_t ip = s->callchain[i], id;
 
-		if (context_mode(ip, &kernel, &guest))
+		/* After a context switch the first address is where that context was
+		 * interrupted or entered the kernel (a faulting instruction, say), not a
+		 * return address. */
+		if (context_mode(ip, &kernel, &guest)) {
+			leaf = true;
 			continue;
+		}
 		if (guest || !ip)
 			continue;
 		/* Callers are looked up at the call instruction, not at the return address. */
+		if (!leaf && ip == 1)
+			continue;
 		id = frame_location(c, cp, pid, kernel, leaf ? ip : ip - 1);
 		if (!id)
 			return -ENOMEM;

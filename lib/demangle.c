@@ -10,17 +10,38 @@
  * ns::spin<unsigned long>(unsigned long)" is "ns::spin<unsigned long>(unsigned long)"),
  * so a name starts with the scope perf report and pprof users look for; addr2line -C
  * keeps it.
+ * PLT symbols ("_ZN3foo3barEv@plt", lib/dso.c) are the target's demangled name plus "@plt",
+ * as perf builds them: libiberty rejects the suffix.
  */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <demangle.h>
 
 #include "internal/demangle.h"
 
+static char *demangle(const char *name)
+{
+	return cplus_demangle(name, DMGL_PARAMS | DMGL_ANSI | DMGL_RET_DROP | DMGL_AUTO);
+}
+
 char *pps_demangle(const char *name)
 {
+	static const char plt[] = "@plt";
+	size_t len = name ? strlen(name) : 0;
+	char *target, *dem, *out = NULL;
+
 	/* Every C++ and Rust mangling starts with '_' ("_Z", "_R", "_GLOBAL__sub_I_"). */
 	if (!name || name[0] != '_')
 		return NULL;
-	return cplus_demangle(name, DMGL_PARAMS | DMGL_ANSI | DMGL_RET_DROP | DMGL_AUTO);
+	if (len <= sizeof(plt) - 1 || strcmp(name + len - (sizeof(plt) - 1), plt))
+		return demangle(name);
+	target = strndup(name, len - (sizeof(plt) - 1));
+	dem = target ? demangle(target) : NULL;
+	if (dem && asprintf(&out, "%s%s", dem, plt) < 0)
+		out = NULL;
+	free(dem);
+	free(target);
+	return out;
 }

@@ -18,7 +18,11 @@
  *   the DW_AT_call_line of the frame inlined into it for the others (addr2line -i,
  *   perf's inline_list). start_line is the function's DW_AT_decl_line.
  * - Files are untrusted: libelf and libdw check their own lengths; every length we read
- *   ourselves (the vdso's headers, build-id sizes) is checked here.
+ *   ourselves (the vdso's headers, build-id sizes, PLT section sizes and relocation
+ *   indexes) is checked here.
+ * - PLT stubs have no symbol in .symtab or .dynsym. perf synthesizes one per PLT
+ *   relocation, "target@plt" (dso__synthesize_plt_symbols()), and so do we: otherwise a
+ *   sample in a stub goes to the symbol before the PLT (_init, whose size is 0).
  */
 #include <fcntl.h>
 #include <gelf.h>
@@ -70,6 +74,8 @@ struct pps_dso {
 	struct fsym *syms; /* function symbols by address, built on the first lookup */
 	size_t nr_syms;
 	bool syms_loaded;
+	char *plt_names; /* the synthesized PLT symbols' names ("puts@plt"), NUL-separated;
+			    their fsym.name points here. NULL when none */
 };
 
 /*
@@ -80,7 +86,7 @@ struct pps_dso {
 struct fsym {
 	GElf_Addr addr; /* module address */
 	GElf_Addr end;	/* addr + size; for a sizeless symbol the next symbol's address */
-	const char *name; /* owned by libdwfl's ELF data */
+	const char *name; /* owned by libdwfl's ELF data, or by pps_dso.plt_names */
 	int rank;	  /* preference among symbols at one address: lower wins */
 };
 
@@ -345,6 +351,7 @@ void pps_dso_free(struct pps_dso *d)
 		free(d->cus[i].v);
 	free(d->cus);
 	free(d->syms);
+	free(d->plt_names);
 	free(d->segs);
 	free(d->path);
 	free(d->orig_path);
@@ -892,19 +899,326 @@ static int fsym_cmp(const void *va, const void *vb)
 	return (a->rank > b->rank) - (a->rank < b->rank);
 }
 
-/* Loads the function symbols (.symtab, else .dynsym) sorted by address, once. */
-static int load_syms(struct pps_dso *d)
-{
-	int n = dwfl_module_getsymtab(d->mod);
-	struct fsym *v = NULL;
-	size_t nr = 0, out = 0;
+/* Longest PLT symbol name kept, "@plt" and NUL included: perf's sympltname[1024]. */
+#define MAX_PLT_NAME 1024
+/* Ranks of synthesized symbols: below every real one at the same address (0 to 2). */
+#define RANK_PLT	3
+#define RANK_PLT_HEADER 4
 
-	d->syms_loaded = true;
-	if (n <= 0)
+/* One PLT relocation. */
+struct plt_rel {
+	GElf_Addr got;	  /* the GOT slot it fills: x86 PLT entries are in this order */
+	size_t sym;	  /* its target's .dynsym index, 0 for none */
+	GElf_Addr addend; /* RELA: an IRELATIVE's is its IFUNC resolver's address */
+	const char *name; /* in the ELF's .dynstr; NULL: none (IRELATIVE) or out of range */
+};
+
+/* A named STT_GNU_IFUNC symbol (.symtab, else .dynsym). */
+struct ifunc {
+	GElf_Addr addr;	  /* module address */
+	int rank;	  /* global, weak, local: lower wins at one address */
+	const char *name; /* owned by libdwfl's ELF data */
+};
+
+static int ifunc_cmp(const void *va, const void *vb)
+{
+	const struct ifunc *a = va, *b = vb;
+
+	if (a->addr != b->addr)
+		return a->addr < b->addr ? -1 : 1;
+	return (a->rank > b->rank) - (a->rank < b->rank);
+}
+
+/*
+ * Names the IRELATIVE entries of v (no target symbol) after the IFUNC symbol at their
+ * addend, as perf >= 6.3 does (get_ifunc_name(): "memcpy@plt" in libc, where objdump
+ * prints "*ABS*+0x9be70@plt"). f: the module's IFUNC symbols sorted by ifunc_cmp(), at
+ * module addresses (ELF vaddr + bias). Entries without one keep a NULL name.
+ */
+static void name_ifuncs(struct plt_rel *v, size_t n, const struct ifunc *f, size_t nr_f,
+			GElf_Addr bias)
+{
+	for (size_t i = 0; i < n; i++) {
+		GElf_Addr want = v[i].addend + bias;
+		size_t lo = 0, hi = nr_f;
+
+		if (v[i].name && *v[i].name)
+			continue;
+		/* The first (preferred) IFUNC at or above the addend. */
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (f[mid].addr < want)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < nr_f && f[lo].addr == want)
+			v[i].name = f[lo].name;
+	}
+}
+
+static int plt_rel_cmp(const void *va, const void *vb)
+{
+	const struct plt_rel *a = va, *b = vb;
+
+	return (a->got > b->got) - (a->got < b->got);
+}
+
+static bool machine_is_x86(GElf_Half machine)
+{
+	return machine == EM_386 || machine == EM_X86_64;
+}
+
+/* The first section called name, its header in *sh; NULL when there is none. */
+static Elf_Scn *section_named(Elf *elf, size_t shstrndx, const char *name, GElf_Shdr *sh)
+{
+	Elf_Scn *scn = NULL;
+
+	while ((scn = elf_nextscn(elf, scn))) {
+		const char *n;
+
+		if (!gelf_getshdr(scn, sh))
+			continue;
+		n = elf_strptr(elf, shstrndx, sh->sh_name);
+		if (n && !strcmp(n, name))
+			return scn;
+	}
+	return NULL;
+}
+
+/*
+ * The header and entry sizes of a PLT section, as perf has them (6.1's switch in
+ * dso__synthesize_plt_symbols(), get_plt_sizes() since 6.3). On x86 the header (the
+ * lazy-binding resolver stub) is one entry; binutils writes sh_entsize 16 for x86_64
+ * but 4 on older i386 links, so anything but 8 or 16 is taken as 16 (8 for a section
+ * aligned to 8, as perf does). False when there is no usable size or the section's
+ * addresses wrap.
+ */
+static bool plt_sizes(GElf_Half machine, const GElf_Shdr *sh, uint64_t *header, uint64_t *entry)
+{
+	switch (machine) {
+	case EM_ARM:
+		*header = 20;
+		*entry = 12;
+		break;
+	case EM_AARCH64:
+		*header = 32;
+		*entry = 16;
+		break;
+	case EM_386:
+	case EM_X86_64:
+		if (sh->sh_entsize == 8 || sh->sh_entsize == 16)
+			*entry = sh->sh_entsize;
+		else
+			*entry = sh->sh_addralign == 8 ? 8 : 16;
+		*header = *entry;
+		break;
+	default:
+		*header = *entry = sh->sh_entsize;
+		break;
+	}
+	return *entry > 0 && sh->sh_addr + sh->sh_size >= sh->sh_addr;
+}
+
+/*
+ * The relocations of the PLT relocation section (SHT_RELA or SHT_REL) with their targets'
+ * names, in PLT entry order; *nr of them. -ENOMEM; a damaged entry ends the list.
+ */
+static int plt_rels(Elf *elf, Elf_Scn *rel_scn, const GElf_Shdr *rel, const GElf_Shdr *dynsym,
+		    Elf_Data *syms, GElf_Half machine, struct plt_rel **out, size_t *nr)
+{
+	Elf_Data *data = elf_getdata(rel_scn, NULL);
+	bool rela = rel->sh_type == SHT_RELA;
+	size_t fsize = gelf_fsize(elf, rela ? ELF_T_RELA : ELF_T_REL, 1, EV_CURRENT);
+	size_t n = data && fsize ? data->d_size / fsize : 0;
+	struct plt_rel *v;
+
+	*out = NULL;
+	*nr = 0;
+	/* n is bounded by the file's size: libelf read the section from it. */
+	if (!n || n > INT_MAX)
 		return 0;
-	v = calloc((size_t)n, sizeof(*v));
+	v = calloc(n, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Rela rmem;
+		GElf_Rel lmem;
+		GElf_Sym smem, *sym = NULL;
+		GElf_Xword info;
+
+		if (rela && gelf_getrela(data, (int)i, &rmem)) {
+			v[i].got = rmem.r_offset;
+			v[i].addend = (GElf_Addr)rmem.r_addend;
+			info = rmem.r_info;
+		} else if (!rela && gelf_getrel(data, (int)i, &lmem)) {
+			v[i].got = lmem.r_offset;
+			info = lmem.r_info;
+		} else {
+			n = i;
+			break;
+		}
+		v[i].sym = GELF_R_SYM(info);
+		if (v[i].sym && v[i].sym <= INT_MAX)
+			sym = gelf_getsym(syms, (int)v[i].sym, &smem);
+		/* elf_strptr() checks the index against the string table's size. */
+		if (sym)
+			v[i].name = elf_strptr(elf, dynsym->sh_link, sym->st_name);
+	}
+	/* x86 linkers put IFUNC (IRELATIVE) relocations last, while their PLT entries follow
+	 * GOT order: perf sorts them back the same way. */
+	if (machine_is_x86(machine))
+		qsort(v, n, sizeof(*v), plt_rel_cmp);
+	*out = v;
+	*nr = n;
+	return 0;
+}
+
+/*
+ * perf's PLT symbols (dso__synthesize_plt_symbols()): one per PLT relocation, of the PLT
+ * entry's size, named "<target>@plt": an IRELATIVE one after its IFUNC (see
+ * name_ifuncs(), ifuncs sorted as it says), else "offset_0x<file offset>@plt" as perf
+ * >= 6.3 names an entry without a target. They start after the .plt header, or at
+ * .plt.sec, which has none (x86 with -fcf-protection or -z ibtplt: the stubs called are
+ * there, and .plt only holds the lazy-binding code); a .plt holding one entry per
+ * relocation has no header either. The header (all of .plt when there is a .plt.sec) is
+ * named ".plt", as perf >= 6.3 names it; perf 6.1 gave it to the symbol before (_init).
+ * Returns 0 with *out (malloc'ed, names in d->plt_names) and *nr, which may be 0 (no PLT,
+ * no .dynsym, or a damaged one), or -ENOMEM. The sections come from the binary itself:
+ * a separate debug file has no PLT contents.
+ */
+static int plt_syms(struct pps_dso *d, const struct ifunc *ifuncs, size_t nr_ifuncs,
+		    struct fsym **out, size_t *nr)
+{
+	GElf_Shdr plt, sec, rel, dynsym;
+	Elf_Scn *rel_scn, *dynsym_scn;
+	Elf_Data *syms;
+	struct plt_rel *rels = NULL;
+	struct fsym *v = NULL;
+	size_t shstrndx, nr_rels = 0, size = 0, k = 0;
+	uint64_t header, entry, first, room, header_size = 0, plt_offset;
+	GElf_Addr bias; /* the same as d->bias */
+	GElf_Ehdr eh;
+	char *names = NULL, *p;
+	Elf *elf;
+	int err = 0;
+
+	*out = NULL;
+	*nr = 0;
+	elf = dwfl_module_getelf(d->mod, &bias);
+	if (!elf || !gelf_getehdr(elf, &eh) || elf_getshdrstrndx(elf, &shstrndx))
+		goto out;
+	if (!section_named(elf, shstrndx, ".plt", &plt) || !plt.sh_size ||
+	    !plt_sizes(eh.e_machine, &plt, &header, &entry))
+		goto out;
+	rel_scn = section_named(elf, shstrndx, ".rela.plt", &rel);
+	if (!rel_scn)
+		rel_scn = section_named(elf, shstrndx, ".rel.plt", &rel);
+	if (!rel_scn || (rel.sh_type != SHT_RELA && rel.sh_type != SHT_REL))
+		goto out;
+	/* The relocations' symbols are in .dynsym, its names in the table it links to. */
+	dynsym_scn = elf_getscn(elf, rel.sh_link);
+	if (!dynsym_scn || !gelf_getshdr(dynsym_scn, &dynsym) || dynsym.sh_type != SHT_DYNSYM)
+		goto out;
+	syms = elf_getdata(dynsym_scn, NULL);
+	if (!syms)
+		goto out;
+	err = plt_rels(elf, rel_scn, &rel, &dynsym, syms, eh.e_machine, &rels, &nr_rels);
+	if (err || !nr_rels)
+		goto out;
+	if (rel.sh_type == SHT_RELA)
+		name_ifuncs(rels, nr_rels, ifuncs, nr_ifuncs, d->bias);
+	if (machine_is_x86(eh.e_machine) && section_named(elf, shstrndx, ".plt.sec", &sec)) {
+		if (!plt_sizes(eh.e_machine, &sec, &header, &entry))
+			goto out;
+		first = sec.sh_addr;
+		room = sec.sh_size;
+		plt_offset = sec.sh_offset;
+		header_size = plt.sh_size;
+	} else if (plt.sh_size % entry == 0 && plt.sh_size / entry == nr_rels) {
+		first = plt.sh_addr;
+		room = plt.sh_size;
+		plt_offset = plt.sh_offset;
+	} else {
+		if (header > plt.sh_size)
+			goto out;
+		first = plt.sh_addr + header;
+		room = plt.sh_size - header;
+		plt_offset = plt.sh_offset + header;
+		header_size = header;
+	}
+	/* No more entries than the section holds, whatever the relocation count says. */
+	if (nr_rels > room / entry)
+		nr_rels = (size_t)(room / entry);
+	for (size_t i = 0; i < nr_rels; i++) {
+		size_t len = rels[i].name ? strlen(rels[i].name) : 0;
+
+		if (!len)
+			len = 32; /* "offset_0x" 16 digits "@plt" */
+		if (len > MAX_PLT_NAME - sizeof("@plt"))
+			len = MAX_PLT_NAME - sizeof("@plt");
+		size += len + sizeof("@plt");
+	}
+	v = calloc(nr_rels + 1, sizeof(*v));
+	names = malloc(size ? size : 1);
+	if (!v || !names) {
+		err = -ENOMEM;
+		goto out;
+	}
+	if (header_size) {
+		v[k++] = (struct fsym){plt.sh_addr + d->bias, plt.sh_addr + header_size + d->bias,
+				       ".plt", RANK_PLT_HEADER};
+	}
+	p = names;
+	for (size_t i = 0; i < nr_rels; i++) {
+		const char *name = rels[i].name;
+		size_t left = size - (size_t)(p - names);
+		int len;
+
+		if (name && *name)
+			len = snprintf(p, left, "%.*s@plt", (int)(MAX_PLT_NAME - sizeof("@plt")),
+				       name);
+		else
+			len = snprintf(p, left, "offset_%#llx@plt",
+				       (unsigned long long)(plt_offset + i * entry));
+		/* Cannot happen (the sizes were counted above), but never index past it. */
+		if (len < 0 || (size_t)len >= left)
+			break;
+		v[k++] = (struct fsym){first + i * entry + d->bias,
+				       first + (i + 1) * entry + d->bias, p, RANK_PLT};
+		p += len + 1;
+	}
+	d->plt_names = names;
+	names = NULL;
+	*out = v;
+	*nr = k;
+	v = NULL;
+out:
+	free(names);
+	free(v);
+	free(rels);
+	return err;
+}
+
+/*
+ * Loads the function symbols (.symtab, else .dynsym) and the PLT's synthesized ones,
+ * sorted by address, once.
+ */
+static int load_syms(struct pps_dso *d)
+{
+	int n = dwfl_module_getsymtab(d->mod), err = -ENOMEM;
+	struct fsym *v, *plt = NULL;
+	struct ifunc *ifuncs;
+	size_t nr = 0, out = 0, nr_plt = 0, nr_ifuncs = 0;
+
+	d->syms_loaded = true;
+	if (n < 0)
+		n = 0;
+	v = calloc(n ? (size_t)n : 1, sizeof(*v));
+	ifuncs = calloc(n ? (size_t)n : 1, sizeof(*ifuncs));
+	if (!v || !ifuncs)
+		goto out;
 	for (int i = 1; i < n; i++) {
 		GElf_Sym sym;
 		GElf_Addr a;
@@ -923,7 +1237,24 @@ static int load_syms(struct pps_dso *d)
 		v[nr].name = name;
 		/* As libdwfl prefers: global, then weak, then local symbols. */
 		v[nr].rank = bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2;
+		if (type == STT_GNU_IFUNC)
+			ifuncs[nr_ifuncs++] = (struct ifunc){a, v[nr].rank, name};
 		nr++;
+	}
+	qsort(ifuncs, nr_ifuncs, sizeof(*ifuncs), ifunc_cmp);
+	err = plt_syms(d, ifuncs, nr_ifuncs, &plt, &nr_plt);
+	if (err)
+		goto out;
+	if (nr_plt) {
+		struct fsym *nv = realloc(v, (nr + nr_plt) * sizeof(*v));
+
+		if (!nv) {
+			err = -ENOMEM;
+			goto out;
+		}
+		v = nv;
+		memcpy(v + nr, plt, nr_plt * sizeof(*v));
+		nr += nr_plt;
 	}
 	qsort(v, nr, sizeof(*v), fsym_cmp);
 	/* One symbol per address: the preferred one; sizeless ones end at the next. */
@@ -940,7 +1271,12 @@ static int load_syms(struct pps_dso *d)
 			v[i].end = i + 1 < out ? v[i + 1].addr : v[i].addr + 1;
 	d->syms = v;
 	d->nr_syms = out;
-	return 0;
+	v = NULL;
+out:
+	free(ifuncs);
+	free(plt);
+	free(v);
+	return err;
 }
 
 /* The function symbol holding module address a, NULL when none. */

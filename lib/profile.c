@@ -152,6 +152,13 @@ struct pps_profile {
 	size_t nr_samples;
 	size_t samples_cap;
 	struct dedup sample_idx;
+	/* Distinct label sets: samples of one thread share theirs in label_pool. */
+	struct labelset {
+		size_t off;
+		uint32_t n;
+	} *labelsets;
+	size_t nr_labelsets, labelsets_cap;
+	struct dedup labelset_idx;
 	uint64_t *stack_pool; /* the stacks of all samples, back to back */
 	size_t stack_len;
 	size_t stack_cap;
@@ -399,6 +406,8 @@ PPS_API void pps_profile_free(struct pps_profile *p)
 	dedup_release(&p->location_idx);
 	free(p->samples);
 	dedup_release(&p->sample_idx);
+	dedup_release(&p->labelset_idx);
+	free(p->labelsets);
 	free(p->stack_pool);
 	free(p->label_pool);
 	free(p->value_pool);
@@ -844,11 +853,68 @@ static int canonical_labels(struct pps_profile *p, const struct pps_label *label
  * Appends a new sample; the caller has found no equal one, and the table slot is
  * reserved. Returns 0 or -ENOMEM with nothing appended.
  */
+struct labelset_key {
+	const struct label *labels;
+	size_t n;
+};
+
+static bool labelset_eq(const struct pps_profile *p, size_t idx, const void *key)
+{
+	const struct labelset *a = &p->labelsets[idx];
+	const struct labelset_key *b = key;
+
+	return a->n == b->n &&
+	       !memcmp(&p->label_pool[a->off], b->labels, b->n * sizeof(*b->labels));
+}
+
+/* The label_pool offset of this (sorted) label set, stored once. -ENOMEM on failure. */
+static int labelset_off(struct pps_profile *p, const struct label *labels, size_t n,
+			size_t *off)
+{
+	struct labelset_key key = {labels, n};
+	struct labelset *sets;
+	struct label *lp;
+	size_t slot, ref;
+	uint64_t h = hash_word(0, n);
+	uint32_t hash;
+
+	for (size_t i = 0; i < n; i++) {
+		h = hash_word(h, (uint64_t)labels[i].key);
+		h = hash_word(h, (uint64_t)labels[i].str);
+		h = hash_word(h, (uint64_t)labels[i].num);
+		h = hash_word(h, (uint64_t)labels[i].unit);
+	}
+	hash = (uint32_t)hash_final(h);
+	if (dedup_reserve(&p->labelset_idx))
+		return -ENOMEM;
+	ref = dedup_find(p, &p->labelset_idx, hash, labelset_eq, &key, &slot);
+	if (ref) {
+		*off = p->labelsets[ref - 1].off;
+		return 0;
+	}
+	sets = array_reserve(p->labelsets, &p->labelsets_cap, p->nr_labelsets + 1,
+			     sizeof(*sets));
+	if (!sets)
+		return -ENOMEM;
+	p->labelsets = sets;
+	lp = array_reserve(p->label_pool, &p->label_cap, p->label_len + n, sizeof(*lp));
+	if (!lp)
+		return -ENOMEM;
+	p->label_pool = lp;
+	memcpy(&p->label_pool[p->label_len], labels, n * sizeof(*labels));
+	sets[p->nr_labelsets].off = p->label_len;
+	sets[p->nr_labelsets].n = (uint32_t)n;
+	*off = p->label_len;
+	p->label_len += n;
+	dedup_insert(&p->labelset_idx, slot, hash, p->nr_labelsets++);
+	return 0;
+}
+
 static int sample_append(struct pps_profile *p, const struct sample_key *key, const int64_t *values)
 {
+	size_t label_off = 0;
 	struct sample *samples, *s;
 	uint64_t *stack;
-	struct label *lp;
 	int64_t *vp;
 
 	samples = array_reserve(p->samples, &p->samples_cap, p->nr_samples + 1, sizeof(*samples));
@@ -860,11 +926,8 @@ static int sample_append(struct pps_profile *p, const struct sample_key *key, co
 	if (!stack)
 		return -ENOMEM;
 	p->stack_pool = stack;
-	lp =
-	    array_reserve(p->label_pool, &p->label_cap, p->label_len + key->nr_labels, sizeof(*lp));
-	if (!lp)
+	if (key->nr_labels && labelset_off(p, key->labels, key->nr_labels, &label_off))
 		return -ENOMEM;
-	p->label_pool = lp;
 	/* Cannot overflow: nr_samples * nr_types values and nr_types 16-byte types are
 	 * allocated already. */
 	vp = array_reserve(p->value_pool, &p->values_cap, (p->nr_samples + 1) * p->nr_types,
@@ -876,15 +939,11 @@ static int sample_append(struct pps_profile *p, const struct sample_key *key, co
 	s = &p->samples[p->nr_samples];
 	s->loc_off = p->stack_len;
 	s->nr_locs = (uint32_t)key->nr_locs;
-	s->label_off = p->label_len;
+	s->label_off = label_off;
 	s->nr_labels = (uint32_t)key->nr_labels;
 	if (key->nr_locs)
 		memcpy(&p->stack_pool[p->stack_len], key->locs, key->nr_locs * sizeof(*key->locs));
 	p->stack_len += key->nr_locs;
-	if (key->nr_labels)
-		memcpy(&p->label_pool[p->label_len], key->labels,
-		       key->nr_labels * sizeof(*key->labels));
-	p->label_len += key->nr_labels;
 	memcpy(&p->value_pool[p->nr_samples * p->nr_types], values, p->nr_types * sizeof(*values));
 	if (key->nr_labels > p->max_labels)
 		p->max_labels = key->nr_labels;

@@ -3,10 +3,11 @@
 """perf2pprof conversion against oracles, on workloads recorded at test time.
 
 Workloads (tests/workloads, built by CMake; paths from PPS_WL_SPLIT, PPS_WL_INLINED,
-PPS_WL_KERNELHEAVY, PPS_WL_DEMANGLE, PPS_WL_PLT, else <repo>/build/tests/workloads/pps_wl_*), each
-recorded with `perf record -e cpu-clock -F 999 -g` for about 1 s, then converted with
-perf2pprof and read back with the real Go pprof (-raw, -top, -traces, always
--symbolize=none so pprof shows what our file holds).
+PPS_WL_KERNELHEAVY, PPS_WL_DEMANGLE, PPS_WL_PLT, PPS_WL_FAULT, else
+<repo>/build/tests/workloads/pps_wl_*), each recorded with
+`perf record -e cpu-clock -F 999 -g` for about 1 s, then converted with perf2pprof and read
+back with the real Go pprof (-raw, -top, -traces, always -symbolize=none so pprof shows
+what our file holds).
 
 Oracles: `perf report --stats` (sample counts), `perf script` (per-sample comm/pid/tid/cpu,
 time, period and call chains), `perf report --no-children --sort dso,sym` (flat shares),
@@ -19,12 +20,17 @@ Checks:
                [0.65, 0.85]; samples whose stack starts hot_a/driver/main (and hot_b/...)
                counted exactly as perf script counts them; pprof -traces shows
                hot_a <- driver <- main; pid/tid/comm labels per sample = perf script's;
-               -o - equals -o FILE; cat FILE | perf2pprof - equals FILE; -t cpu and
-               -e cpu-clock equal the default; --no-symbolize keeps totals and names no
-               function; --from/--to keep exactly perf script's samples in the window
+               -o - equals -o FILE; cat FILE | perf2pprof - equals FILE (Time aside);
+               -t cpu and -e cpu-clock equal the default; --no-symbolize keeps totals and
+               names no function; --from/--to keep exactly perf script's samples in the
+               window; the file cut at 60% exits 3 with exactly the samples whose records
+               are complete (perf report -D offsets); --symfs DIR reads the binary from DIR
+               (a copy with hot_a renamed); -q prints nothing on a clean run
   pipe         perf record -o - | perf2pprof - : totals = perf's on the same stream
-  multi        two processes (--sample-cpu): --labels pid,cpu gives perf script's per-cpu
-               counts and no tid/comm; --pid, --tid, --comm filters = perf script filtered;
+  multi        two processes (--sample-cpu; the second runs through a symlink, so its comm
+               differs): --labels pid,cpu gives perf script's per-pid/cpu counts and no
+               tid/comm; --pid, --tid, --comm filters = perf script filtered (a filter
+               matching nothing: exit 0 with an empty profile, or exit 1 saying so);
                --group-by pid -o DIR: one cpu.<pid>.pprof per process with its count
   all          cpu-clock + syscalls:sys_enter_write: --all -o DIR writes cpu.pprof and one
                profile for the tracepoint, each with perf's count; -t EVENTNAME gives
@@ -33,11 +39,15 @@ Checks:
                pc and of return address - 1 for callers (exact, as a multiset); the inlined
                function is its own frame at the INLINE-BODY line; --no-inline drops it
   kernelheavy  kernel functions named (not hex), flat% within 1 point of perf per kernel
-               function >= 1%; --kallsyms /proc/kallsyms copy gives the same profile
+               function >= 1%; --kallsyms /proc/kallsyms copy gives the same profile, and
+               a copy with the *write* names renamed gives the renamed names
   demangle     pps_work::Cruncher::crunch and pps_work::spin<unsigned long> named, flat%
                within 1 point of perf
   plt          a loop calling a shared library's tiny function through the PLT: samples in
                the stub are named tiny_inc@plt (perf's name), flat% within 1 point
+  fault        page faults at a function's first instruction (madvise drops the page): for
+               samples in the kernel, the first user frame's function = perf's (the pc
+               where the thread entered the kernel is looked up as is, not pc - 1)
   cli          bad arguments exit 2; a missing or non-perf file exits 1 naming the file
 Exit 77 (skip) when perf record is refused. PPS_KEEP=1 keeps the temporary directory.
 """
@@ -57,6 +67,7 @@ import pprofraw as P  # noqa: E402
 BASE = ["-e", "cpu-clock", "-F", "999", "-g"]
 FLAT_TOLERANCE = 1.0  # percentage points
 HEX = re.compile(r"^(0x)?[0-9a-f]{6,}$")
+KERNEL_MIN = 0xffff800000000000  # x86_64 kernel addresses
 
 
 # ---------------------------------------------------------------- plumbing
@@ -599,6 +610,73 @@ def check_pipe(c, tmp, wl):
     c.result("pipe: perf record -o - | perf2pprof - : totals and stacks = perf's", p, detail)
 
 
+def lookup_addr(chain, i):
+    """The address the converter looks frame i of a perf script chain up at: as it is for
+    the first frame of each context (the sampled pc; the user pc where a kernel sample's
+    thread entered the kernel), return address - 1 for callers."""
+    a = chain[i][0]
+    if i == 0 or (a < KERNEL_MIN and chain[i - 1][0] >= KERNEL_MIN):
+        return a
+    return a - 1
+
+
+def _dso_key(name):
+    """A binary's name as both sides print it: basename, without ' (deleted)'."""
+    return os.path.basename(name.split(" ")[0]) if name else "?"
+
+
+def compare_stack_addresses(raw, samples):
+    """Our stacks against perf script's, frame by frame, by address: kernel frames by
+    address, user frames as (binary basename, file-relative address). Our non-leaf
+    addresses are return address - 1 (pprof looks them up as they are), so perf's are
+    compared as lookup_addr() gives them; frames at address 0 (the end of a frame-pointer chain, which perf
+    prints as [unknown]) are not compared. Samples whose stack holds an execve call are
+    left out: their user frames belong to the image being replaced, which perf still
+    maps and a converter may rightly consider gone."""
+    want = collections.Counter()
+    skipped = 0
+    for s in samples:
+        if any("execve" in sym for _, sym, _ in s.chain):
+            skipped += 1
+            continue
+        k = []
+        for i, (a, sym, dso) in enumerate(s.chain):
+            if a == 0:
+                continue
+            b = lookup_addr(s.chain, i)
+            k.append(b if a >= KERNEL_MIN else
+                     ("?" if dso == "[unknown]" else _dso_key(dso), b))
+        want[tuple(k)] += 1
+    got = collections.Counter()
+    for s in raw.samples:
+        fr = raw.frames(s)
+        if any("execve" in f[0] for f in fr):
+            continue
+        k = []
+        for lid in s.locs:
+            loc = raw.locations.get(lid)
+            if loc is None:
+                k.append(("<missing>", lid))
+            elif loc.addr >= KERNEL_MIN:
+                k.append(loc.addr)
+            else:
+                m = raw.mappings.get(loc.mapping)
+                k.append(("?", loc.addr) if m is None else
+                         (_dso_key(m["file"]), loc.addr - m["start"] + m["offset"]))
+        got[tuple(k)] += s.values[0]
+
+    def show(k):
+        return "<-".join(f"{x:#x}" if isinstance(x, int) else f"{x[0]}+{x[1]:#x}"
+                         for x in k[:6])
+    p = []
+    for k in sorted(set(want) | set(got), key=str):
+        if want.get(k, 0) != got.get(k, 0):
+            p.append(f"ours {got.get(k, 0)} perf {want.get(k, 0)}: {show(k)}")
+    n = len(p)
+    return p[:5] + ([f"... {n - 5} more"] if n > 5 else []), \
+        f"{sum(want.values())} samples, {len(want)} stacks ({skipped} in execve left out)"
+
+
 def check_multi(c, tmp, wl):
     data = os.path.join(tmp, "multi.data")
     # The second process runs through a symlink, so its comm differs: pps_wl_second.
@@ -626,6 +704,11 @@ def check_multi(c, tmp, wl):
                           perf_labels_counter(samples, ("pid", "cpu")))
     c.result("multi: --labels pid,cpu = perf script's per pid/cpu counts", p,
              f"{dict(perf_labels_counter(samples, ('pid', 'cpu')))}")
+
+    if raw is not None:
+        p, detail = compare_stack_addresses(raw, samples)
+        c.result("multi: every sample's stack, as (binary, file address) frames, = perf "
+                 "script's", p, detail)
 
     if len(big) < 2:
         c.result("multi: two busy processes", [f"perf script per pid {dict(pids)}"])
@@ -780,7 +863,7 @@ def check_inlined(c, tmp, data, samples, wl):
     for s in samples:
         for i, (a, sym, dso) in enumerate(s.chain):
             if dso.endswith("/" + binname):
-                want_addr.append(a if i == 0 else a - 1)
+                want_addr.append(lookup_addr(s.chain, i))
     a2l = addr2line(wl, want_addr)
     expect = collections.Counter()
     for s in samples:
@@ -789,7 +872,7 @@ def check_inlined(c, tmp, data, samples, wl):
         fr = []
         for i, (a, sym, dso) in enumerate(s.chain):
             if dso.endswith("/" + binname):
-                fr += a2l.get(a if i == 0 else a - 1, [])
+                fr += a2l.get(lookup_addr(s.chain, i), [])
         expect[tuple(fr)] += 1
     got = collections.Counter()
     for s in raw.samples:
@@ -858,7 +941,7 @@ def check_kernelheavy(c, tmp, data, samples, wl):
         return
     rows = perf_report_flat(data)
     kshare = sum(pct for pct, _, kind, _ in rows if kind == "k")
-    kern_locs = [loc for loc in raw.locations.values() if loc.addr >= 0xffff800000000000]
+    kern_locs = [loc for loc in raw.locations.values() if loc.addr >= KERNEL_MIN]
     names = {ln[0] for loc in kern_locs for ln in loc.lines}
     nonames = [f"0x{loc.addr:x}" for loc in kern_locs if not loc.lines]
     p = []
@@ -938,6 +1021,46 @@ def check_demangle(c, tmp, data, samples, wl):
     c.result("demangle: flat% of the C++ functions within 1 point of perf report", p, detail)
 
 
+
+def check_fault(c, tmp, data, samples, wl):
+    """Samples in the kernel (page faults at fault_target's first instruction, madvise
+    calls): the first user frame below the kernel frames is the pc where the thread
+    entered the kernel, not a return address. Its function must be perf's, sample for
+    sample (counted by name), and fault_target must be it for every fault at its entry."""
+    out = os.path.join(tmp, "fault.pprof")
+    raw, p = convert_load([data, "-o", out], out)
+    c.result("fault: converts and pprof -raw reads it", p)
+    if raw is None:
+        return
+    # Only first user frames in the workload binary are compared (libc's aliases, such as
+    # __madvise and __GI_madvise, are not this check's business); "elsewhere" counts the rest.
+    binname = os.path.basename(wl)
+    want = collections.Counter()
+    for s in samples:
+        if s.chain and s.chain[0][0] >= KERNEL_MIN:
+            user = [f for f in s.chain if f[0] < KERNEL_MIN and f[0] != 0]
+            if user:
+                inbin = user[0][2].endswith("/" + binname)
+                want[sym_name(user[0][1]) if inbin else "elsewhere"] += 1
+    got = collections.Counter()
+    for s in raw.samples:
+        locs = [raw.locations.get(l) for l in s.locs]
+        if locs and locs[0] is not None and locs[0].addr >= KERNEL_MIN:
+            user = [loc for loc in locs if loc is not None and loc.addr < KERNEL_MIN]
+            if user:
+                u = user[0]
+                f = raw.mappings.get(u.mapping, {}).get("file", "")
+                name = u.lines[-1][0] if u.lines else f"0x{u.addr:x}"
+                got[strip_params(name) if f.endswith("/" + binname) else "elsewhere"] += \
+                    s.values[0]
+    p = counter_diff(got, want, 6)
+    if want.get("fault_target", 0) < 20:
+        p.append(f"oracle: only {want.get('fault_target', 0)} samples fault at fault_target "
+                 "(workload broken?)")
+    c.result("fault: first user frame under kernel frames = perf's (the pc itself, not "
+             "pc - 1)", p, f"perf: {dict(want.most_common(4))}")
+
+
 def check_plt(c, tmp, data, samples, wl):
     out = os.path.join(tmp, "plt.pprof")
     raw, p = convert_load([data, "-o", out], out)
@@ -962,6 +1085,9 @@ def check_cli(c, tmp, data):
                  ["--from", "soon", data, "-o", o],
                  ["--to", "12parsecs", data, "-o", o],
                  ["--group-by", "planet", data, "-o", tmp],
+                 ["--pid", "abc", data, "-o", o],
+                 ["--from", "2s", "--to", "1s", data, "-o", o],
+                 ["--all", data],
                  ["-t"]):
         r = T.run([p2] + args, 60)
         p = r.problems()
@@ -994,7 +1120,8 @@ def main():
     if not P.pprof_bin() or not os.access(P.pprof_bin(), os.X_OK):
         print(f"FATAL: pprof not found ({P.pprof_bin()}); set PPROF")
         return 1
-    wls = {n: workload(n) for n in ("split", "inlined", "kernelheavy", "demangle", "plt")}
+    wls = {n: workload(n) for n in ("split", "inlined", "kernelheavy", "demangle", "plt",
+                                    "fault")}
     tmp = tempfile.mkdtemp(prefix="pps-convert-")
     keep = bool(os.environ.get("PPS_KEEP"))
     c = Checker()
@@ -1017,7 +1144,7 @@ def main():
                 samples = perf_script(data)
                 fn = {"split": check_split, "inlined": check_inlined,
                       "kernelheavy": check_kernelheavy, "demangle": check_demangle,
-                      "plt": check_plt}[name]
+                      "plt": check_plt, "fault": check_fault}[name]
                 fn(c, tmp, data, samples, wl)
             except RuntimeError as e:
                 c.result(f"{name}: oracle", [str(e)])

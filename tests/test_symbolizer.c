@@ -7,7 +7,7 @@
  * from a real debuginfod serving a temporary folder.
  *
  * Usage: test_symbolizer [dwarf|separate|cxx|demangle|kallsyms|kernel|vmlinux|perfmap|vdso|
- *                        corrupt|debuginfod]
+ *                        corrupt|debuginfod|plt]
  * Exit 0 pass, 1 fail, 77 skipped (no compiler, binutils or debuginfod).
  */
 #include <arpa/inet.h>
@@ -33,7 +33,8 @@
 #include "internal/demangle.h"
 #include "internal/symbolizer.h"
 
-#define SKIP 77
+#define SKIP	 77
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 static int failures;
 static char tmpdir[256];
@@ -649,6 +650,12 @@ static int test_demangle(void)
 	    {"_RNvCs15kBYyAo9fc_7mycrate7example", "mycrate::example"},
 	    {"_RNvNtCs1234_7mycrate3foo3bar", "mycrate::foo::bar"},
 	    {"_Z4spinImET_S0_l", "spin<unsigned long>(unsigned long, long)"},
+	    /* PLT stubs (lib/dso.c): the target demangled, as perf names them. */
+	    {"_ZN3foo3barEv@plt", "foo::bar()@plt"},
+	    {"_ZN4core3fmt5write17h0123456789abcdefE@plt", "core::fmt::write@plt"},
+	    {"puts@plt", NULL},
+	    {"_@plt", NULL},
+	    {"@plt", NULL},
 	    {"main", NULL},
 	    {"_start", NULL},
 	};
@@ -1028,6 +1035,400 @@ static int test_corrupt(void)
 	return 0;
 }
 
+/* ---- PLT stubs ---- */
+
+/* A section's address, file offset and size; false when the file has no such section. */
+static bool elf_section(const char *path, const char *name, uint64_t *addr, uint64_t *off,
+			uint64_t *size)
+{
+	Elf_Scn *scn = NULL;
+	bool found = false;
+	size_t shstrndx;
+	Elf *elf;
+	int fd;
+
+	elf_version(EV_CURRENT);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return false;
+	elf = elf_begin(fd, ELF_C_READ, NULL);
+	if (!elf || elf_getshdrstrndx(elf, &shstrndx))
+		goto out;
+	while (!found && (scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		const char *n;
+
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		n = elf_strptr(elf, shstrndx, sh.sh_name);
+		if (n && !strcmp(n, name)) {
+			*addr = sh.sh_addr;
+			*off = sh.sh_offset;
+			*size = sh.sh_size;
+			found = true;
+		}
+	}
+out:
+	elf_end(elf);
+	close(fd);
+	return found;
+}
+
+/* The name of an STT_GNU_IFUNC symbol at addr in bin, from nm ('i'); false when none. */
+static bool nm_ifunc_at(const char *bin, uint64_t addr, char *name, size_t size)
+{
+	char cmd[1024], line[1024];
+	bool found = false;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "nm '%s'", bin);
+	p = popen(cmd, "r");
+	if (!p)
+		return false;
+	while (fgets(line, sizeof(line), p)) {
+		unsigned long long a;
+		char type, sym[240];
+
+		if (!found && sscanf(line, "%llx %c %239s", &a, &type, sym) == 3 && type == 'i' &&
+		    a == addr) {
+			snprintf(name, size, "%s", sym);
+			found = true;
+		}
+	}
+	pclose(p);
+	return found;
+}
+
+/* One PLT stub as objdump names it: "<puts@plt>" at addr, size bytes up to the next. */
+struct plt_stub {
+	uint64_t addr, size;
+	char name[256];
+};
+
+/*
+ * The stubs objdump -d --section=sec shows in bin (the oracle: BFD synthesizes the same
+ * "target@plt" names from the PLT relocations), in address order. Labels that are not a
+ * stub's start ("puts@plt-0x10", the .plt header) are left out. objdump names an IFUNC's
+ * stub after its resolver's address, "*ABS*+0x110d@plt"; perf (>= 6.3) and we after the
+ * IFUNC symbol there, which nm shows.
+ */
+static size_t objdump_plt(const char *bin, const char *sec, struct plt_stub *out, size_t max)
+{
+	uint64_t sec_addr, sec_off, sec_size;
+	char cmd[1024], line[1024];
+	size_t n = 0;
+	FILE *p;
+
+	if (!elf_section(bin, sec, &sec_addr, &sec_off, &sec_size))
+		return 0;
+	snprintf(cmd, sizeof(cmd), "objdump -d --section='%s' '%s'", sec, bin);
+	p = popen(cmd, "r");
+	if (!p)
+		return 0;
+	while (fgets(line, sizeof(line), p)) {
+		unsigned long long a;
+		char name[256];
+		size_t len;
+
+		if (sscanf(line, "%llx <%255[^>]>:", &a, name) != 2)
+			continue;
+		len = strlen(name);
+		if (len < 5 || strcmp(name + len - 4, "@plt") || n == max)
+			continue;
+		out[n].addr = a;
+		snprintf(out[n].name, sizeof(out[n].name), "%s", name);
+		if (!strncmp(name, "*ABS*+0x", 8)) {
+			char ifunc[240];
+
+			if (nm_ifunc_at(bin, strtoull(name + 8, NULL, 16), ifunc, sizeof(ifunc)))
+				snprintf(out[n].name, sizeof(out[n].name), "%s@plt", ifunc);
+		}
+		n++;
+	}
+	pclose(p);
+	for (size_t i = 0; i < n; i++)
+		out[i].size = (i + 1 < n ? out[i + 1].addr : sec_addr + sec_size) - out[i].addr;
+	return n;
+}
+
+/*
+ * Every byte of every PLT stub of bin (in section sec) resolves to objdump's name for it,
+ * as perf names it ("puts@plt"); want lists names that must be among them. Bytes of .plt
+ * before the first stub (the lazy-binding header), or all of .plt when the stubs are in
+ * .plt.sec, are ".plt", never the symbol before the PLT (_init). Returns the number of
+ * stubs seen.
+ */
+static size_t check_plt_stubs(const char *bin, const char *sec, const char *const *want,
+			      size_t nr_want)
+{
+	struct plt_stub stubs[64];
+	uint64_t base = 0x555555554000ull, plt_addr, plt_off, plt_size, header_end;
+	struct pps_symbolizer *s;
+	struct pps_sym_result r;
+	struct pps_sym_map m;
+	struct elf_facts ef;
+	size_t n;
+
+	n = objdump_plt(bin, sec, stubs, NELEM(stubs));
+	CHECK(n >= nr_want, "%s: objdump shows %zu stubs in %s", bin, n, sec);
+	CHECK(elf_read_facts(bin, &ef), "%s: no executable segment", bin);
+	CHECK(elf_section(bin, ".plt", &plt_addr, &plt_off, &plt_size), "%s: no .plt", bin);
+	if (!n || failures)
+		return 0;
+	for (size_t w = 0; w < nr_want; w++) {
+		bool seen = false;
+
+		for (size_t i = 0; i < n; i++)
+			seen |= !strcmp(stubs[i].name, want[w]);
+		CHECK(seen, "%s: objdump has no %s", bin, want[w]);
+	}
+	s = pps_symbolizer_new(NULL);
+	CHECK(s, "new");
+	m = exec_map(bin, &ef, base);
+	for (size_t i = 0; i < n; i++) {
+		CHECK(stubs[i].size >= 8 && stubs[i].size <= 16, "%s: %#llx size %llu",
+		      stubs[i].name, (unsigned long long)stubs[i].addr,
+		      (unsigned long long)stubs[i].size);
+		for (uint64_t a = stubs[i].addr; a < stubs[i].addr + stubs[i].size; a++) {
+			CHECK(!pps_symbolizer_lookup(s, &m, base + a, &r), "lookup");
+			CHECK(r.nr_frames == 1 && !strcmp(r.frames[0].name, stubs[i].name) &&
+				  !strcmp(r.frames[0].system_name, stubs[i].name),
+			      "%s: %#llx is %s, objdump says %s", bin, (unsigned long long)a,
+			      r.nr_frames ? r.frames[0].name : "(nothing)", stubs[i].name);
+		}
+	}
+	header_end = strcmp(sec, ".plt") ? plt_addr + plt_size : stubs[0].addr;
+	CHECK(header_end > plt_addr, "%s: no .plt header", bin);
+	for (uint64_t a = plt_addr; a < header_end; a++) {
+		CHECK(!pps_symbolizer_lookup(s, &m, base + a, &r), "lookup");
+		CHECK(r.nr_frames == 1 && !strcmp(r.frames[0].name, ".plt"), "%s: %#llx is %s", bin,
+		      (unsigned long long)a, r.nr_frames ? r.frames[0].name : "(nothing)");
+	}
+	pps_symbolizer_free(s);
+	return n;
+}
+
+/* A program calling puts and a function of its own shared library through the PLT. */
+static const char plt_lib_source[] = "int pps_plt_target(int x)\n"
+				     "{\n"
+				     "\treturn x + 1;\n"
+				     "}\n";
+static const char plt_source[] =
+    "#include <stdio.h>\n"
+    "int pps_plt_target(int x);\n"
+    "__attribute__((noinline)) int pps_gap_before(int x)\n"
+    "{\n"
+    "\treturn x * 7;\n"
+    "}\n"
+    "__attribute__((noinline, aligned(256))) int pps_gap_after(int x)\n"
+    "{\n"
+    "\treturn x * 9;\n"
+    "}\n"
+    "int main(int argc, char **argv)\n"
+    "{\n"
+    "\t(void)argv;\n"
+    "\tputs(\"plt\");\n"
+    "\treturn pps_plt_target(pps_gap_before(argc) + pps_gap_after(argc));\n"
+    "}\n";
+/* A library calling its own hidden IFUNC: an IRELATIVE relocation, no target symbol. */
+static const char plt_ifunc_source[] = "static int impl(int x)\n"
+				       "{\n"
+				       "\treturn x + 2;\n"
+				       "}\n"
+				       "static int (*resolve(void))(int)\n"
+				       "{\n"
+				       "\treturn impl;\n"
+				       "}\n"
+				       "__attribute__((visibility(\"hidden\"))) int pps_ifunc(int) "
+				       "__attribute__((ifunc(\"resolve\")));\n"
+				       "int pps_call_ifunc(int x)\n"
+				       "{\n"
+				       "\treturn pps_ifunc(x) + 1;\n"
+				       "}\n";
+/* i386, linked without a libc (the host may have no 32-bit one): .rel.plt, not .rela.plt. */
+static const char plt32_source[] = "extern int ext_fn(int);\n"
+				   "extern int ext_two(int);\n"
+				   "int f(int x)\n"
+				   "{\n"
+				   "\treturn ext_fn(x) + ext_two(x);\n"
+				   "}\n";
+
+/*
+ * Damaged copies of bin, the bytes overwritten in its section headers, PLT relocations,
+ * .dynsym or .dynstr: the lookups in the PLT return 0; the sanitizer build turns memory
+ * errors into failures.
+ */
+static void damage_plt(const char *bin)
+{
+	static const char *const secs[] = {".rela.plt", ".dynsym", ".dynstr", ".plt"};
+	uint64_t base = 0x555555554000ull, plt_addr, plt_off, plt_size, at[5][2];
+	char copy[512];
+	struct elf_facts ef;
+	unsigned char *img;
+	int rounds, named = 0;
+	long len;
+	FILE *f;
+
+	snprintf(copy, sizeof(copy), "%s.damaged", bin);
+	f = fopen(bin, "rb");
+	if (!f || fseek(f, 0, SEEK_END) || (len = ftell(f)) <= 64 || fseek(f, 0, SEEK_SET)) {
+		CHECK(0, "read %s", bin);
+		return;
+	}
+	img = malloc((size_t)len);
+	CHECK(img && fread(img, 1, (size_t)len, f) == (size_t)len, "read %s", bin);
+	fclose(f);
+	CHECK(elf_read_facts(bin, &ef) && elf_section(bin, ".plt", &plt_addr, &plt_off, &plt_size),
+	      "facts");
+	for (size_t i = 0; i < NELEM(secs); i++) {
+		uint64_t a, o = 0, sz = 0;
+
+		if (!elf_section(bin, secs[i], &a, &o, &sz))
+			elf_section(bin, ".rel.plt", &a, &o, &sz);
+		at[i][0] = o;
+		at[i][1] = sz;
+	}
+	/* The section header table: e_shoff to the end of the file, in practice. */
+	{
+		const Elf64_Ehdr *eh = (const void *)img;
+		uint64_t shoff = eh->e_ident[EI_CLASS] == ELFCLASS64
+				     ? eh->e_shoff
+				     : ((const Elf32_Ehdr *)(const void *)img)->e_shoff;
+
+		at[4][0] = shoff;
+		at[4][1] = shoff < (uint64_t)len ? (uint64_t)len - shoff : 0;
+	}
+	/* PPS_TEST_ROUNDS=n runs longer, by hand. */
+	rounds = getenv("PPS_TEST_ROUNDS") ? atoi(getenv("PPS_TEST_ROUNDS")) : 200;
+	srand(54321);
+	for (int round = 0; img && round < rounds && !failures; round++) {
+		struct pps_sym_map m = exec_map(copy, &ef, base);
+		unsigned char *d = malloc((size_t)len);
+		struct pps_symbolizer *s;
+
+		memcpy(d, img, (size_t)len);
+		for (int k = 0; k < 1 + rand() % 6; k++) {
+			int w = rand() % 5;
+
+			if (at[w][1] && at[w][0] + at[w][1] <= (uint64_t)len)
+				d[at[w][0] + (uint64_t)rand() % at[w][1]] = (unsigned char)rand();
+		}
+		f = fopen(copy, "wb");
+		CHECK(f && fwrite(d, 1, (size_t)len, f) == (size_t)len && !fclose(f), "write");
+		free(d);
+		s = pps_symbolizer_new(NULL);
+		for (uint64_t a = plt_addr; a < plt_addr + plt_size + 64; a++) {
+			struct pps_sym_result r;
+
+			CHECK(!pps_symbolizer_lookup(s, &m, base + a, &r) && r.file, "lookup");
+			named += r.nr_frames > 0 && strstr(r.frames[0].name, "@plt") != NULL;
+		}
+		pps_symbolizer_free(s);
+	}
+	free(img);
+	if (getenv("PPS_TEST_VERBOSE"))
+		fprintf(stderr, "%s: %d lookups in damaged copies named a stub\n", bin, named);
+}
+
+/*
+ * Samples in PLT stubs are named as perf names them, "puts@plt" (regression: they went to
+ * _init, the sizeless symbol before the PLT): lazy .plt, .plt.sec (-z ibtplt), a stripped
+ * binary (only .dynsym), an IFUNC's stub, i386's .rel.plt, damaged copies. Also bytes after a sized
+ * symbol and before the next one belong to no function.
+ */
+static int test_plt(void)
+{
+	static const char *const want[] = {"puts@plt", "pps_plt_target@plt"};
+	static const char *const want32[] = {"ext_fn@plt", "ext_two@plt"};
+	static const char *const want_ifunc[] = {"pps_ifunc@plt"};
+	uint64_t base = 0x555555554000ull, ba, bs, aa, as;
+	char bin[512], path[512];
+	struct pps_symbolizer *s;
+	struct elf_facts ef;
+	struct pps_sym_map m;
+
+	if (!have_tools() || run("command -v objdump >/dev/null 2>&1"))
+		return SKIP;
+	snprintf(path, sizeof(path), "%s/pps_plt_lib.c", tmpdir);
+	write_file(path, plt_lib_source);
+	if (run("cd '%s' && cc -O1 -shared -fPIC -o libppsplt.so pps_plt_lib.c 2>&1", tmpdir))
+		return SKIP;
+	/* -fcf-protection=none: the distribution's defaults must not pick the PLT layout. */
+	snprintf(path, sizeof(path), "%s/plt.c", tmpdir);
+	write_file(path, plt_source);
+	if (run("cd '%s' && cc -O1 -fno-toplevel-reorder -fcf-protection=none -Wl,--build-id "
+		"-o plt plt.c -L. -lppsplt 2>&1",
+		tmpdir))
+		return SKIP;
+	snprintf(bin, sizeof(bin), "%s/plt", tmpdir);
+	CHECK(check_plt_stubs(bin, ".plt", want, NELEM(want)) >= 2, "lazy .plt");
+
+	/* The gap between pps_gap_before's end and pps_gap_after (aligned to 256). */
+	CHECK(nm_symbol(bin, "pps_gap_before", &ba, &bs) &&
+		  nm_symbol(bin, "pps_gap_after", &aa, &as) && bs && ba + bs < aa,
+	      "no gap after pps_gap_before");
+	CHECK(elf_read_facts(bin, &ef), "facts");
+	s = pps_symbolizer_new(NULL);
+	m = exec_map(bin, &ef, base);
+	for (uint64_t a = ba + bs; !failures && a < aa; a++) {
+		struct pps_sym_result r;
+
+		CHECK(!pps_symbolizer_lookup(s, &m, base + a, &r), "lookup");
+		CHECK(r.nr_frames == 0 || strcmp(r.frames[0].name, "pps_gap_before"),
+		      "%#llx, past the end of pps_gap_before, is %s", (unsigned long long)a,
+		      r.frames[0].name);
+	}
+	pps_symbolizer_free(s);
+
+	snprintf(path, sizeof(path), "%s/plt-stripped", tmpdir);
+	CHECK(run("objcopy --strip-all '%s' '%s'", bin, path) == 0, "objcopy");
+	CHECK(check_plt_stubs(path, ".plt", want, NELEM(want)) >= 2, "stripped");
+	damage_plt(bin);
+
+	/* IBT PLT: the stubs called are in .plt.sec, .plt holds the lazy-binding code. */
+	if (!run("cd '%s' && cc -O1 -fno-toplevel-reorder -Wl,--build-id -Wl,-z,ibtplt "
+		 "-o plt-ibt plt.c -L. -lppsplt 2>&1",
+		 tmpdir)) {
+		snprintf(bin, sizeof(bin), "%s/plt-ibt", tmpdir);
+		CHECK(check_plt_stubs(bin, ".plt.sec", want, NELEM(want)) >= 2, ".plt.sec");
+		damage_plt(bin);
+	} else {
+		fprintf(stderr, "plt: no -z ibtplt linker, .plt.sec not tested\n");
+	}
+
+	/* An IFUNC's stub is named after the IFUNC, not "*ABS*+0x...@plt" nor "@plt". */
+	snprintf(path, sizeof(path), "%s/pps_ifunc.c", tmpdir);
+	write_file(path, plt_ifunc_source);
+	if (!run("cd '%s' && cc -O1 -shared -fPIC -fcf-protection=none -Wl,--build-id "
+		 "-o libppsifunc.so pps_ifunc.c 2>&1",
+		 tmpdir)) {
+		snprintf(bin, sizeof(bin), "%s/libppsifunc.so", tmpdir);
+		CHECK(check_plt_stubs(bin, ".plt", want_ifunc, NELEM(want_ifunc)) >= 1, "ifunc");
+	} else {
+		fprintf(stderr, "plt: no IFUNC support, IRELATIVE stubs not tested\n");
+	}
+
+	snprintf(path, sizeof(path), "%s/plt32.c", tmpdir);
+	write_file(path, plt32_source);
+	if (!run("cd '%s' && cc -m32 -O1 -fPIC -c plt32.c -o plt32.o 2>/dev/null && "
+		 "ld -m elf_i386 -shared --build-id -o libplt32.so plt32.o 2>&1",
+		 tmpdir)) {
+		snprintf(bin, sizeof(bin), "%s/libplt32.so", tmpdir);
+		CHECK(check_plt_stubs(bin, ".plt", want32, NELEM(want32)) >= 2, "i386 .rel.plt");
+		damage_plt(bin);
+		if (!run("cd '%s' && ld -m elf_i386 -shared -z ibtplt --build-id -o "
+			 "libplt32-ibt.so plt32.o 2>&1",
+			 tmpdir)) {
+			snprintf(bin, sizeof(bin), "%s/libplt32-ibt.so", tmpdir);
+			CHECK(check_plt_stubs(bin, ".plt.sec", want32, NELEM(want32)) >= 2,
+			      "i386 .plt.sec");
+		}
+	} else {
+		fprintf(stderr, "plt: no i386 compiler, .rel.plt not tested\n");
+	}
+	return 0;
+}
+
 /* GET /metrics from 127.0.0.1:port into buf; false when nothing answers. */
 static bool http_metrics(int port, char *buf, size_t size)
 {
@@ -1212,6 +1613,7 @@ int main(int argc, char **argv)
 	    {"kernel", test_running_kernel},
 	    {"vmlinux", test_vmlinux},
 	    {"debuginfod", test_debuginfod},
+	    {"plt", test_plt},
 	};
 	int rc = 0, ran = 0, skipped = 0;
 
