@@ -6,7 +6,7 @@
  * recording (with its build-ids, which pipe mode sends last) has been read:
  * 1. Streaming: side-band records update the machine; each sample's frames become
  *    locations with a mapping and an address but no lines yet, found through a cache
- *    keyed by (address-space generation, address), and the stack is added to the
+ *    keyed by (map, address), and the stack is added to the
  *    profile of its event.
  * 2. Finishing: every distinct location is symbolized and given its lines; mappings get
  *    their build-ids and the has_* flags that symbolization established.
@@ -29,7 +29,7 @@ struct loc_info {
 	const char *filename; /* interned by the machine; NULL: no map */
 	uint64_t start, end, pgoff;
 	uint64_t addr; /* the address looked up (return address - 1 for callers) */
-	uint64_t hits; /* frames in samples that used it */
+	bool unresolved; /* symbolization found no function (phase 2) */
 	uint64_t mapping_id;
 	int32_t pid;
 	uint8_t build_id[20];
@@ -37,12 +37,32 @@ struct loc_info {
 	bool kernel;
 };
 
-/* (generation, address) -> location id; open addressing, at most half full. */
+/* (map uid, address) -> location id; open addressing, at most half full. */
 struct loc_cache {
 	struct loc_slot {
 		uint64_t gen, addr, id; /* id 0: empty */
 	} *slots;
 	size_t cap, used;
+};
+
+/*
+ * A memo of recent samples: a sample with the same profile, thread, cpu, cpumode and raw
+ * callchain as a remembered one, with no side-band record in between (epoch), is the
+ * same pprof sample: its values are added without resolving a frame or a lookup.
+ * Direct-mapped by hash; a miss costs one slot.
+ */
+#define MEMO_SLOTS 4096
+#define MEMO_WORDS 48
+struct memo {
+	uint64_t epoch; /* c->epoch when filled; 0: empty */
+	uint64_t hash;
+	const void *cp;
+	int32_t pid, tid;
+	uint32_t cpu;
+	uint16_t cpumode;
+	uint16_t nr; /* raw callchain words, or 1 for the ip alone */
+	size_t ref;  /* the pprof sample */
+	uint64_t words[MEMO_WORDS];
 };
 
 struct conv_profile {
@@ -72,6 +92,8 @@ struct pps_convert {
 	struct pps_convert_stats stats;
 	uint64_t first_time, last_time; /* of samples kept, PPS_NO_TIME when none */
 	uint64_t first_seen;		/* of all samples: the origin of from/to */
+	uint64_t epoch; /* bumped by every side-band record: memo entries before it are stale */
+	struct memo *memo; /* MEMO_SLOTS */
 	bool has_cpu_profile;
 	uint64_t stack[MAX_STACK];
 };
@@ -115,6 +137,10 @@ PPS_API struct pps_convert *pps_convert_new(const struct pps_convert_opts *opts)
 	}
 	c->opts.sz = sizeof(c->opts);
 	c->first_time = c->last_time = c->first_seen = PPS_NO_TIME;
+	c->epoch = 1;
+	c->memo = calloc(MEMO_SLOTS, sizeof(*c->memo));
+	if (!c->memo)
+		goto out_free;
 	if (c->opts.comm && !(c->comm = strdup(c->opts.comm)))
 		goto out_free;
 	c->opts.comm = c->comm;
@@ -166,6 +192,7 @@ PPS_API void pps_convert_free(struct pps_convert *c)
 	}
 	free(c->profiles);
 	free(c->prof_idx);
+	free(c->memo);
 	pps_symbolizer_free(c->sym);
 	pps_machine_free(c->machine);
 	free(c->comm);
@@ -363,16 +390,15 @@ static uint64_t frame_location(struct pps_convert *c, struct conv_profile *cp, i
 	struct loc_slot *s;
 	uint64_t gen, id, mapping_id = 0;
 
+	/* Keyed by the map, not the address space's generation: a process's unrelated
+	 * mmaps, and forks of it, keep their cached locations. */
 	m = pps_machine_find_map(c->machine, pid, kernel, addr, &gen);
-	if (!m)
-		gen = kernel ? 1 : 0; /* unmapped: the address alone is the key */
+	gen = m ? m->uid : kernel; /* unmapped: the address alone is the key (uids >= 2) */
 	if ((cp->cache.used + 1) * 2 > cp->cache.cap && cache_grow(&cp->cache))
 		return 0;
 	s = cache_slot(&cp->cache, gen, addr);
-	if (s->id) {
-		cp->locs[s->id - 1].hits++;
+	if (s->id)
 		return s->id;
-	}
 	if (m) {
 		char bid[41] = "";
 		struct pps_mapping_info mi = {
@@ -421,7 +447,6 @@ static uint64_t frame_location(struct pps_convert *c, struct conv_profile *cp, i
 			memcpy(li->build_id, m->build_id, sizeof(li->build_id));
 		}
 	}
-	cp->locs[id - 1].hits++;
 	s->gen = gen;
 	s->addr = addr;
 	s->id = id;
@@ -465,6 +490,11 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 	char comm_buf[24];
 	const char *comm;
 	bool leaf = true;
+	const uint64_t *raw;
+	uint64_t nr_raw;
+	struct memo *memo = NULL;
+	size_t ref;
+	int err;
 
 	c->stats.nr_samples++;
 	if (s->time != PPS_NO_TIME && c->first_seen == PPS_NO_TIME)
@@ -496,6 +526,36 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 	cp = get_profile(c, r, ev->evsel, pid);
 	if (!cp)
 		return -ENOMEM;
+	values[0] = 1;
+	values[1] = (int64_t)(s->period ? s->period
+					: (pps_evsel_attr(ev->evsel)->freq
+						   ? 0
+						   : pps_evsel_attr(ev->evsel)->sample_period));
+	cp->pub.nr_samples++;
+	if (s->time != PPS_NO_TIME) {
+		if (c->first_time == PPS_NO_TIME || s->time < c->first_time)
+			c->first_time = s->time;
+		if (c->last_time == PPS_NO_TIME || s->time > c->last_time)
+			c->last_time = s->time;
+	}
+
+	raw = s->callchain_nr ? s->callchain : &s->ip;
+	nr_raw = s->callchain_nr ? s->callchain_nr : 1;
+	if (nr_raw <= MEMO_WORDS) {
+		uint64_t h = mix64((uint64_t)(uintptr_t)cp ^ (uint64_t)(uint32_t)tid << 32 ^
+				   (uint64_t)s->cpu << 16 ^ cpumode ^ nr_raw << 56);
+
+		for (uint64_t i = 0; i < nr_raw; i++)
+			h = mix64(h ^ raw[i]);
+		memo = &c->memo[h & (MEMO_SLOTS - 1)];
+		if (memo->epoch == c->epoch && memo->hash == h && memo->cp == cp &&
+		    memo->tid == tid && memo->pid == pid && memo->cpu == s->cpu &&
+		    memo->cpumode == cpumode && memo->nr == nr_raw &&
+		    !memcmp(memo->words, raw, nr_raw * sizeof(*raw)))
+			return pps_profile_add_values(cp->pub.profile, memo->ref, values);
+		memo->epoch = 0; /* refilled below once the sample is in */
+		memo->hash = h;
+	}
 
 	/* Frames: the callchain (its first address is the sample ip), else the ip. */
 	for (uint64_t i = 0; i < s->callchain_nr && nr < MAX_STACK; i++) {
@@ -526,8 +586,6 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 			return -ENOMEM;
 		c->stack[nr++] = id;
 	}
-	c->stats.nr_frames += nr;
-
 	if (c->opts.labels & PPS_LABEL_PID)
 		labels[nr_labels++] = (struct pps_label){.key = "pid", .num = pid};
 	if (c->opts.labels & PPS_LABEL_TID)
@@ -536,19 +594,20 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 		labels[nr_labels++] = (struct pps_label){.key = "comm", .str = comm};
 	if (c->opts.labels & PPS_LABEL_CPU)
 		labels[nr_labels++] = (struct pps_label){.key = "cpu", .num = s->cpu};
-	values[0] = 1;
-	values[1] = (int64_t)(s->period ? s->period
-					: (pps_evsel_attr(ev->evsel)->freq
-						   ? 0
-						   : pps_evsel_attr(ev->evsel)->sample_period));
-	cp->pub.nr_samples++;
-	if (s->time != PPS_NO_TIME) {
-		if (c->first_time == PPS_NO_TIME || s->time < c->first_time)
-			c->first_time = s->time;
-		if (c->last_time == PPS_NO_TIME || s->time > c->last_time)
-			c->last_time = s->time;
-	}
-	return pps_profile_add_sample(cp->pub.profile, c->stack, nr, values, labels, nr_labels);
+	err = pps_profile_add_sample_ref(cp->pub.profile, c->stack, nr, values, labels, nr_labels,
+					 &ref);
+	if (err || !memo)
+		return err;
+	memo->epoch = c->epoch;
+	memo->cp = cp;
+	memo->pid = pid;
+	memo->tid = tid;
+	memo->cpu = s->cpu;
+	memo->cpumode = cpumode;
+	memo->nr = (uint16_t)nr_raw;
+	memo->ref = ref;
+	memcpy(memo->words, raw, nr_raw * sizeof(*raw));
+	return 0;
 
 filtered:
 	c->stats.nr_filtered++;
@@ -605,10 +664,9 @@ static int finish_profile(struct pps_convert *c, struct pps_reader *r, struct co
 		char bid[41];
 
 		c->stats.nr_locations++;
+		li->unresolved = true;
 		if (!li->filename) {
 			c->stats.nr_unresolved++;
-			c->stats.nr_unresolved_frames += li->hits;
-			c->stats.nr_unmapped_frames += li->hits;
 			continue;
 		}
 		map_build_id(r, li, bid);
@@ -618,7 +676,6 @@ static int finish_profile(struct pps_convert *c, struct pps_reader *r, struct co
 		}
 		if (!c->sym) {
 			c->stats.nr_unresolved++;
-			c->stats.nr_unresolved_frames += li->hits;
 			continue;
 		}
 		sm = (struct pps_sym_map){
@@ -644,9 +701,9 @@ static int finish_profile(struct pps_convert *c, struct pps_reader *r, struct co
 		}
 		if (!res.nr_frames) {
 			c->stats.nr_unresolved++;
-			c->stats.nr_unresolved_frames += li->hits;
 			continue;
 		}
+		li->unresolved = false;
 		if (res.nr_frames > lines_cap) {
 			struct pps_line *n = realloc(lines, res.nr_frames * sizeof(*n));
 
@@ -670,6 +727,24 @@ static int finish_profile(struct pps_convert *c, struct pps_reader *r, struct co
 		err = pps_profile_set_location_lines(p, i + 1, lines, res.nr_frames);
 		if (err)
 			goto out;
+	}
+	/* Frame counts, weighted by the perf samples each pprof sample stands for. */
+	for (size_t i = 0; i < pps_profile_nr_samples(p); i++) {
+		const uint64_t *locs;
+		const int64_t *vals;
+		size_t n;
+
+		if (pps_profile_get_sample(p, i, &locs, &n, &vals))
+			break;
+		c->stats.nr_frames += (uint64_t)vals[0] * n;
+		for (size_t k = 0; k < n; k++) {
+			const struct loc_info *li = &cp->locs[locs[k] - 1];
+
+			if (li->unresolved)
+				c->stats.nr_unresolved_frames += (uint64_t)vals[0];
+			if (!li->filename)
+				c->stats.nr_unmapped_frames += (uint64_t)vals[0];
+		}
 	}
 	for (size_t id = 1; id <= nr_mappings; id++) {
 		struct mflags *f = &mf[id];
@@ -717,6 +792,7 @@ PPS_API int pps_convert_run(struct pps_convert *c, struct pps_reader *r)
 		case PERF_RECORD_MMAP2:
 		case PERF_RECORD_COMM:
 		case PERF_RECORD_FORK:
+			c->epoch++;
 			ret = pps_machine_process(c->machine, ev.type, ev.misc, ev.raw);
 			break;
 		default:

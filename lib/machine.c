@@ -38,6 +38,7 @@ struct pps_machine {
 	struct itab threads; /* tid -> struct pps_thread * */
 	struct proc kernel;
 	uint64_t next_gen;
+	uint64_t next_uid;
 	char **names; /* interned filenames, open addressing, half full */
 	size_t names_cap, names_used;
 	uint64_t kernel_ref_addr;
@@ -152,6 +153,7 @@ struct pps_machine *pps_machine_new(void)
 		return NULL;
 	m->kernel.pid = HOST_KERNEL_PID;
 	m->next_gen = 1;
+	m->next_uid = 2;
 	m->kernel.gen = m->next_gen++;
 	return m;
 }
@@ -273,12 +275,14 @@ static int insert_map(struct pps_machine *m, struct proc *p, const struct pps_ma
 	if (i < j && p->maps[i].start < nm->start) {
 		left = p->maps[i];
 		left.end = nm->start;
+		left.uid = m->next_uid++;
 		has_left = true;
 	}
 	if (i < j && p->maps[j - 1].end > nm->end) {
 		right = p->maps[j - 1];
 		right.pgoff += nm->end - right.start;
 		right.start = nm->end;
+		right.uid = m->next_uid++;
 		has_right = true;
 	}
 	nr_new = 1 + has_left + has_right;
@@ -288,7 +292,8 @@ static int insert_map(struct pps_machine *m, struct proc *p, const struct pps_ma
 	p->nr_maps = p->nr_maps - (j - i) + nr_new;
 	if (has_left)
 		p->maps[i++] = left;
-	p->maps[i++] = *nm;
+	p->maps[i] = *nm;
+	p->maps[i++].uid = m->next_uid++;
 	if (has_right)
 		p->maps[i] = right;
 	p->gen = m->next_gen++;

@@ -958,6 +958,41 @@ PPS_API int pps_profile_add_sample(struct pps_profile *p, const uint64_t *locati
 				   size_t nr_locs, const int64_t *values,
 				   const struct pps_label *labels, size_t nr_labels)
 {
+	size_t ref;
+
+	return pps_profile_add_sample_ref(p, location_ids, nr_locs, values, labels, nr_labels,
+					  &ref);
+}
+
+PPS_API int pps_profile_add_values(struct pps_profile *p, size_t ref, const int64_t *values)
+{
+	int64_t *v;
+
+	if (!p || !values || !ref || ref > p->nr_samples)
+		return -EINVAL;
+	v = &p->value_pool[(ref - 1) * p->nr_types];
+	for (size_t i = 0; i < p->nr_types; i++)
+		v[i] = (int64_t)((uint64_t)v[i] + (uint64_t)values[i]);
+	return 0;
+}
+
+PPS_API int pps_profile_get_sample(const struct pps_profile *p, size_t i,
+				   const uint64_t **location_ids, size_t *nr_locs,
+				   const int64_t **values)
+{
+	if (!p || i >= p->nr_samples)
+		return -EINVAL;
+	*location_ids = &p->stack_pool[p->samples[i].loc_off];
+	*nr_locs = p->samples[i].nr_locs;
+	*values = &p->value_pool[i * p->nr_types];
+	return 0;
+}
+
+PPS_API int pps_profile_add_sample_ref(struct pps_profile *p, const uint64_t *location_ids,
+				       size_t nr_locs, const int64_t *values,
+				       const struct pps_label *labels, size_t nr_labels,
+				       size_t *ref_out)
+{
 	struct sample_key key;
 	size_t slot, ref;
 	uint32_t hash;
@@ -997,16 +1032,14 @@ PPS_API int pps_profile_add_sample(struct pps_profile *p, const uint64_t *locati
 		return -ENOMEM;
 	ref = dedup_find(p, &p->sample_idx, hash, sample_eq, &key, &slot);
 	if (ref) {
-		int64_t *v = &p->value_pool[(ref - 1) * p->nr_types];
-
-		for (size_t i = 0; i < p->nr_types; i++)
-			v[i] = (int64_t)((uint64_t)v[i] + (uint64_t)values[i]);
-		return 0;
+		*ref_out = ref;
+		return pps_profile_add_values(p, ref, values);
 	}
 	err = sample_append(p, &key, values);
 	if (err)
 		return err;
 	dedup_insert(&p->sample_idx, slot, hash, p->nr_samples++);
+	*ref_out = p->nr_samples;
 	return 0;
 }
 

@@ -478,6 +478,55 @@ static void test_empty(void)
 	pps_profile_free(NULL);
 }
 
+/* Locations symbolized after the fact, mappings completed at the end, sample handles. */
+static void test_late_fill(void)
+{
+	struct pps_profile *p = pps_profile_new();
+	const struct pps_mapping_info m = {.start = 0x1000, .limit = 0x2000, .file = "/bin/x"};
+	const struct pps_label lab[] = {{.key = "pid", .num = 7}, {.key = "comm", .str = "x"}};
+	const int64_t one[] = {1, 10}, two[] = {2, 20};
+	const uint64_t *locs;
+	const int64_t *vals;
+	uint64_t mid, fid, l1, l2, stack[2];
+	size_t ref = 0, ref2 = 0, n;
+	struct pps_line line;
+
+	if (!p)
+		abort();
+	CHECK(!pps_profile_add_sample_type(p, "samples", "count"), "type");
+	CHECK(!pps_profile_add_sample_type(p, "cpu", "nanoseconds"), "type");
+	mid = pps_profile_add_mapping(p, &m);
+	l1 = pps_profile_add_location(p, mid, 0x1100, NULL, 0);
+	l2 = pps_profile_add_location(p, mid, 0x1200, NULL, 0);
+	CHECK(mid == 1 && l1 == 1 && l2 == 2, "ids %llu %llu %llu", (unsigned long long)mid,
+	      (unsigned long long)l1, (unsigned long long)l2);
+	stack[0] = l1;
+	stack[1] = l2;
+	CHECK(!pps_profile_add_sample_ref(p, stack, 2, one, lab, 2, &ref) && ref == 1, "ref %zu",
+	      ref);
+	CHECK(!pps_profile_add_sample_ref(p, stack, 2, one, lab, 2, &ref2) && ref2 == ref,
+	      "same sample, same ref");
+	CHECK(!pps_profile_add_values(p, ref, two), "add values");
+	CHECK(pps_profile_add_values(p, 2, two) == -EINVAL, "no sample 2");
+	CHECK(!pps_profile_get_sample(p, 0, &locs, &n, &vals) && n == 2 && locs[0] == l1 &&
+		  vals[0] == 4 && vals[1] == 40,
+	      "sample: %zu locations, values %lld %lld", n, (long long)vals[0],
+	      (long long)vals[1]);
+	CHECK(pps_profile_get_sample(p, 1, &locs, &n, &vals) == -EINVAL, "no sample 1");
+
+	fid = pps_profile_add_function(p, "f", "f", "x.c", 3);
+	line = (struct pps_line){.function_id = fid, .line = 5};
+	CHECK(!pps_profile_set_location_lines(p, l1, &line, 1), "lines");
+	CHECK(pps_profile_set_location_lines(p, l1, &line, 1) == -EINVAL, "lines twice");
+	CHECK(pps_profile_set_location_lines(p, 3, &line, 1) == -EINVAL, "no location 3");
+	CHECK(pps_profile_add_location(p, mid, 0x1100, NULL, 0) == l1, "still found by address");
+	CHECK(!pps_profile_update_mapping(p, mid, "abcd", true, true, true, false), "update");
+	CHECK(pps_profile_update_mapping(p, 2, "abcd", true, true, true, false) == -EINVAL,
+	      "no mapping 2");
+	CHECK(pps_profile_add_mapping(p, &m) == mid, "a repeat still finds it");
+	pps_profile_free(p);
+}
+
 int main(void)
 {
 	const char *bin = getenv("PPROF");
@@ -491,6 +540,7 @@ int main(void)
 	setenv("TZ", "UTC", 1);
 
 	test_empty();
+	test_late_fill();
 	test_enomem();
 	p = build();
 	test_write_error(p);

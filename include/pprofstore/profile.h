@@ -108,6 +108,21 @@ int pps_profile_set_location_lines(struct pps_profile *p, uint64_t location_id,
 int pps_profile_add_sample(struct pps_profile *p, const uint64_t *location_ids, size_t nr_locs,
 			   const int64_t *values, const struct pps_label *labels, size_t nr_labels);
 
+/*
+ * pps_profile_add_sample(), and *ref gets the sample's handle (its index + 1), so that a
+ * caller that knows a later sample is the same (same stack and labels) can add to it
+ * with pps_profile_add_values() without the lookup.
+ */
+int pps_profile_add_sample_ref(struct pps_profile *p, const uint64_t *location_ids,
+			       size_t nr_locs, const int64_t *values,
+			       const struct pps_label *labels, size_t nr_labels, size_t *ref);
+/* Adds values to the sample ref names. Returns 0 or -EINVAL (no such sample). */
+int pps_profile_add_values(struct pps_profile *p, size_t ref, const int64_t *values);
+/* Sample i (0-based, below pps_profile_nr_samples()): its stack and values, valid until the
+ * next add. Returns 0 or -EINVAL. */
+int pps_profile_get_sample(const struct pps_profile *p, size_t i, const uint64_t **location_ids,
+			   size_t *nr_locs, const int64_t **values);
+
 /* Counts, for tests and diagnostics. */
 size_t pps_profile_nr_samples(const struct pps_profile *p);
 size_t pps_profile_nr_locations(const struct pps_profile *p);

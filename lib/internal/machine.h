@@ -29,6 +29,10 @@ struct pps_map {
 	uint8_t build_id[20];
 	uint8_t build_id_size; /* 0: none in the MMAP2 record */
 	bool kernel;
+	/* Unique per distinct (start, end, pgoff, file) made by this machine, >= 2, kept by
+	 * fork's copies: (uid, address) names what an address meant, across processes and
+	 * across unrelated changes to the address space. */
+	uint64_t uid;
 };
 
 struct pps_thread {
