@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * pps_waits: pairs the start and the end of per-thread waits seen in timestamp order
+ * (off-CPU: sched_switch out and back in; kernel locks: contention_begin and _end; user
+ * locks: futex wait enter and exit) and hands out each completed wait with what was
+ * captured at its start.
+ *
+ * Pure bookkeeping: no perf.data, no libtraceevent. The converter decodes tracepoints,
+ * resolves the start's callchain into location ids and calls in here.
+ *
+ * Rules, per thread (tid):
+ * - A start while a wait is pending replaces it (the pending one lost its end: counted in
+ *   nr_orphan_starts), since a thread waits for one thing at a time.
+ * - An end without a pending start is dropped (its start was before the recording or
+ *   lost): counted in nr_orphan_ends. Nothing is invented.
+ * - An end older than its start (clock skew between CPUs) is dropped, counted.
+ * - pps_waits_flush(end_time) completes every pending wait at end_time: threads still
+ *   waiting when the recording ends count up to its last timestamp.
+ * Memory: one pending entry per thread that is waiting, with its stack copy.
+ */
+#ifndef PPS_INTERNAL_WAITS_H
+#define PPS_INTERNAL_WAITS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct pps_waits;
+
+/* What a start carries to its end: copied. */
+struct pps_wait_start {
+	int32_t pid, tid;
+	uint64_t time;
+	const uint64_t *stack; /* location ids, leaf first; copied */
+	size_t nr_stack;
+	uint64_t key;	 /* what is waited for: lock or futex address (0: none) */
+	uint32_t flags;	 /* caller's: lock type flags, futex op, sched state letter ... */
+	uint32_t cpu;
+};
+
+/* A completed wait; pointers valid until the next call on the pps_waits. */
+struct pps_wait {
+	int32_t pid, tid;
+	uint64_t start, end; /* end - start is the delay */
+	const uint64_t *stack;
+	size_t nr_stack;
+	uint64_t key;
+	uint32_t flags;
+	uint32_t cpu;
+	bool truncated; /* completed by pps_waits_flush(), not by a real end */
+};
+
+struct pps_waits_stats {
+	uint64_t nr_starts, nr_ends, nr_completed;
+	uint64_t nr_orphan_starts; /* replaced before their end */
+	uint64_t nr_orphan_ends;   /* no start pending */
+	uint64_t nr_backwards;	   /* end before start */
+	uint64_t nr_flushed;	   /* completed at the end of the recording */
+};
+
+struct pps_waits *pps_waits_new(void);
+void pps_waits_free(struct pps_waits *w);
+
+/* Records a start. Returns 0 or -ENOMEM. */
+int pps_waits_start(struct pps_waits *w, const struct pps_wait_start *s);
+
+/*
+ * Ends tid's pending wait at time. Returns 1 with *out filled when a wait completed,
+ * 0 when there was none to complete (counted as described above).
+ * key_must_match: for locks, an end whose key differs from the start's is an orphan.
+ */
+int pps_waits_end(struct pps_waits *w, int32_t tid, uint64_t time, uint64_t key,
+		  bool key_must_match, struct pps_wait *out);
+
+/* Whether tid has a pending wait. */
+bool pps_waits_pending(const struct pps_waits *w, int32_t tid);
+
+/*
+ * Completes every pending wait at end_time, calling fn for each (sorted by tid, so
+ * output does not depend on hash order). Waits that started after end_time are dropped.
+ * Returns 0, or the first non-zero value fn returned (which stops the flush).
+ */
+int pps_waits_flush(struct pps_waits *w, uint64_t end_time,
+		    int (*fn)(const struct pps_wait *wait, void *ctx), void *ctx);
+
+const struct pps_waits_stats *pps_waits_stats(const struct pps_waits *w);
+
+#endif /* PPS_INTERNAL_WAITS_H */
