@@ -99,6 +99,14 @@ static int64_t end_wall_ns(const char *path)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 int cmd_convert(const char *path, const struct convert_args *a)
 {
 	PPS_READER_OPTS(ropts, .flags = PPS_READER_ORDERED);
@@ -108,6 +116,7 @@ int cmd_convert(const char *path, const struct convert_args *a)
 	struct pps_reader *r;
 	size_t n, written = 0;
 	int ret = EXIT_ERROR, err;
+	uint64_t t_write;
 	char buf[4096];
 
 	r = pps_reader_open(path, &ropts);
@@ -130,6 +139,7 @@ int cmd_convert(const char *path, const struct convert_args *a)
 	cst = pps_convert_stats(c);
 	n = pps_convert_nr_profiles(c);
 
+	t_write = now_ns();
 	if (a->all || a->group_by_pid) {
 		if (mkdir(a->output, 0777) && errno != EEXIST) {
 			fprintf(stderr, "perf2pprof: %s: %s\n", a->output, strerror(errno));
@@ -168,7 +178,18 @@ int cmd_convert(const char *path, const struct convert_args *a)
 		}
 	}
 	if (!written) {
-		if (a->type || a->event)
+		if (a->type && !strcmp(a->type, "block"))
+			fprintf(stderr, "perf2pprof: %s: no block profile: it needs sched:sched_switch "
+					"samples; record with: perf record -e sched:sched_switch -g ...\n",
+				path);
+		else if (a->type && !strcmp(a->type, "mutex"))
+			fprintf(stderr,
+				"perf2pprof: %s: no mutex profile: it needs lock contention or futex "
+				"samples; record with: perf record -e lock:contention_begin -e "
+				"lock:contention_end -e syscalls:sys_enter_futex -e "
+				"syscalls:sys_exit_futex -g ...\n",
+				path);
+		else if (a->type || a->event)
 			fprintf(stderr, "perf2pprof: %s: no samples of %s '%s'\n", path,
 				a->event ? "event" : "type", a->event ? a->event : a->type);
 		else
@@ -178,8 +199,14 @@ int cmd_convert(const char *path, const struct convert_args *a)
 		goto out;
 	}
 
-	if (a->verbosity >= PPS_LOG_DEBUG)
+	if (a->verbosity >= PPS_LOG_DEBUG) {
 		pps_convert_for_each_binary(c, print_binary, NULL);
+		fprintf(stderr,
+			"perf2pprof: time: %.3f s reading and aggregating, %.3f s symbolizing, "
+			"%.3f s writing\n",
+			(double)cst->read_ns / 1e9, (double)cst->symbolize_ns / 1e9,
+			(double)(now_ns() - t_write) / 1e9);
+	}
 	if (a->verbosity >= PPS_LOG_WARN && cst->nr_frames) {
 		fprintf(stderr,
 			"perf2pprof: %" PRIu64 " samples, %zu profile%s; %" PRIu64 " of %" PRIu64

@@ -23,13 +23,18 @@ static const char usage[] =
 	"Output:\n"
 	"  -o, --output OUT    file to write ('-', the default: standard output, not a\n"
 	"                      terminal); with --all or --group-by, a directory\n"
-	"  -t, --type TYPE     which profile: cpu (cpu-clock/task-clock samples) or an\n"
-	"                      event name; default cpu when recorded, else the first event\n"
+	"  -t, --type TYPE     which profile: cpu (cpu-clock/task-clock samples), block\n"
+	"                      (off-CPU time, from sched:sched_switch), mutex (lock waits,\n"
+	"                      from lock:contention_begin/end and futex syscalls), or an\n"
+	"                      event name; default cpu when recorded, else the first\n"
+	"                      profile\n"
 	"  -e, --event NAME    the profile of the event with this name\n"
 	"  -a, --all           one file per profile type, DIR/TYPE.pprof\n"
 	"      --group-by pid  one file per process, DIR/TYPE.PID.pprof\n"
 	"      --labels LIST   sample labels, from pid,tid,comm,cpu (default pid,tid,comm;\n"
 	"                      'none' for none)\n"
+	"      --include-preempted  block: also count preemption (state R), which is\n"
+	"                      run-queue delay, not blocking\n"
 	"Filters:\n"
 	"      --pid LIST      only these processes (comma-separated)\n"
 	"      --tid LIST      only these threads\n"
@@ -183,6 +188,7 @@ enum {
 	OPT_BUILDID_DIR,
 	OPT_NO_SYMBOLIZE,
 	OPT_NO_INLINE,
+	OPT_INCLUDE_PREEMPTED,
 };
 
 int main(int argc, char **argv)
@@ -207,6 +213,7 @@ int main(int argc, char **argv)
 	    {"buildid-dir", required_argument, NULL, OPT_BUILDID_DIR},
 	    {"no-symbolize", no_argument, NULL, OPT_NO_SYMBOLIZE},
 	    {"no-inline", no_argument, NULL, OPT_NO_INLINE},
+	    {"include-preempted", no_argument, NULL, OPT_INCLUDE_PREEMPTED},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
@@ -291,6 +298,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_NO_INLINE:
 			copts.no_inline = true;
+			break;
+		case OPT_INCLUDE_PREEMPTED:
+			copts.include_preempted = true;
 			break;
 		case 'v':
 			verbosity = PPS_LOG_DEBUG;

@@ -14,11 +14,14 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include <pprofstore/convert.h>
 
 #include "internal/machine.h"
 #include "internal/symbolizer.h"
+#include "internal/tracepoint.h"
+#include "internal/waits.h"
 #include "internal/util.h"
 
 /* Longest stack kept; perf's own default limit (kernel.perf_event_max_stack) is 127. */
@@ -65,8 +68,36 @@ struct memo {
 	uint64_t words[MEMO_WORDS];
 };
 
+/* What a profile is made of. */
+enum prof_kind {
+	KIND_EVENT, /* samples of one event: cpu, or the event's own */
+	KIND_BLOCK, /* off-CPU waits from sched:sched_switch */
+	KIND_MUTEX, /* lock waits from lock:contention_* and futex syscalls */
+};
+/* Profile keys of the wait profiles: above any event index. */
+#define KEY_BLOCK 0xfffffff0u
+#define KEY_MUTEX 0xfffffff1u
+
+/* What a tracepoint event means to the converter, decided on its first sample. */
+enum tp_role {
+	TP_UNKNOWN = 0, /* not looked at yet */
+	TP_NONE,	/* an ordinary event */
+	TP_SCHED_SWITCH,
+	TP_LOCK_BEGIN,
+	TP_LOCK_END,
+	TP_FUTEX_ENTER,
+	TP_FUTEX_EXIT,
+};
+
+struct tp_info {
+	enum tp_role role;
+	const struct pps_tp_field *f[3]; /* the fields the role reads, in its order */
+	struct pps_tp_event *event;
+};
+
 struct conv_profile {
 	struct pps_convert_profile pub;
+	enum prof_kind kind;
 	char *type, *event; /* owned; pub's point here */
 	size_t evsel_idx;
 	bool cpu;
@@ -93,6 +124,16 @@ struct pps_convert {
 	uint64_t first_time, last_time; /* of samples kept, PPS_NO_TIME when none */
 	uint64_t first_seen;		/* of all samples: the origin of from/to */
 	uint64_t epoch; /* bumped by every side-band record: memo entries before it are stale */
+	uint64_t max_time; /* of all samples, waits included: where pending waits end */
+	/* Tracepoint waits. */
+	struct pps_tracepoints *tp;
+	bool tp_tried;
+	struct tp_info *tps; /* by evsel index */
+	size_t nr_tps;
+	struct pps_waits *offcpu, *klock, *futex;
+	uint64_t nr_tp_undecodable; /* tracepoint samples whose fields could not be read */
+	uint64_t nr_switch_ins;	    /* PERF_RECORD_SWITCH switch-ins seen */
+	bool kernel_told;	    /* tell_symbolizer() ran for lock symbols */
 	struct memo *memo; /* MEMO_SLOTS */
 	bool has_cpu_profile;
 	uint64_t stack[MAX_STACK];
@@ -136,10 +177,13 @@ PPS_API struct pps_convert *pps_convert_new(const struct pps_convert_opts *opts)
 		c->opts.labels = PPS_LABELS_DEFAULT;
 	}
 	c->opts.sz = sizeof(c->opts);
-	c->first_time = c->last_time = c->first_seen = PPS_NO_TIME;
+	c->first_time = c->last_time = c->first_seen = c->max_time = PPS_NO_TIME;
 	c->epoch = 1;
 	c->memo = calloc(MEMO_SLOTS, sizeof(*c->memo));
-	if (!c->memo)
+	c->offcpu = pps_waits_new();
+	c->klock = pps_waits_new_keyed();
+	c->futex = pps_waits_new();
+	if (!c->memo || !c->offcpu || !c->klock || !c->futex)
 		goto out_free;
 	if (c->opts.comm && !(c->comm = strdup(c->opts.comm)))
 		goto out_free;
@@ -193,6 +237,11 @@ PPS_API void pps_convert_free(struct pps_convert *c)
 	free(c->profiles);
 	free(c->prof_idx);
 	free(c->memo);
+	free(c->tps);
+	pps_tracepoints_free(c->tp);
+	pps_waits_free(c->offcpu);
+	pps_waits_free(c->klock);
+	pps_waits_free(c->futex);
 	pps_symbolizer_free(c->sym);
 	pps_machine_free(c->machine);
 	free(c->comm);
@@ -221,14 +270,19 @@ static int64_t nominal_period(const struct perf_event_attr *a, bool cpu)
 static int setup_profile(struct pps_convert *c, struct pps_reader *r, struct conv_profile *cp,
 			 struct pps_evsel *e)
 {
-	const struct perf_event_attr *a = pps_evsel_attr(e);
+	const struct perf_event_attr *a = e ? pps_evsel_attr(e) : NULL;
 	struct pps_profile *p = cp->pub.profile;
 	const char *s;
 	char buf[512];
 	int err;
 
 	(void)c;
-	if (cp->cpu) {
+	if (cp->kind != KIND_EVENT) {
+		/* As Go's block and mutex profiles. */
+		err = pps_profile_add_sample_type(p, "contentions", "count");
+		err = err ?: pps_profile_add_sample_type(p, "delay", "nanoseconds");
+		err = err ?: pps_profile_set_period(p, "contentions", "count", 1);
+	} else if (cp->cpu) {
 		err = pps_profile_add_sample_type(p, "samples", "count");
 		err = err ?: pps_profile_add_sample_type(p, "cpu", "nanoseconds");
 		err = err ?: pps_profile_set_period(p, "cpu", "nanoseconds", nominal_period(a, true));
@@ -262,16 +316,29 @@ static int setup_profile(struct pps_convert *c, struct pps_reader *r, struct con
 }
 
 /* The profile for (evsel, pid), created on first use; NULL on ENOMEM. */
-static struct conv_profile *get_profile(struct pps_convert *c, struct pps_reader *r,
-					struct pps_evsel *e, int32_t pid)
+static const char *const kind_type[] = {
+    [KIND_BLOCK] = "block",
+    [KIND_MUTEX] = "mutex",
+};
+static const char *const kind_event[] = {
+    [KIND_BLOCK] = "sched:sched_switch (off-CPU time)",
+    [KIND_MUTEX] = "lock:contention_begin/end, syscalls:sys_enter/exit_futex (lock waits)",
+};
+
+/* The profile of (evsel, pid) for KIND_EVENT, or of (kind, pid) for the wait profiles (e
+ * NULL), created on first use; NULL on ENOMEM. */
+static struct conv_profile *get_profile_kind(struct pps_convert *c, struct pps_reader *r,
+					     struct pps_evsel *e, enum prof_kind kind,
+					     int32_t pid)
 {
 	struct conv_profile *cp = NULL;
-	uint64_t key;
+	uint64_t key, idx;
 	size_t i;
 
 	if (!c->opts.group_by_pid)
 		pid = -1;
-	key = (uint64_t)pps_evsel_idx(e) << 32 | (uint32_t)pid;
+	idx = kind == KIND_BLOCK ? KEY_BLOCK : kind == KIND_MUTEX ? KEY_MUTEX : pps_evsel_idx(e);
+	key = idx << 32 | (uint32_t)pid;
 
 	if (c->prof_cap) {
 		for (i = mix64(key) & (c->prof_cap - 1); c->prof_idx[i].ref;
@@ -309,10 +376,14 @@ static struct conv_profile *get_profile(struct pps_convert *c, struct pps_reader
 	cp = calloc(1, sizeof(*cp));
 	if (!cp)
 		return NULL;
-	cp->evsel_idx = pps_evsel_idx(e);
+	cp->kind = kind;
+	cp->evsel_idx = idx;
 	cp->pub.pid = pid;
-	cp->cpu = is_cpu_event(pps_evsel_attr(e));
-	cp->event = strdup(pps_evsel_name(e) ? pps_evsel_name(e) : "event");
+	cp->cpu = kind == KIND_EVENT && is_cpu_event(pps_evsel_attr(e));
+	if (kind != KIND_EVENT)
+		cp->event = strdup(kind_event[kind]);
+	else
+		cp->event = strdup(pps_evsel_name(e) ? pps_evsel_name(e) : "event");
 	cp->pub.event = cp->event;
 	cp->pub.profile = pps_profile_new();
 	/* "cpu" names the first clock event's profiles; a second clock event keeps its name. */
@@ -324,7 +395,8 @@ static struct conv_profile *get_profile(struct pps_convert *c, struct pps_reader
 				taken = true;
 		cp->cpu = !taken;
 	}
-	cp->type = strdup(cp->cpu ? "cpu" : (cp->event ? cp->event : "event"));
+	cp->type = strdup(kind != KIND_EVENT ? kind_type[kind]
+					     : cp->cpu ? "cpu" : (cp->event ? cp->event : "event"));
 	cp->pub.type = cp->type;
 	if (!cp->event || !cp->type || !cp->pub.profile || setup_profile(c, r, cp, e)) {
 		pps_profile_free(cp->pub.profile);
@@ -339,6 +411,12 @@ static struct conv_profile *get_profile(struct pps_convert *c, struct pps_reader
 	c->prof_idx[i].key = key;
 	c->prof_idx[i].ref = c->nr_profiles;
 	return cp;
+}
+
+static struct conv_profile *get_profile(struct pps_convert *c, struct pps_reader *r,
+					struct pps_evsel *e, int32_t pid)
+{
+	return get_profile_kind(c, r, e, KIND_EVENT, pid);
 }
 
 static void hex_build_id(const uint8_t *id, size_t n, char *out)
@@ -474,13 +552,439 @@ static bool context_mode(uint64_t ip, bool *kernel, bool *guest)
 	return true;
 }
 
-static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct pps_event *ev)
+static bool passes(const struct pps_convert *c, const struct pps_sample *s, const char *comm)
+{
+	int32_t pid = (int32_t)s->pid, tid = (int32_t)s->tid;
+
+	if (c->opts.from_ns || c->opts.to_ns) {
+		uint64_t off;
+
+		if (s->time == PPS_NO_TIME || c->first_seen == PPS_NO_TIME)
+			return false;
+		off = s->time - c->first_seen;
+		if (off < c->opts.from_ns || (c->opts.to_ns && off >= c->opts.to_ns))
+			return false;
+	}
+	if (c->opts.nr_pids && !in_list(c->opts.pids, c->opts.nr_pids, pid))
+		return false;
+	if (c->opts.nr_tids && !in_list(c->opts.tids, c->opts.nr_tids, tid))
+		return false;
+	return !c->opts.comm || !strcmp(c->opts.comm, comm);
+}
+
+/* The thread's name, or ":TID" as perf shows a thread it never saw named. */
+static const char *thread_comm(const struct pps_thread *t, char *buf, size_t size)
+{
+	if (*t->comm)
+		return t->comm;
+	snprintf(buf, size, ":%" PRId32, t->tid);
+	return buf;
+}
+
+/* ---- block and mutex: waits from tracepoints -------------------------------------- */
+
+static int resolve_stack(struct pps_convert *c, struct conv_profile *cp,
+			 const struct pps_event *ev, size_t *nr_out);
+
+/* perf lock contention's names for lock:contention_begin's flags (LCB_F_*). */
+static const char *lock_type(uint32_t flags)
+{
+	enum { SPIN = 1, READ = 2, WRITE = 4, RT = 8, PERCPU = 16, MUTEX = 32 };
+
+	switch (flags) {
+	case SPIN:
+		return "spinlock";
+	case SPIN | READ:
+		return "rwlock:R";
+	case SPIN | WRITE:
+		return "rwlock:W";
+	case READ:
+		return "rwsem:R";
+	case WRITE:
+		return "rwsem:W";
+	case RT:
+		return "rtmutex";
+	case RT | READ:
+		return "rwlock-rt:R";
+	case RT | WRITE:
+		return "rwlock-rt:W";
+	case PERCPU | READ:
+		return "pcpu-sem:R";
+	case PERCPU | WRITE:
+		return "pcpu-sem:W";
+	case MUTEX:
+	case MUTEX | SPIN:
+		return "mutex";
+	default:
+		return "unknown";
+	}
+}
+
+/* futex(2) operations that wait for a lock or a condition, private flag or not. */
+static bool futex_waits(uint64_t op)
+{
+	switch (op & 127) { /* FUTEX_CMD_MASK: without PRIVATE (128) and CLOCK_REALTIME (256) */
+	case 0:	 /* FUTEX_WAIT */
+	case 6:	 /* FUTEX_LOCK_PI */
+	case 9:	 /* FUTEX_WAIT_BITSET */
+	case 11: /* FUTEX_WAIT_REQUEUE_PI */
+	case 13: /* FUTEX_LOCK_PI2 */
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Marks a futex wait in pps_wait.flags (kernel lock flags use the low 6 bits). */
+#define WAIT_FUTEX (1u << 31)
+
+/* The role of e, decided on its first sample from its recorded tracepoint format. NULL
+ * on ENOMEM. */
+static struct tp_info *tp_info(struct pps_convert *c, struct pps_reader *r, struct pps_evsel *e)
+{
+	static const struct {
+		const char *system, *name;
+		enum tp_role role;
+		const char *fields[3];
+	} roles[] = {
+	    {"sched", "sched_switch", TP_SCHED_SWITCH, {"prev_pid", "prev_state", "next_pid"}},
+	    {"lock", "contention_begin", TP_LOCK_BEGIN, {"lock_addr", "flags", NULL}},
+	    {"lock", "contention_end", TP_LOCK_END, {"lock_addr", NULL, NULL}},
+	    {"syscalls", "sys_enter_futex", TP_FUTEX_ENTER, {"uaddr", "op", NULL}},
+	    {"syscalls", "sys_exit_futex", TP_FUTEX_EXIT, {NULL, NULL, NULL}},
+	};
+	size_t idx = pps_evsel_idx(e);
+	const struct perf_event_attr *a;
+	struct pps_tp_event *tpe;
+	struct tp_info *ti;
+
+	if (idx >= c->nr_tps) {
+		size_t n = idx + 8;
+		struct tp_info *v = realloc(c->tps, n * sizeof(*v));
+
+		if (!v)
+			return NULL;
+		memset(v + c->nr_tps, 0, (n - c->nr_tps) * sizeof(*v));
+		c->tps = v;
+		c->nr_tps = n;
+	}
+	ti = &c->tps[idx];
+	if (ti->role != TP_UNKNOWN)
+		return ti;
+	ti->role = TP_NONE;
+	a = pps_evsel_attr(e);
+	if (a->type != PERF_TYPE_TRACEPOINT)
+		return ti;
+	if (!c->tp && !c->tp_tried) {
+		size_t size = 0;
+		const void *blob = pps_reader_tracing_data(r, &size);
+
+		c->tp_tried = true;
+		if (blob)
+			c->tp = pps_tracepoints_new(blob, size);
+		if (!c->tp && errno == ENOMEM)
+			return NULL;
+		if (!c->tp)
+			pps_warn("%s: no usable tracepoint formats (TRACING_DATA): tracepoint "
+				 "samples stay plain event profiles",
+				 pps_reader_path(r));
+	}
+	if (!c->tp)
+		return ti;
+	tpe = pps_tracepoints_event(c->tp, a->config);
+	if (!tpe)
+		return ti;
+	for (size_t i = 0; i < PPS_ARRAY_SIZE(roles); i++) {
+		bool ok = true;
+
+		if (strcmp(pps_tp_event_system(tpe), roles[i].system) ||
+		    strcmp(pps_tp_event_name(tpe), roles[i].name))
+			continue;
+		for (size_t k = 0; k < 3 && roles[i].fields[k]; k++) {
+			ti->f[k] = pps_tp_field(tpe, roles[i].fields[k]);
+			ok &= ti->f[k] != NULL;
+		}
+		if (!ok) {
+			pps_warn("%s: %s:%s lacks the fields it needs; kept as a plain event",
+				 pps_reader_path(r), roles[i].system, roles[i].name);
+			break;
+		}
+		ti->role = roles[i].role;
+		ti->event = tpe;
+		break;
+	}
+	return ti;
+}
+
+/* Tells the symbolizer the recording's build-ids and kernel (once; again is harmless). */
+static int tell_symbolizer(struct pps_convert *c, struct pps_reader *r)
+{
+	size_t n = pps_reader_nr_build_ids(r);
+	uint64_t ref_addr;
+	const char *ref_sym;
+	int err = 0;
+
+	for (size_t i = 0; i < n && !err; i++) {
+		const struct pps_build_id *b = pps_reader_build_id(r, i);
+		bool bk = b->cpumode == PERF_RECORD_MISC_KERNEL;
+
+		if (b->filename && b->size)
+			err = pps_symbolizer_add_build_id(c->sym, b->filename, bk, b->id, b->size);
+	}
+	if (!err && pps_machine_kernel_ref(c->machine, &ref_addr, &ref_sym))
+		err = pps_symbolizer_set_kernel(c->sym, ref_addr, ref_sym,
+						pps_reader_os_release(r));
+	return err;
+}
+
+/* The kernel symbol of a static lock's address, NULL when unknown. */
+static const char *kernel_symbol(struct pps_convert *c, struct pps_reader *r, uint64_t addr)
+{
+	if (!c->sym || addr < 0xffff800000000000ULL)
+		return NULL;
+	if (!c->kernel_told) {
+		uint64_t ref_addr;
+		const char *ref_sym;
+
+		/* The kernel map comes first in a recording; without it, wait. */
+		if (!pps_machine_kernel_ref(c->machine, &ref_addr, &ref_sym))
+			return NULL;
+		if (tell_symbolizer(c, r))
+			return NULL;
+		c->kernel_told = true;
+	}
+	return pps_symbolizer_kernel_symbol(c->sym, addr);
+}
+
+/* Adds a completed wait to the block or mutex profile of its process. */
+static int add_wait(struct pps_convert *c, struct pps_reader *r, enum prof_kind kind,
+		    const struct pps_wait *w)
+{
+	struct conv_profile *cp = get_profile_kind(c, r, NULL, kind, w->pid);
+	struct pps_label labels[8];
+	size_t nr = 0;
+	struct pps_thread *t;
+	int64_t values[2];
+	char comm_buf[24], state[2], addr[24];
+
+	if (!cp)
+		return -ENOMEM;
+	t = pps_machine_thread(c->machine, w->pid, w->tid);
+	if (!t)
+		return -ENOMEM;
+	if (c->opts.labels & PPS_LABEL_PID)
+		labels[nr++] = (struct pps_label){.key = "pid", .num = w->pid};
+	if (c->opts.labels & PPS_LABEL_TID)
+		labels[nr++] = (struct pps_label){.key = "tid", .num = w->tid};
+	if (c->opts.labels & PPS_LABEL_COMM)
+		labels[nr++] = (struct pps_label){.key = "comm",
+						  .str = thread_comm(t, comm_buf, sizeof(comm_buf))};
+	if (c->opts.labels & PPS_LABEL_CPU)
+		labels[nr++] = (struct pps_label){.key = "cpu", .num = w->cpu};
+	if (kind == KIND_BLOCK) {
+		state[0] = (char)w->flags;
+		state[1] = '\0';
+		labels[nr++] = (struct pps_label){.key = "state", .str = state};
+	} else {
+		snprintf(addr, sizeof(addr), "%#" PRIx64, w->key);
+		labels[nr++] = (struct pps_label){
+		    .key = "lock", .str = w->flags & WAIT_FUTEX ? "futex" : lock_type(w->flags)};
+		labels[nr++] = (struct pps_label){.key = "addr", .str = addr};
+		if (!(w->flags & WAIT_FUTEX)) {
+			const char *sym = kernel_symbol(c, r, w->key);
+
+			if (sym)
+				labels[nr++] = (struct pps_label){.key = "symbol", .str = sym};
+		}
+	}
+	values[0] = 1;
+	values[1] = (int64_t)(w->end - w->start);
+	cp->pub.nr_samples++;
+	if (c->first_time == PPS_NO_TIME || w->start < c->first_time)
+		c->first_time = w->start;
+	if (c->last_time == PPS_NO_TIME || w->end > c->last_time)
+		c->last_time = w->end;
+	return pps_profile_add_sample(cp->pub.profile, w->stack, w->nr_stack, values, labels, nr);
+}
+
+/* Starts a wait for the sample's thread with the sample's stack in kind's profile. */
+static int start_wait(struct pps_convert *c, struct pps_reader *r, const struct pps_event *ev,
+		      enum prof_kind kind, struct pps_waits *waits, int32_t tid, uint64_t key,
+		      uint32_t flags)
+{
+	const struct pps_sample *s = &ev->sample;
+	struct conv_profile *cp = get_profile_kind(c, r, NULL, kind, (int32_t)s->pid);
+	struct pps_wait_start ws;
+	size_t nr = 0;
+	int err;
+
+	if (!cp)
+		return -ENOMEM;
+	err = resolve_stack(c, cp, ev, &nr);
+	if (err)
+		return err;
+	ws = (struct pps_wait_start){
+	    .pid = (int32_t)s->pid,
+	    .tid = tid,
+	    .time = s->time,
+	    .stack = c->stack,
+	    .nr_stack = nr,
+	    .key = key,
+	    .flags = flags,
+	    .cpu = s->cpu,
+	};
+	return pps_waits_start(waits, &ws);
+}
+
+/*
+ * A sample of sched_switch, lock contention or futex tracepoints: the start or the end
+ * of a wait. pass: the sample passes the filters (which apply to where waits start).
+ */
+static int on_wait_event(struct pps_convert *c, struct pps_reader *r, const struct pps_event *ev,
+			 struct tp_info *ti, bool pass)
+{
+	const struct pps_sample *s = &ev->sample;
+	uint64_t v[3] = {0, 0, 0};
+	struct pps_wait w;
+	int32_t tid = (int32_t)s->tid;
+	int ret;
+
+	if (s->time == PPS_NO_TIME)
+		goto undecodable;
+	for (size_t k = 0; k < 3 && ti->f[k]; k++)
+		if (pps_tp_read_u64(ti->f[k], s->raw_data, s->raw_size, &v[k]))
+			goto undecodable;
+
+	switch (ti->role) {
+	case TP_SCHED_SWITCH: {
+		int32_t prev = (int32_t)v[0], next = (int32_t)v[2];
+		bool preempted = false;
+		char st;
+
+		/* The thread coming back ends its wait; idle (0) never waits. */
+		if (next > 0) {
+			ret = pps_waits_end(c->offcpu, next, s->time, 0, false, &w);
+			if (ret > 0 && (ret = add_wait(c, r, KIND_BLOCK, &w)))
+				return ret;
+		}
+		st = pps_tp_sched_state(ti->event, v[1], &preempted);
+		if (prev <= 0)
+			return 0;
+		/* A thread leaving the CPU was running: a wait still pending for it lost its
+		 * end (a switch-in that was not recorded). It is dropped, not counted on. */
+		if (!pass || (preempted && !c->opts.include_preempted)) {
+			pps_waits_cancel(c->offcpu, prev);
+			return 0;
+		}
+		return start_wait(c, r, ev, KIND_BLOCK, c->offcpu, prev, 0,
+				  (uint32_t)(unsigned char)(preempted ? 'R' : st));
+	}
+	case TP_LOCK_BEGIN:
+		return pass ? start_wait(c, r, ev, KIND_MUTEX, c->klock, tid, v[0],
+					 (uint32_t)v[1] & 63)
+			    : 0;
+	case TP_LOCK_END:
+		ret = pps_waits_end(c->klock, tid, s->time, v[0], true, &w);
+		return ret > 0 ? add_wait(c, r, KIND_MUTEX, &w) : 0;
+	case TP_FUTEX_ENTER:
+		if (!futex_waits(v[1]) || !pass)
+			return 0;
+		return start_wait(c, r, ev, KIND_MUTEX, c->futex, tid, v[0], WAIT_FUTEX);
+	case TP_FUTEX_EXIT:
+		if (!pps_waits_pending(c->futex, tid))
+			return 0;
+		ret = pps_waits_end(c->futex, tid, s->time, 0, false, &w);
+		return ret > 0 ? add_wait(c, r, KIND_MUTEX, &w) : 0;
+	default:
+		return 0;
+	}
+
+undecodable:
+	c->nr_tp_undecodable++;
+	return 0;
+}
+
+/*
+ * PERF_RECORD_SWITCH (perf record --switch-events): a switch-in ends the thread's off-CPU
+ * wait. Without -a, sched_switch samples show only the recorded threads switching out
+ * (the switch-in fires in the context of the thread leaving the CPU), so these records
+ * are how a per-thread recording finds the ends.
+ */
+static int on_switch_in(struct pps_convert *c, struct pps_reader *r, const struct pps_event *ev)
+{
+	const struct pps_sample *s = &ev->sample;
+	struct pps_wait w;
+	int ret;
+
+	if ((ev->misc & PERF_RECORD_MISC_SWITCH_OUT) || s->time == PPS_NO_TIME ||
+	    s->tid == UINT32_MAX || (int32_t)s->tid <= 0)
+		return 0;
+	c->nr_switch_ins++;
+	if (!pps_waits_pending(c->offcpu, (int32_t)s->tid))
+		return 0;
+	ret = pps_waits_end(c->offcpu, (int32_t)s->tid, s->time, 0, false, &w);
+	return ret > 0 ? add_wait(c, r, KIND_BLOCK, &w) : 0;
+}
+
+static int flush_block(const struct pps_wait *w, void *ctx)
+{
+	void **a = ctx;
+
+	return add_wait(a[0], a[1], KIND_BLOCK, w);
+}
+
+/*
+ * The sample's stack as location ids of cp, leaf first, into c->stack (*nr entries):
+ * the callchain (its first address is the sample ip), else the ip. Returns 0 or -ENOMEM.
+ */
+static int resolve_stack(struct pps_convert *c, struct conv_profile *cp,
+			 const struct pps_event *ev, size_t *nr_out)
 {
 	const struct pps_sample *s = &ev->sample;
 	uint16_t cpumode = ev->misc & PERF_RECORD_MISC_CPUMODE_MASK;
 	bool kernel = cpumode == PERF_RECORD_MISC_KERNEL || cpumode == PERF_RECORD_MISC_HYPERVISOR;
 	bool guest = cpumode == PERF_RECORD_MISC_GUEST_KERNEL ||
 		     cpumode == PERF_RECORD_MISC_GUEST_USER;
+	int32_t pid = (int32_t)s->pid;
+	bool leaf = true;
+	size_t nr = 0;
+
+	for (uint64_t i = 0; i < s->callchain_nr && nr < MAX_STACK; i++) {
+		uint64_t ip = s->callchain[i], id;
+
+		/* After a context switch the first address is where that context was
+		 * interrupted or entered the kernel (a faulting instruction, say), not a
+		 * return address. */
+		if (context_mode(ip, &kernel, &guest)) {
+			leaf = true;
+			continue;
+		}
+		if (guest || !ip)
+			continue;
+		/* Callers are looked up at the call instruction, not at the return address. */
+		if (!leaf && ip == 1)
+			continue;
+		id = frame_location(c, cp, pid, kernel, leaf ? ip : ip - 1);
+		if (!id)
+			return -ENOMEM;
+		c->stack[nr++] = id;
+		leaf = false;
+	}
+	if (!nr && !s->callchain_nr && s->ip && !guest) {
+		uint64_t id = frame_location(c, cp, pid, kernel, s->ip);
+
+		if (!id)
+			return -ENOMEM;
+		c->stack[nr++] = id;
+	}
+	*nr_out = nr;
+	return 0;
+}
+
+static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct pps_event *ev)
+{
+	const struct pps_sample *s = &ev->sample;
+	uint16_t cpumode = ev->misc & PERF_RECORD_MISC_CPUMODE_MASK;
 	int32_t pid = (int32_t)s->pid, tid = (int32_t)s->tid;
 	struct pps_label labels[4];
 	struct conv_profile *cp;
@@ -489,38 +993,29 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 	int64_t values[2];
 	char comm_buf[24];
 	const char *comm;
-	bool leaf = true;
 	const uint64_t *raw;
 	uint64_t nr_raw;
 	struct memo *memo = NULL;
 	size_t ref;
 	int err;
 
+	struct tp_info *ti;
+
 	c->stats.nr_samples++;
 	if (s->time != PPS_NO_TIME && c->first_seen == PPS_NO_TIME)
 		c->first_seen = s->time;
-	if (c->opts.from_ns || c->opts.to_ns) {
-		uint64_t off;
-
-		if (s->time == PPS_NO_TIME || c->first_seen == PPS_NO_TIME)
-			goto filtered;
-		off = s->time - c->first_seen;
-		if (off < c->opts.from_ns || (c->opts.to_ns && off >= c->opts.to_ns))
-			goto filtered;
-	}
-	if (c->opts.nr_pids && !in_list(c->opts.pids, c->opts.nr_pids, pid))
-		goto filtered;
-	if (c->opts.nr_tids && !in_list(c->opts.tids, c->opts.nr_tids, tid))
-		goto filtered;
+	if (s->time != PPS_NO_TIME && (c->max_time == PPS_NO_TIME || s->time > c->max_time))
+		c->max_time = s->time;
 	t = pps_machine_thread(c->machine, pid, tid);
 	if (!t)
 		return -ENOMEM;
-	comm = t->comm;
-	if (!*comm) {
-		snprintf(comm_buf, sizeof(comm_buf), ":%" PRId32, tid);
-		comm = comm_buf;
-	}
-	if (c->opts.comm && strcmp(c->opts.comm, comm))
+	comm = thread_comm(t, comm_buf, sizeof(comm_buf));
+	ti = tp_info(c, r, ev->evsel);
+	if (!ti)
+		return -ENOMEM;
+	if (ti->role != TP_NONE)
+		return on_wait_event(c, r, ev, ti, passes(c, s, comm));
+	if (!passes(c, s, comm))
 		goto filtered;
 
 	cp = get_profile(c, r, ev->evsel, pid);
@@ -557,35 +1052,10 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 		memo->hash = h;
 	}
 
-	/* Frames: the callchain (its first address is the sample ip), else the ip. */
-	for (uint64_t i = 0; i < s->callchain_nr && nr < MAX_STACK; i++) {
-		uint64_t ip = s->callchain[i], id;
+	err = resolve_stack(c, cp, ev, &nr);
+	if (err)
+		return err;
 
-		/* After a context switch the first address is where that context was
-		 * interrupted or entered the kernel (a faulting instruction, say), not a
-		 * return address. */
-		if (context_mode(ip, &kernel, &guest)) {
-			leaf = true;
-			continue;
-		}
-		if (guest || !ip)
-			continue;
-		/* Callers are looked up at the call instruction, not at the return address. */
-		if (!leaf && ip == 1)
-			continue;
-		id = frame_location(c, cp, pid, kernel, leaf ? ip : ip - 1);
-		if (!id)
-			return -ENOMEM;
-		c->stack[nr++] = id;
-		leaf = false;
-	}
-	if (!nr && !s->callchain_nr && s->ip && !guest) {
-		uint64_t id = frame_location(c, cp, pid, kernel, s->ip);
-
-		if (!id)
-			return -ENOMEM;
-		c->stack[nr++] = id;
-	}
 	if (c->opts.labels & PPS_LABEL_PID)
 		labels[nr_labels++] = (struct pps_label){.key = "pid", .num = pid};
 	if (c->opts.labels & PPS_LABEL_TID)
@@ -640,6 +1110,78 @@ static void map_build_id(struct pps_reader *r, const struct loc_info *li, char *
 	}
 }
 
+/*
+ * Function ids of symbolizer frames, keyed by the frame's string pointers: the
+ * symbolizer interns its strings, so equal pointers are equal functions, and a hit
+ * costs no string hashing. (A miss falls back to the profile's own dedup.)
+ */
+struct fn_cache {
+	struct fn_slot {
+		const char *name, *system_name, *file;
+		int64_t start_line;
+		uint64_t id; /* 0: empty */
+	} *slots;
+	size_t cap, used;
+};
+
+static struct fn_slot *fn_slot(struct fn_cache *fc, const struct pps_sym_frame *fr)
+{
+	uint64_t h = mix64((uint64_t)(uintptr_t)fr->name ^
+			   mix64((uint64_t)(uintptr_t)fr->system_name ^
+				 mix64((uint64_t)(uintptr_t)fr->file ^ (uint64_t)fr->start_line)));
+	size_t i;
+
+	for (i = h & (fc->cap - 1);; i = (i + 1) & (fc->cap - 1)) {
+		struct fn_slot *s = &fc->slots[i];
+
+		if (!s->id || (s->name == fr->name && s->system_name == fr->system_name &&
+			       s->file == fr->file && s->start_line == fr->start_line))
+			return s;
+	}
+}
+
+/* The profile's function id for fr; 0 on ENOMEM. */
+static uint64_t function_id(struct fn_cache *fc, struct pps_profile *p,
+			    const struct pps_sym_frame *fr)
+{
+	struct fn_slot *s;
+	uint64_t id;
+
+	if ((fc->used + 1) * 2 > fc->cap) {
+		struct fn_cache n = {.cap = fc->cap ? fc->cap * 2 : 1024};
+
+		n.slots = calloc(n.cap, sizeof(*n.slots));
+		if (!n.slots)
+			return 0;
+		for (size_t i = 0; i < fc->cap; i++) {
+			const struct fn_slot *o = &fc->slots[i];
+			struct pps_sym_frame k = {.name = o->name,
+						  .system_name = o->system_name,
+						  .file = o->file,
+						  .start_line = o->start_line};
+
+			if (o->id)
+				*fn_slot(&n, &k) = *o;
+		}
+		n.used = fc->used;
+		free(fc->slots);
+		*fc = n;
+	}
+	s = fn_slot(fc, fr);
+	if (s->id)
+		return s->id;
+	id = pps_profile_add_function(p, fr->name, fr->system_name, fr->file, fr->start_line);
+	if (!id)
+		return 0;
+	s->name = fr->name;
+	s->system_name = fr->system_name;
+	s->file = fr->file;
+	s->start_line = fr->start_line;
+	s->id = id;
+	fc->used++;
+	return id;
+}
+
 /* Symbolizes every location of cp and fills in its mappings. */
 static int finish_profile(struct pps_convert *c, struct pps_reader *r, struct conv_profile *cp)
 {
@@ -650,6 +1192,7 @@ static int finish_profile(struct pps_convert *c, struct pps_reader *r, struct co
 	} *mf;
 	size_t nr_mappings = pps_profile_nr_mappings(p);
 	struct pps_line *lines = NULL;
+	struct fn_cache fc = {0};
 	size_t lines_cap = 0;
 	int err = 0;
 
@@ -669,8 +1212,9 @@ static int finish_profile(struct pps_convert *c, struct pps_reader *r, struct co
 			c->stats.nr_unresolved++;
 			continue;
 		}
-		map_build_id(r, li, bid);
+		/* Once per mapping: the header's build-id list is searched linearly. */
 		if (!f->seen) {
+			map_build_id(r, li, bid);
 			f->seen = true;
 			memcpy(f->bid, bid, sizeof(bid));
 		}
@@ -716,9 +1260,8 @@ static int finish_profile(struct pps_convert *c, struct pps_reader *r, struct co
 		for (size_t k = 0; k < res.nr_frames; k++) {
 			const struct pps_sym_frame *fr = &res.frames[k];
 
-			lines[k].function_id = pps_profile_add_function(
-			    p, fr->name, fr->system_name, fr->file, fr->start_line);
 			err = -ENOMEM;
+			lines[k].function_id = function_id(&fc, p, fr);
 			if (!lines[k].function_id)
 				goto out;
 			lines[k].line = fr->line;
@@ -754,6 +1297,7 @@ static int finish_profile(struct pps_convert *c, struct pps_reader *r, struct co
 			goto out;
 	}
 out:
+	free(fc.slots);
 	free(lines);
 	free(mf);
 	return err;
@@ -776,8 +1320,17 @@ static void set_times(struct pps_convert *c, struct pps_reader *r)
 		pps_profile_set_time(c->profiles[i]->pub.profile, start, dur);
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 PPS_API int pps_convert_run(struct pps_convert *c, struct pps_reader *r)
 {
+	uint64_t t0 = now_ns(), t1;
 	struct pps_event ev;
 	int ret;
 
@@ -787,6 +1340,10 @@ PPS_API int pps_convert_run(struct pps_convert *c, struct pps_reader *r)
 			if (!ev.evsel)
 				break;
 			ret = add_sample(c, r, &ev);
+			break;
+		case PERF_RECORD_SWITCH:
+		case PERF_RECORD_SWITCH_CPU_WIDE:
+			ret = on_switch_in(c, r, &ev);
 			break;
 		case PERF_RECORD_MMAP:
 		case PERF_RECORD_MMAP2:
@@ -804,22 +1361,30 @@ PPS_API int pps_convert_run(struct pps_convert *c, struct pps_reader *r)
 	}
 	if (ret < 0)
 		return ret;
+	t1 = now_ns();
+	c->stats.read_ns = t1 - t0;
+	if (pps_waits_stats(c->offcpu)->nr_starts && !pps_waits_stats(c->offcpu)->nr_ends &&
+	    !c->nr_switch_ins)
+		pps_warn("%s: sched_switch shows threads leaving the CPU but never one coming back: "
+			 "a per-thread recording sees only its own threads switch out; record "
+			 "with -a or with --switch-events for the block profile",
+			 pps_reader_path(r));
+	if (c->nr_tp_undecodable)
+		pps_warn("%s: %" PRIu64 " tracepoint samples without a time or with fields "
+			 "outside their raw data were left out",
+			 pps_reader_path(r), c->nr_tp_undecodable);
+	/* Threads still off-CPU count up to the last timestamp of the recording. */
+	if (c->max_time != PPS_NO_TIME) {
+		void *a[2] = {c, r};
+
+		ret = pps_waits_flush(c->offcpu, c->max_time, flush_block, a);
+		if (ret)
+			return ret;
+	}
 	if (c->sym) {
-		size_t n = pps_reader_nr_build_ids(r);
-		uint64_t ref_addr;
-		const char *ref_sym;
-
-		for (size_t i = 0; i < n; i++) {
-			const struct pps_build_id *b = pps_reader_build_id(r, i);
-			bool bk = b->cpumode == PERF_RECORD_MISC_KERNEL;
-
-			if (b->filename && b->size)
-				(void)pps_symbolizer_add_build_id(c->sym, b->filename, bk, b->id,
-								  b->size);
-		}
-		if (pps_machine_kernel_ref(c->machine, &ref_addr, &ref_sym))
-			(void)pps_symbolizer_set_kernel(c->sym, ref_addr, ref_sym,
-							pps_reader_os_release(r));
+		ret = tell_symbolizer(c, r);
+		if (ret)
+			return ret;
 	}
 	for (size_t i = 0; i < c->nr_profiles; i++) {
 		ret = finish_profile(c, r, c->profiles[i]);
@@ -827,6 +1392,7 @@ PPS_API int pps_convert_run(struct pps_convert *c, struct pps_reader *r)
 			return ret;
 	}
 	set_times(c, r);
+	c->stats.symbolize_ns = now_ns() - t1;
 	return 0;
 }
 

@@ -105,6 +105,19 @@ struct pps_symbolizer {
 	uint64_t text_addr;	/* set_kernel(); 0 when not given */
 	const char *ref_sym;	/* "_text" or "_stext", in pool */
 	const char *os_release;
+
+	/* binary_get()'s memo: the binary of a recent map, found without interning its name
+	 * and build-id again. Cleared when build-ids are added. */
+	struct bin_memo {
+		const char *ptr;  /* m->filename as the caller passed it */
+		const char *name; /* in pool: a copy to check ptr's content against */
+		struct binary *b;
+		int32_t pid; /* compared only for anonymous maps (their perf map is per pid) */
+		bool anon;
+		bool kernel;
+		uint8_t id_size;
+		uint8_t id[20];
+	} memo[64];
 };
 
 /* ---- helpers shared with the sources (symsrc.h) ---- */
@@ -345,6 +358,8 @@ int pps_symbolizer_add_build_id(struct pps_symbolizer *s, const char *filename, 
 	struct build_id *b;
 	const char *key;
 
+	memset(s->memo, 0, sizeof(s->memo));
+
 	if (!size)
 		return 0;
 	if (size > MAX_BUILD_ID)
@@ -374,6 +389,17 @@ int pps_symbolizer_set_kernel(struct pps_symbolizer *s, uint64_t text_addr, cons
 }
 
 /* ---- the kernel ---- */
+
+static int kernel_setup(struct pps_symbolizer *s);
+
+const char *pps_symbolizer_kernel_symbol(struct pps_symbolizer *s, uint64_t addr)
+{
+	const char *module;
+
+	if (kernel_setup(s) || !s->kallsyms || pps_kallsyms_restricted(s->kallsyms))
+		return NULL;
+	return pps_kallsyms_find(s->kallsyms, addr - (uint64_t)s->kallsyms_shift, &module);
+}
 
 /* The NT_GNU_BUILD_ID note in /sys/kernel/notes; its size, 0 when not found. */
 static size_t running_kernel_build_id(uint8_t *id)
@@ -640,7 +666,40 @@ out:
  * The binary for map m, opened on first sight. NULL on ENOMEM. A binary that could
  * not be opened stays in the table with its status: it is not tried again.
  */
+static struct binary *binary_get_slow(struct pps_symbolizer *s, const struct pps_sym_map *m);
+
+/* binary_get_slow() through the memo: maps of one binary come in runs. */
 static struct binary *binary_get(struct pps_symbolizer *s, const struct pps_sym_map *m)
+{
+	struct bin_memo *mm = &s->memo[((uintptr_t)m->filename >> 4) & 63];
+	uint8_t id_size = m->build_id ? (m->build_id_size > 20 ? 20 : m->build_id_size) : 0;
+	struct binary *b;
+
+	if (mm->ptr == m->filename && mm->b && mm->kernel == m->kernel &&
+	    (!mm->anon || mm->pid == m->pid) &&
+	    mm->id_size == id_size && !memcmp(mm->id, m->build_id ? m->build_id : mm->id, id_size) &&
+	    !strcmp(mm->name, m->filename))
+		return mm->b;
+	b = binary_get_slow(s, m);
+	if (!b)
+		return NULL;
+	mm->name = pps_strpool_str(&s->pool, m->filename);
+	if (!mm->name) {
+		mm->b = NULL;
+		return b;
+	}
+	mm->ptr = m->filename;
+	mm->b = b;
+	mm->kernel = m->kernel;
+	mm->pid = m->pid;
+	mm->anon = !m->kernel && is_anon(m->filename);
+	mm->id_size = id_size;
+	if (id_size)
+		memcpy(mm->id, m->build_id, id_size);
+	return b;
+}
+
+static struct binary *binary_get_slow(struct pps_symbolizer *s, const struct pps_sym_map *m)
 {
 	char pidname[64], *keybuf = NULL;
 	const char *name = m->filename, *key, *hex;

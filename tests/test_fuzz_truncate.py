@@ -17,8 +17,12 @@
       * exit 0 => allowed only where the cut cannot be seen: file mode cut at/after the end of
         the data section (only features are lost: all counts must equal the whole file's),
         or pipe mode cut exactly at a record boundary (counts <= the whole file's)
+(c) conversion: every fuzz input and every fourth cut is converted with `--all -o DIR`
+    (symbolized, or --no-symbolize for half the cuts): sane, exit in {0,1,3} agreeing with
+    --info's verdict on damage, the file named on exit 1/3, every profile a whole gzip file.
 """
 
+import gzip
 import os
 import shutil
 import struct
@@ -206,7 +210,36 @@ def run_fuzz(c):
         r, ours2, jerr = T.ours_json("-", TIMEOUT, pipe_from=["cat", f])
         problems += [f"stdin: {x}" for x in basic_problems(r, "-", ours2, jerr, True, False)]
         rcs.append(r.rc)
-        c.result(f"fuzz {name}", problems, f"exit codes (text, json, stdin) {rcs}")
+        p, rc = convert_problems(f, info_rc=rcs[1])
+        problems += p
+        rcs.append(rc)
+        c.result(f"fuzz {name}", problems, f"exit codes (text, json, stdin, convert) {rcs}")
+
+
+def convert_problems(path, info_rc=None, symbolize=True):
+    """`perf2pprof --all -o DIR FILE` on a malformed file: sane, exit in {0,1,3}, the file named
+    on exit 1/3, every profile written readable as gzip. A file --info reads with exit 0
+    must convert with exit 0 or 1 (1: nothing to convert); 3 from --info means 3 or 1 here."""
+    out = tempfile.mkdtemp(prefix="pps-fuzzconv-")
+    try:
+        argv = [T.perf2pprof(), "--all", "-o", out, path] + ([] if symbolize else
+                                                            ["--no-symbolize"])
+        r = T.run(argv, TIMEOUT)
+        p = [f"convert: {x}" for x in basic_problems(r, path, None, None, False)]
+        if not p and info_rc is not None:
+            if info_rc == 0 and r.rc == 3:
+                p.append("convert: exit 3 where --info found no damage")
+            if info_rc == 3 and r.rc == 0:
+                p.append("convert: exit 0 where --info reported damage")
+        for f in os.listdir(out):
+            try:
+                with gzip.open(os.path.join(out, f)) as fh:
+                    fh.read()
+            except (OSError, EOFError) as e:
+                p.append(f"convert: {f} is not a whole gzip file: {e}")
+        return p, r.rc
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def check_cut(whole, lo, off, r, ours, jerr, path, via_stdin):
@@ -278,6 +311,9 @@ def run_truncations(c, files, tmp):
                 else:
                     r, ours, jerr = T.ours_json(path, TIMEOUT)
                 p, cls = check_cut(whole, lo, off, r, ours, jerr, path, via_stdin)
+                if not via_stdin and i % 4 == 0:
+                    cp, _ = convert_problems(path, info_rc=r.rc, symbolize=i % 8 == 0)
+                    p += cp
                 by_rc[r.rc] = by_rc.get(r.rc, 0) + 1
                 by_cls.setdefault(cls, set()).add(r.rc)
                 if p:

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * pps_convert: perf.data samples to pprof profiles, one per event (and per process with
- * group_by_pid), symbolized.
+ * group_by_pid), symbolized. Tracepoint waits make two more: "block" (off-CPU time from
+ * sched:sched_switch) and "mutex" (lock:contention_begin/end and futex wait syscalls),
+ * shaped like Go's block and mutex profiles.
  *
  * The converter reads the whole recording from a reader opened with PPS_READER_ORDERED,
  * rebuilding processes and maps from the side-band records as it goes. Stacks are
@@ -54,6 +56,9 @@ struct pps_convert_opts {
 	const char *kallsyms;	 /* kernel symbols instead of /proc/kallsyms */
 	const char *vmlinux;	 /* kernel image with symbols */
 	const char *buildid_dir; /* perf's build-id cache, NULL: ~/.debug */
+	/* block profile: also count switch-outs of runnable threads (preemption: run-queue
+	 * delay, not blocking), labelled state=R. */
+	bool include_preempted;
 	/* Wall-clock ns of the end of the recording (file mtime, or now for stdin), used for
 	 * time_nanos when the recording has no CLOCK_DATA; 0: none. */
 	int64_t end_wall_ns;
@@ -65,7 +70,8 @@ struct pps_convert_opts {
 
 /* One finished profile. */
 struct pps_convert_profile {
-	const char *type;  /* "cpu" (cpu-clock/task-clock), else the event name */
+	const char *type;  /* "cpu" (cpu-clock/task-clock), "block", "mutex", else the event
+			      name */
 	const char *event; /* the event name */
 	int32_t pid;	   /* with group_by_pid, else -1 */
 	uint64_t nr_samples; /* perf samples that went in */
@@ -81,6 +87,8 @@ struct pps_convert_stats {
 	uint64_t nr_frames;	       /* frames in samples */
 	uint64_t nr_unresolved_frames; /* ... of unresolved locations */
 	uint64_t nr_unmapped_frames;   /* ... in no known map */
+	uint64_t read_ns;	       /* wall time reading and aggregating samples */
+	uint64_t symbolize_ns;	       /* wall time symbolizing and finishing profiles */
 };
 
 /* NULL with errno (ENOMEM). opts may be NULL (defaults). */

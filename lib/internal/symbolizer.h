@@ -139,6 +139,13 @@ int pps_symbolizer_set_kernel(struct pps_symbolizer *s, uint64_t text_addr,
 int pps_symbolizer_lookup(struct pps_symbolizer *s, const struct pps_sym_map *m, uint64_t pc,
 			  struct pps_sym_result *res);
 
+/*
+ * The kallsyms symbol holding a runtime kernel address (a static lock, say), NULL when
+ * none or when kernel symbols are not available. Kernel symbols are chosen on the first
+ * call of this or of a kernel lookup: call pps_symbolizer_set_kernel() first.
+ */
+const char *pps_symbolizer_kernel_symbol(struct pps_symbolizer *s, uint64_t addr);
+
 /* The file info for map m without resolving an address (mapping flags, build-id). */
 const struct pps_sym_file *pps_symbolizer_file(struct pps_symbolizer *s,
 					       const struct pps_sym_map *m);

@@ -13,9 +13,16 @@
  *   nr_orphan_starts), since a thread waits for one thing at a time.
  * - An end without a pending start is dropped (its start was before the recording or
  *   lost): counted in nr_orphan_ends. Nothing is invented.
- * - An end older than its start (clock skew between CPUs) is dropped, counted.
+ * - An end older than its start (clock skew between CPUs) is dropped with its start,
+ *   counted in nr_backwards: a stale start would pair with an unrelated end later.
+ * - With key_must_match, an end whose key differs from the pending start's is an orphan
+ *   end; the start stays pending.
  * - pps_waits_flush(end_time) completes every pending wait at end_time: threads still
- *   waiting when the recording ends count up to its last timestamp.
+ *   waiting when the recording ends count up to its last timestamp. Starts after
+ *   end_time are dropped (counted in nr_backwards); nr_completed includes the flushed.
+ *   fn must not call back into the pps_waits; if it stops the flush, the waits it has
+ *   not seen are dropped. The table is empty afterwards.
+ * - NULL arguments, or nr_stack without a stack, are -EINVAL.
  * Memory: one pending entry per thread that is waiting, with its stack copy.
  */
 #ifndef PPS_INTERNAL_WAITS_H
@@ -56,9 +63,18 @@ struct pps_waits_stats {
 	uint64_t nr_orphan_ends;   /* no start pending */
 	uint64_t nr_backwards;	   /* end before start */
 	uint64_t nr_flushed;	   /* completed at the end of the recording */
+	uint64_t nr_repeat_starts; /* keyed mode: a start for a wait already pending */
 };
 
 struct pps_waits *pps_waits_new(void);
+/*
+ * Keyed mode, for locks: a wait is (tid, key), so a thread may wait for several locks at
+ * once (a spinlock taken inside a sleeping rwsem wait, the rwsem's own wait_lock). A
+ * start for a (tid, key) already pending is ignored (counted in nr_repeat_starts), as
+ * perf lock does; pps_waits_end() finds the wait by (tid, key); pps_waits_pending() and
+ * pps_waits_cancel() are for the unkeyed mode and say false here.
+ */
+struct pps_waits *pps_waits_new_keyed(void);
 void pps_waits_free(struct pps_waits *w);
 
 /* Records a start. Returns 0 or -ENOMEM. */
@@ -74,6 +90,10 @@ int pps_waits_end(struct pps_waits *w, int32_t tid, uint64_t time, uint64_t key,
 
 /* Whether tid has a pending wait. */
 bool pps_waits_pending(const struct pps_waits *w, int32_t tid);
+
+/* Drops tid's pending wait without completing it (counted in nr_orphan_starts): the
+ * thread was seen running, so its end was lost. Returns whether there was one. */
+bool pps_waits_cancel(struct pps_waits *w, int32_t tid);
 
 /*
  * Completes every pending wait at end_time, calling fn for each (sorted by tid, so
