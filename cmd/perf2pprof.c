@@ -349,6 +349,13 @@ int main(int argc, char **argv)
 		if (!args.output)
 			args.output = "-";
 		args.verbosity = verbosity;
+		/* One profile asked for: build only what it needs. */
+		if (!args.all && !args.group_by_pid && args.type && !strcmp(args.type, "block"))
+			copts.want = PPS_WANT_BLOCK;
+		else if (!args.all && !args.group_by_pid && args.type && !strcmp(args.type, "mutex"))
+			copts.want = PPS_WANT_MUTEX;
+		else if (!args.all && !args.group_by_pid && (args.type || args.event))
+			copts.want = PPS_WANT_EVENTS;
 		debuginfod_urls = getenv("DEBUGINFOD_URLS");
 		copts.debuginfod = debuginfod_urls && *debuginfod_urls;
 		ret = cmd_convert(argv[optind], &args);

@@ -177,6 +177,8 @@ PPS_API struct pps_convert *pps_convert_new(const struct pps_convert_opts *opts)
 		c->opts.labels = PPS_LABELS_DEFAULT;
 	}
 	c->opts.sz = sizeof(c->opts);
+	if (!c->opts.want)
+		c->opts.want = PPS_WANT_EVENTS | PPS_WANT_BLOCK | PPS_WANT_MUTEX;
 	c->first_time = c->last_time = c->first_seen = c->max_time = PPS_NO_TIME;
 	c->epoch = 1;
 	c->memo = calloc(MEMO_SLOTS, sizeof(*c->memo));
@@ -552,19 +554,25 @@ static bool context_mode(uint64_t ip, bool *kernel, bool *guest)
 	return true;
 }
 
+/* Whether time is inside --from/--to (always, without them). */
+static bool in_window(const struct pps_convert *c, uint64_t time)
+{
+	uint64_t off;
+
+	if (!c->opts.from_ns && !c->opts.to_ns)
+		return true;
+	if (time == PPS_NO_TIME || c->first_seen == PPS_NO_TIME)
+		return false;
+	off = time - c->first_seen;
+	return off >= c->opts.from_ns && (!c->opts.to_ns || off < c->opts.to_ns);
+}
+
 static bool passes(const struct pps_convert *c, const struct pps_sample *s, const char *comm)
 {
 	int32_t pid = (int32_t)s->pid, tid = (int32_t)s->tid;
 
-	if (c->opts.from_ns || c->opts.to_ns) {
-		uint64_t off;
-
-		if (s->time == PPS_NO_TIME || c->first_seen == PPS_NO_TIME)
-			return false;
-		off = s->time - c->first_seen;
-		if (off < c->opts.from_ns || (c->opts.to_ns && off >= c->opts.to_ns))
-			return false;
-	}
+	if (!in_window(c, s->time))
+		return false;
 	if (c->opts.nr_pids && !in_list(c->opts.pids, c->opts.nr_pids, pid))
 		return false;
 	if (c->opts.nr_tids && !in_list(c->opts.tids, c->opts.nr_tids, tid))
@@ -800,10 +808,6 @@ static int add_wait(struct pps_convert *c, struct pps_reader *r, enum prof_kind 
 	values[0] = 1;
 	values[1] = (int64_t)(w->end - w->start);
 	cp->pub.nr_samples++;
-	if (c->first_time == PPS_NO_TIME || w->start < c->first_time)
-		c->first_time = w->start;
-	if (c->last_time == PPS_NO_TIME || w->end > c->last_time)
-		c->last_time = w->end;
 	return pps_profile_add_sample(cp->pub.profile, w->stack, w->nr_stack, values, labels, nr);
 }
 
@@ -916,7 +920,8 @@ static int on_switch_in(struct pps_convert *c, struct pps_reader *r, const struc
 	struct pps_wait w;
 	int ret;
 
-	if ((ev->misc & PERF_RECORD_MISC_SWITCH_OUT) || s->time == PPS_NO_TIME ||
+	if (!(c->opts.want & PPS_WANT_BLOCK) || (ev->misc & PERF_RECORD_MISC_SWITCH_OUT) ||
+	    s->time == PPS_NO_TIME ||
 	    s->tid == UINT32_MAX || (int32_t)s->tid <= 0)
 		return 0;
 	c->nr_switch_ins++;
@@ -1006,6 +1011,14 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 		c->first_seen = s->time;
 	if (s->time != PPS_NO_TIME && (c->max_time == PPS_NO_TIME || s->time > c->max_time))
 		c->max_time = s->time;
+	/* Every profile spans the recording (or the --from/--to window of it), whatever
+	 * its own samples: a cpu and a block profile of one recording line up. */
+	if (s->time != PPS_NO_TIME && in_window(c, s->time)) {
+		if (c->first_time == PPS_NO_TIME || s->time < c->first_time)
+			c->first_time = s->time;
+		if (c->last_time == PPS_NO_TIME || s->time > c->last_time)
+			c->last_time = s->time;
+	}
 	t = pps_machine_thread(c->machine, pid, tid);
 	if (!t)
 		return -ENOMEM;
@@ -1013,9 +1026,14 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 	ti = tp_info(c, r, ev->evsel);
 	if (!ti)
 		return -ENOMEM;
-	if (ti->role != TP_NONE)
+	if (ti->role != TP_NONE) {
+		unsigned int need = ti->role == TP_SCHED_SWITCH ? PPS_WANT_BLOCK : PPS_WANT_MUTEX;
+
+		if (!(c->opts.want & need))
+			goto filtered;
 		return on_wait_event(c, r, ev, ti, passes(c, s, comm));
-	if (!passes(c, s, comm))
+	}
+	if (!(c->opts.want & PPS_WANT_EVENTS) || !passes(c, s, comm))
 		goto filtered;
 
 	cp = get_profile(c, r, ev->evsel, pid);
@@ -1027,12 +1045,6 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 						   ? 0
 						   : pps_evsel_attr(ev->evsel)->sample_period));
 	cp->pub.nr_samples++;
-	if (s->time != PPS_NO_TIME) {
-		if (c->first_time == PPS_NO_TIME || s->time < c->first_time)
-			c->first_time = s->time;
-		if (c->last_time == PPS_NO_TIME || s->time > c->last_time)
-			c->last_time = s->time;
-	}
 
 	raw = s->callchain_nr ? s->callchain : &s->ip;
 	nr_raw = s->callchain_nr ? s->callchain_nr : 1;

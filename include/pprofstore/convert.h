@@ -34,6 +34,12 @@ enum pps_label_flags {
 };
 #define PPS_LABELS_DEFAULT (PPS_LABEL_PID | PPS_LABEL_TID | PPS_LABEL_COMM)
 
+enum pps_convert_want {
+	PPS_WANT_EVENTS = 1 << 0, /* cpu and per-event profiles */
+	PPS_WANT_BLOCK = 1 << 1,
+	PPS_WANT_MUTEX = 1 << 2,
+};
+
 struct pps_convert_opts {
 	size_t sz;	     /* sizeof(struct pps_convert_opts) */
 	unsigned int labels; /* enum pps_label_flags */
@@ -59,6 +65,9 @@ struct pps_convert_opts {
 	/* block profile: also count switch-outs of runnable threads (preemption: run-queue
 	 * delay, not blocking), labelled state=R. */
 	bool include_preempted;
+	/* Which profiles to build (enum pps_convert_want); 0 means all. Leaving some out
+	 * skips their samples early: --type mutex does not resolve cpu stacks. */
+	unsigned int want;
 	/* Wall-clock ns of the end of the recording (file mtime, or now for stdin), used for
 	 * time_nanos when the recording has no CLOCK_DATA; 0: none. */
 	int64_t end_wall_ns;
