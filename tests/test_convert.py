@@ -879,7 +879,9 @@ def check_inlined(c, tmp, data, samples, wl):
         locs = [raw.locations.get(l) for l in s.locs]
         if any(loc is None for loc in locs):
             continue
-        kernel = any(raw.mappings.get(loc.mapping, {}).get("file", "").startswith("[")
+        # As perf's side: any frame in a "[...]" dso, which includes "[unknown]" (no map).
+        kernel = any(loc.mapping not in raw.mappings or loc.addr >= KERNEL_MIN or
+                     raw.mappings[loc.mapping].get("file", "").startswith("[")
                      for loc in locs)
         if kernel:
             continue
