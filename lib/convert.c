@@ -876,7 +876,9 @@ static int on_wait_event(struct pps_convert *c, struct pps_reader *r, const stru
 			return 0;
 		/* A thread leaving the CPU was running: a wait still pending for it lost its
 		 * end (a switch-in that was not recorded). It is dropped, not counted on. */
-		if (!pass || (preempted && !c->opts.include_preempted)) {
+		/* A dying thread's last switch-out (X, Z) starts no wait: it is not blocked,
+		 * and would count as off-CPU until the end of the recording. */
+		if (!pass || (preempted && !c->opts.include_preempted) || st == 'X' || st == 'Z') {
 			pps_waits_cancel(c->offcpu, prev);
 			return 0;
 		}
