@@ -940,6 +940,13 @@ static int flush_block(const struct pps_wait *w, void *ctx)
 	return add_wait(a[0], a[1], KIND_BLOCK, w);
 }
 
+static int flush_mutex(const struct pps_wait *w, void *ctx)
+{
+	void **a = ctx;
+
+	return add_wait(a[0], a[1], KIND_MUTEX, w);
+}
+
 /*
  * The sample's stack as location ids of cp, leaf first, into c->stack (*nr entries):
  * the callchain (its first address is the sample ip), else the ip. Returns 0 or -ENOMEM.
@@ -1249,14 +1256,17 @@ static int finish_profile(struct pps_convert *c, struct pps_reader *r, struct co
 		err = pps_symbolizer_lookup(c->sym, &sm, li->addr, &res);
 		if (err)
 			goto out;
-		if (res.file) {
-			f->fn |= res.file->has_functions;
-			f->fl |= res.file->has_filenames;
-			f->ln |= res.file->has_line_numbers;
-			f->in |= res.file->has_inline_frames;
-			if (!f->bid[0] && res.file->build_id_hex)
-				snprintf(f->bid, sizeof(f->bid), "%s", res.file->build_id_hex);
+		/* The flags say what this profile's locations got, not what the binary gave
+		 * other profiles: they must not depend on what else was converted. Lines come
+		 * from DWARF, whose inline scopes were then walked too. */
+		for (size_t k = 0; k < res.nr_frames; k++) {
+			f->fn |= res.frames[k].name[0] != '\0';
+			f->fl |= res.frames[k].file[0] != '\0';
+			f->ln |= res.frames[k].line != 0;
+			f->in |= res.frames[k].line != 0 && !c->opts.no_inline;
 		}
+		if (res.file && !f->bid[0] && res.file->build_id_hex)
+			snprintf(f->bid, sizeof(f->bid), "%s", res.file->build_id_hex);
 		if (!res.nr_frames) {
 			c->stats.nr_unresolved++;
 			continue;
@@ -1392,6 +1402,10 @@ PPS_API int pps_convert_run(struct pps_convert *c, struct pps_reader *r)
 		void *a[2] = {c, r};
 
 		ret = pps_waits_flush(c->offcpu, c->max_time, flush_block, a);
+		/* So do threads still in a futex wait. Kernel lock waits still open are left
+		 * out, as perf lock contention leaves them: they last microseconds. */
+		if (!ret)
+			ret = pps_waits_flush(c->futex, c->max_time, flush_mutex, a);
 		if (ret)
 			return ret;
 	}

@@ -973,11 +973,17 @@ def check_mmapper_paths(c, out, raw):
 
 def check_mutexer_paths(c, out, raw):
     di = raw.type_index("delay")
-    tot = under = 0
+    tot = under = joins = 0
     for s in raw.samples:
         if label(s, "lock") != "futex":
             continue
         names = [f[0] for f in raw.frames(s)]
+        # main's pthread_join waits on the threads' tid words: futex waits too, but not
+        # the mutex (the workload has no condition variables, so timed waits are joins);
+        # how long they last depends on the load.
+        if any(re.search(r"pthread_join|clockjoin|futex_abstimed_wait", n) for n in names):
+            joins += s.values[di]
+            continue
         tot += s.values[di]
         if any(re.search(r"lll_lock_wait|pthread_mutex_lock|futex_wait", n) for n in names) \
                 and any(n in ("lock_loop", "critical_section") for n in names):
@@ -987,20 +993,21 @@ def check_mutexer_paths(c, out, raw):
     p = []
     if tot == 0:
         p.append("no futex waits in the profile")
-    elif under < 0.9 * tot:
-        p.append(f"only {ms(under)} of {ms(tot)} futex delay under a lock-wait frame and "
-                 "lock_loop/critical_section")
+    elif under < 0.99 * tot:
+        p.append(f"only {ms(under)} of {ms(tot)} futex delay (joins left out) under a "
+                 "lock-wait frame and lock_loop/critical_section")
     if rr.rc != 0:
         p.append(f"pprof -top exit {rr.rc}: {rr.err_head()}")
     elif not own or own[0] not in ("lock_loop", "critical_section"):
         p.append(f"workload functions in -top -cum order {own}, want lock_loop first")
     lw = [(n, v) for n, v in rows if re.search(r"lll_lock_wait|pthread_mutex_lock", n)]
-    if not lw or lw[0][1] < 0.9 * tot:
-        p.append(f"pprof -top -cum: lock-wait functions {lw[:3]} do not carry 90% of "
-                 f"{ms(tot)}")
+    if not lw or lw[0][1] < 0.99 * tot:
+        p.append(f"pprof -top -cum: lock-wait functions {lw[:3]} do not carry 99% of "
+                 f"{ms(tot)} (the futex delay outside pthread_join)")
     c.result("mutexer: futex delay under the mutex lock-wait path and lock_loop (-raw, "
              "pprof -top -cum -tagfocus=lock=futex)", p,
-             f"futex {ms(tot)}; -top: " + ", ".join(f"{n} {ms(v)}" for n, v in rows[:12]))
+             f"futex {ms(tot)} (+ {ms(joins)} in pthread_join); -top: "
+             + ", ".join(f"{n} {ms(v)}" for n, v in rows[:12]))
 
 
 def check_lockrec(c, tmp, wl, lock_ok):
