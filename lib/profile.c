@@ -1063,6 +1063,118 @@ PPS_API size_t pps_profile_nr_mappings(const struct pps_profile *p)
 	return p ? p->nr_mappings : 0;
 }
 
+/* ---- reading back (for the store) ------------------------------------------------- */
+
+static const char *str_at(const struct pps_profile *p, int64_t idx)
+{
+	return idx > 0 && (size_t)idx < p->nr_strs ? p->strs[idx] : "";
+}
+
+PPS_API int pps_profile_get_sample_labels(const struct pps_profile *p, size_t i, size_t j,
+					  size_t *nr, struct pps_label *out)
+{
+	const struct label *l;
+
+	if (!p || i >= p->nr_samples)
+		return -EINVAL;
+	if (nr)
+		*nr = p->samples[i].nr_labels;
+	if (!out)
+		return 0;
+	if (j >= p->samples[i].nr_labels)
+		return -EINVAL;
+	l = &p->label_pool[p->samples[i].label_off + j];
+	out->key = str_at(p, l->key);
+	out->str = l->str ? str_at(p, l->str) : NULL;
+	out->num = l->num;
+	out->num_unit = l->unit ? str_at(p, l->unit) : NULL;
+	return 0;
+}
+
+PPS_API size_t pps_profile_nr_sample_types(const struct pps_profile *p)
+{
+	return p ? p->nr_types : 0;
+}
+
+PPS_API int pps_profile_get_sample_type(const struct pps_profile *p, size_t i, const char **type,
+					const char **unit)
+{
+	if (!p || i >= p->nr_types)
+		return -EINVAL;
+	*type = str_at(p, p->types[i].type);
+	*unit = str_at(p, p->types[i].unit);
+	return 0;
+}
+
+PPS_API void pps_profile_get_period(const struct pps_profile *p, const char **type,
+				    const char **unit, int64_t *period,
+				    const char **default_sample_type)
+{
+	*type = str_at(p, p->period_type.type);
+	*unit = str_at(p, p->period_type.unit);
+	*period = p->period;
+	*default_sample_type = str_at(p, p->default_type);
+}
+
+PPS_API void pps_profile_get_time(const struct pps_profile *p, int64_t *time_nanos,
+				  int64_t *duration_nanos)
+{
+	*time_nanos = p->time_nanos;
+	*duration_nanos = p->duration_nanos;
+}
+
+PPS_API int pps_profile_get_mapping(const struct pps_profile *p, uint64_t id,
+				    struct pps_mapping_info *out)
+{
+	const struct mapping *m;
+
+	if (!p || id == 0 || id > p->nr_mappings)
+		return -EINVAL;
+	m = &p->mappings[id - 1];
+	out->start = m->start;
+	out->limit = m->limit;
+	out->offset = m->offset;
+	out->file = str_at(p, m->file);
+	out->build_id = str_at(p, m->build_id);
+	out->has_functions = m->has_functions;
+	out->has_filenames = m->has_filenames;
+	out->has_line_numbers = m->has_line_numbers;
+	out->has_inline_frames = m->has_inline_frames;
+	return 0;
+}
+
+PPS_API int pps_profile_get_function(const struct pps_profile *p, uint64_t id, const char **name,
+				     const char **system_name, const char **filename,
+				     int64_t *start_line)
+{
+	const struct function *f;
+
+	if (!p || id == 0 || id > p->nr_functions)
+		return -EINVAL;
+	f = &p->functions[id - 1];
+	*name = str_at(p, f->name);
+	*system_name = str_at(p, f->system_name);
+	*filename = str_at(p, f->filename);
+	*start_line = f->start_line;
+	return 0;
+}
+
+PPS_API int pps_profile_get_location(const struct pps_profile *p, uint64_t id,
+				     uint64_t *mapping_id, uint64_t *address,
+				     const struct pps_line **lines, size_t *nr_lines)
+{
+	const struct location *l;
+
+	if (!p || id == 0 || id > p->nr_locations)
+		return -EINVAL;
+	l = &p->locations[id - 1];
+	*mapping_id = l->mapping_id;
+	*address = l->address;
+	*lines = l->nr_lines ? &p->lines[l->line_off] : NULL;
+	*nr_lines = l->nr_lines;
+	return 0;
+}
+
 /* ---- writing ----------------------------------------------------------------------- */
 
 /*

@@ -527,6 +527,55 @@ static void test_late_fill(void)
 	pps_profile_free(p);
 }
 
+/* The read accessors (for the store) give back what build() put in. */
+static void test_getters(const struct pps_profile *p)
+{
+	const char *t, *u, *def, *name, *sys, *file;
+	struct pps_mapping_info mi;
+	const struct pps_line *lines;
+	struct pps_label l;
+	uint64_t map, addr;
+	size_t nr = 0;
+	int64_t period, time_ns, dur, start;
+	bool has_bytes = false, has_thread = false;
+
+	CHECK(pps_profile_nr_sample_types(p) == 2, "nr sample types");
+	CHECK(!pps_profile_get_sample_type(p, 1, &t, &u) && !strcmp(t, "cpu") &&
+		  !strcmp(u, "nanoseconds"),
+	      "sample type 1");
+	CHECK(pps_profile_get_sample_type(p, 2, &t, &u) == -EINVAL, "sample type 2");
+	pps_profile_get_period(p, &t, &u, &period, &def);
+	CHECK(!strcmp(t, "cpu") && !strcmp(u, "nanoseconds") && period == 10 * MS &&
+		  !strcmp(def, "cpu"),
+	      "period %s %s %lld %s", t, u, (long long)period, def);
+	pps_profile_get_time(p, &time_ns, &dur);
+	CHECK(time_ns == 1700000000LL * 1000 * MS && dur == 10000 * MS, "time");
+	CHECK(!pps_profile_get_mapping(p, 1, &mi) && mi.start == 0x400000 &&
+		  !strcmp(mi.file, "/usr/bin/testprog") && !strcmp(mi.build_id, "0123456789abcdef") &&
+		  mi.has_inline_frames,
+	      "mapping 1");
+	CHECK(!pps_profile_get_mapping(p, 2, &mi) && !strcmp(mi.build_id, ""), "mapping 2");
+	CHECK(pps_profile_get_mapping(p, 0, &mi) == -EINVAL, "mapping 0");
+	CHECK(!pps_profile_get_function(p, 2, &name, &sys, &file, &start) &&
+		  !strcmp(name, "work") && !strcmp(sys, "_Z4workv") && !strcmp(file, "work.c") &&
+		  start == 20,
+	      "function 2");
+	CHECK(pps_profile_get_function(p, 1000, &name, &sys, &file, &start) == -EINVAL,
+	      "function 1000");
+	CHECK(!pps_profile_get_location(p, l_inl, &map, &addr, &lines, &nr) && map == 1 &&
+		  nr == 2,
+	      "location inl: mapping %llu, %zu lines", (unsigned long long)map, nr);
+	CHECK(!pps_profile_get_sample_labels(p, 0, 0, &nr, NULL) && nr == 2, "sample 0 labels");
+	for (size_t j = 0; j < nr; j++) {
+		CHECK(!pps_profile_get_sample_labels(p, 0, j, NULL, &l), "label %zu", j);
+		has_thread |= !strcmp(l.key, "thread") && l.str && !strcmp(l.str, "worker");
+		has_bytes |= !strcmp(l.key, "bytes") && !l.str && l.num == 4096 &&
+			     !strcmp(l.num_unit, "bytes");
+	}
+	CHECK(has_thread && has_bytes, "sample 0 labels thread=worker, bytes=4096");
+	CHECK(pps_profile_get_sample_labels(p, 0, 2, NULL, &l) == -EINVAL, "label 2");
+}
+
 int main(void)
 {
 	const char *bin = getenv("PPROF");
@@ -543,6 +592,7 @@ int main(void)
 	test_late_fill();
 	test_enomem();
 	p = build();
+	test_getters(p);
 	test_write_error(p);
 	fd = mkstemp(path);
 	f = fd >= 0 ? fdopen(fd, "w") : NULL;

@@ -123,6 +123,36 @@ int pps_profile_add_values(struct pps_profile *p, size_t ref, const int64_t *val
 int pps_profile_get_sample(const struct pps_profile *p, size_t i, const uint64_t **location_ids,
 			   size_t *nr_locs, const int64_t **values);
 
+/*
+ * Read access to a built profile, for the store. Every string returned points into p and
+ * stays valid until p is freed (the string table only grows); "" stands for unset.
+ * Ids are 1-based, as the add functions return them. Each getter returns 0, or -EINVAL
+ * for an unknown index or id.
+ */
+/* The labels of sample i: call with j from 0 to *nr - 1 (get *nr with out == NULL). */
+int pps_profile_get_sample_labels(const struct pps_profile *p, size_t i, size_t j, size_t *nr,
+				  struct pps_label *out);
+/* The number of sample types, and sample type i (0-based). */
+size_t pps_profile_nr_sample_types(const struct pps_profile *p);
+int pps_profile_get_sample_type(const struct pps_profile *p, size_t i, const char **type,
+				const char **unit);
+/* period_type (both "" when unset), period, and the default sample type ("" unset). */
+void pps_profile_get_period(const struct pps_profile *p, const char **type, const char **unit,
+			    int64_t *period, const char **default_sample_type);
+void pps_profile_get_time(const struct pps_profile *p, int64_t *time_nanos,
+			  int64_t *duration_nanos);
+/* Mapping id; file and build_id are never NULL. */
+int pps_profile_get_mapping(const struct pps_profile *p, uint64_t id,
+			    struct pps_mapping_info *out);
+/* Function id; strings are never NULL. */
+int pps_profile_get_function(const struct pps_profile *p, uint64_t id, const char **name,
+			     const char **system_name, const char **filename,
+			     int64_t *start_line);
+/* Location id: mapping id (0: none), address, and lines (innermost first; valid until the
+ * next add). */
+int pps_profile_get_location(const struct pps_profile *p, uint64_t id, uint64_t *mapping_id,
+			     uint64_t *address, const struct pps_line **lines, size_t *nr_lines);
+
 /* Counts, for tests and diagnostics. */
 size_t pps_profile_nr_samples(const struct pps_profile *p);
 size_t pps_profile_nr_locations(const struct pps_profile *p);

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * pps_store: a time-keyed SQLite store of pprof profiles (schema/store.sql).
+ *
+ * Ingest takes built profiles (from pps_convert) and stores them normalized: strings,
+ * mappings, functions, locations, stacks and label sets once each, and samples summed per
+ * (type, time bucket, stack, label set, source). Query sums the buckets of a time range
+ * back into one pps_profile.
+ *
+ * First slice: a profile goes into the single bucket holding its time_nanos (its samples
+ * carry no times of their own yet); per-sample bucketing is next.
+ *
+ * The database runs in WAL mode, so readers do not block an ingest, and an ingest is one
+ * transaction: killed at any point, the database holds the whole source or none of it.
+ * Not thread-safe: one struct pps_store per thread.
+ */
+#ifndef PPROFSTORE_STORE_H
+#define PPROFSTORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <pprofstore/profile.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct pps_store;
+
+/* The schema version this library creates and reads (PRAGMA user_version). */
+#define PPS_STORE_SCHEMA_VERSION 1
+/* Bucket width of a new database, when pps_store_open() is given 0. */
+#define PPS_STORE_DEFAULT_BUCKET_NS (10 * INT64_C(1000000000))
+
+enum pps_store_flags {
+	PPS_STORE_CREATE = 1 << 0,   /* create the database when missing */
+	PPS_STORE_READONLY = 1 << 1, /* never write (list, query) */
+};
+
+/* A source tag, key=value. */
+struct pps_store_tag {
+	const char *key;
+	const char *value;
+};
+
+/* What an ingest records about its input. Strings are copied; NULL is "". */
+struct pps_store_source {
+	const char *path;
+	uint64_t size;	       /* bytes */
+	uint64_t content_hash; /* pps_store_hash_file() */
+	const char *host;
+	const char *cmdline;	 /* the perf command line */
+	const char *time_origin; /* how times were placed: "clock_data", "mtime" */
+	const struct pps_store_tag *tags;
+	size_t nr_tags;
+};
+
+/*
+ * Opens (with PPS_STORE_CREATE: creates) the database at path. bucket_ns is the bucket
+ * width of a new database (0: PPS_STORE_DEFAULT_BUCKET_NS); an existing one keeps its own.
+ * Returns NULL with errno: ENOENT (missing, without CREATE), EPROTO (schema newer than
+ * this library, or not a pprofstore database; logged), EIO (SQLite error; logged),
+ * ENOMEM. Free with pps_store_close().
+ */
+struct pps_store *pps_store_open(const char *path, unsigned int flags, int64_t bucket_ns);
+/* Accepts NULL. */
+void pps_store_close(struct pps_store *s);
+
+/* The database's bucket width in ns. */
+int64_t pps_store_bucket_ns(const struct pps_store *s);
+
+/* 64-bit FNV-1a of a file's bytes, and its size. Returns 0 or -errno. */
+int pps_store_hash_file(const char *path, uint64_t *hash, uint64_t *size);
+
+/* Whether a source with this content is stored; *id gets its id. Returns 1, 0, or -EIO. */
+int pps_store_has_source(struct pps_store *s, uint64_t content_hash, uint64_t size, int64_t *id);
+
+/*
+ * Stores n profiles of one source in one transaction: types[i] is the type of
+ * profiles[i] (each with two sample types, count and value, as pps_convert builds them).
+ * Returns 0; -EEXIST when the content is already stored (nothing written); -EINVAL for a
+ * profile of another shape; -EIO (logged) or -ENOMEM, with nothing written.
+ */
+int pps_store_ingest(struct pps_store *s, const struct pps_store_source *src,
+		     const char *const *types, struct pps_profile *const *profiles, size_t n);
+/* pps_store_ingest() of one profile. */
+int pps_store_ingest_profile(struct pps_store *s, const struct pps_store_source *src,
+			     const char *type, struct pps_profile *p);
+
+/*
+ * The samples of type in buckets starting in [from_ns, to_ns) (wall-clock ns, UTC), of
+ * sources carrying every one of the nr_tags tags, summed into a new profile (free with
+ * pps_profile_free()). An empty selection gives a profile without samples. NULL with
+ * errno: ENOENT (no such type), EIO, ENOMEM.
+ */
+struct pps_profile *pps_store_query(struct pps_store *s, const char *type, int64_t from_ns,
+				    int64_t to_ns, const struct pps_store_tag *tags,
+				    size_t nr_tags);
+
+/* Calls fn for each stored type name, in name order. Returns 0 or -EIO. */
+int pps_store_for_each_type(struct pps_store *s, void (*fn)(const char *type, void *ctx),
+			    void *ctx);
+
+/* One (source, type) pair, for listings. Strings valid during the callback only. */
+struct pps_store_entry {
+	int64_t source_id;
+	const char *path;
+	const char *host;
+	const char *cmdline;
+	const char *time_origin;
+	const char *tags; /* "k=v,k=v" ("" for none) */
+	const char *type;
+	int64_t start_ns, end_ns;
+	int64_t nr_samples; /* sum of the count values (perf samples for cpu) */
+};
+
+/* Calls fn for each (source, type) pair, by source id then type. Returns 0 or -EIO. */
+int pps_store_for_each_entry(struct pps_store *s,
+			     void (*fn)(const struct pps_store_entry *e, void *ctx), void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PPROFSTORE_STORE_H */

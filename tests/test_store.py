@@ -1,0 +1,433 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
+"""pprofstore (the SQLite store, first slice) against perf2pprof and sqlite3.
+
+The workload tests/workloads/pps_wl_split (PPS_WL_SPLIT, else
+<repo>/build/tests/workloads/pps_wl_split) is recorded at test time with
+`perf record -e cpu-clock -F 999 -g`, ingested with `pprofstore ingest`, and read back with
+`pprofstore query`; profiles are compared through the real Go pprof (`-raw
+-symbolize=none`, PPROF) and the database through the sqlite3 CLI.
+
+Checks:
+  roundtrip    query over the whole range = perf2pprof on the same file: both sample types'
+               totals, flat value per function for each type, and every sample (frames,
+               labels, values) as a multiset; sample and period types equal
+  types        a recording with cpu-clock and sched:sched_switch: every profile perf2pprof
+               --all writes (cpu, block) queried from the store equals
+               it as in roundtrip
+  window       --window 1h ending at the newest data gives the same totals; a window
+               outside the data (--from 1 --to 2) exits 0 with an empty profile; --tag
+               selects the tagged source, another tag value selects nothing
+  twice        ingesting the same file again exits 0, says "already ingested" and leaves the
+               sample rows unchanged
+  integrity    PRAGMA integrity_check = ok, journal_mode = wal, user_version = 1
+  badtype      query --type nosuch exits 1 and names the types present (cpu)
+  newer        a database with user_version 2 is refused (exit 1, "newer")
+  cli          usage errors exit 2 (no command, bad TIME, bad --tag, query without -o)
+  sigkill      a larger recording (system-wide for 3 s while md5sum runs over /usr, many
+               processes and kernel stacks; the workload at -F 4999 for 3 s when -a is
+               refused) ingested into a store already holding one source, killed with
+               SIGKILL at 11 points: 2 while converting, 6 spread over the store transaction
+               (its length from `ingest -v` on a copy), 3 once the transaction has spilled
+               pages into the WAL (polled; at least one such kill is required); after each, integrity_check = ok and the store holds that source whole or not at
+               all; then a re-ingest completes and its query totals = perf2pprof's
+Exit 77 (skip) when perf record is refused. PPS_KEEP=1 keeps the temporary directory.
+"""
+
+import collections
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ppstest as T  # noqa: E402
+import pprofraw as P  # noqa: E402
+
+
+class Checker:
+    def __init__(self):
+        self.npass = self.nfail = 0
+
+    def result(self, name, problems, detail=""):
+        if problems:
+            self.nfail += 1
+            print(f"FAIL {name}: " + "; ".join(str(p) for p in problems), flush=True)
+        else:
+            self.npass += 1
+            print(f"PASS {name}" + (f": {detail}" if detail else ""), flush=True)
+
+
+def pprofstore():
+    p = os.environ.get("PPROFSTORE") or os.path.join(T.REPO, "build", "cmd", "pprofstore")
+    if not os.access(p, os.X_OK):
+        print(f"FATAL: pprofstore binary not found: {p} (set PPROFSTORE)", flush=True)
+        sys.exit(1)
+    return p
+
+
+def workload():
+    p = os.environ.get("PPS_WL_SPLIT") or os.path.join(
+        T.REPO, "build", "tests", "workloads", "pps_wl_split")
+    if not os.access(p, os.X_OK):
+        print(f"FATAL: workload not found: {p} (set PPS_WL_SPLIT)", flush=True)
+        sys.exit(1)
+    return p
+
+
+def store(db, args, timeout=300):
+    r = T.run([pprofstore(), "--db", db] + args, timeout)
+    return r, r.problems()
+
+
+def sql(db, query):
+    r = T.run(["sqlite3", db, query], 60)
+    return r.out_text.strip() if r.rc == 0 else f"<sqlite3 exit {r.rc}: {r.err_head()}>"
+
+
+def record(out, args, cmd):
+    argv = [T.perf_bin(), "record"] + args + ["-o", out, "--"] + cmd
+    r = T.run(argv, 300)
+    if r.timed_out or r.rc != 0 or not os.path.exists(out) or os.path.getsize(out) == 0:
+        return False, f"{' '.join(argv)}: exit {r.rc}: {r.err_head()}"
+    return True, ""
+
+
+def load(path):
+    raw, err = P.load_raw(path)
+    return raw, ([err] if raw is None else [])
+
+
+def sample_multiset(raw):
+    c = collections.Counter()
+    for s in raw.samples:
+        labels = tuple(sorted((k, tuple(v)) for k, v in s.labels.items()))
+        nums = tuple(sorted((k, tuple(v)) for k, v in s.num.items()))
+        c[(tuple(raw.frames(s)), labels, nums, tuple(s.values))] += 1
+    return c
+
+
+def compare(ref, got):
+    """Problems between perf2pprof's profile (ref) and the store's (got)."""
+    p = []
+    if ref.sample_types != got.sample_types:
+        p.append(f"sample types {got.sample_types} != {ref.sample_types}")
+    if ref.period_type != got.period_type:
+        p.append(f"period type {got.period_type} != {ref.period_type}")
+    for i in range(len(ref.sample_types)):
+        if ref.total(i) != got.total(i):
+            p.append(f"total[{i}] {got.total(i)} != perf2pprof's {ref.total(i)}")
+        fr, fg = ref.flat_by_function(i), got.flat_by_function(i)
+        if fr != fg:
+            diff = {k: (fr.get(k), fg.get(k)) for k in set(fr) | set(fg)
+                    if fr.get(k) != fg.get(k)}
+            p.append(f"flat[{i}] per function differs (perf2pprof, store): "
+                     f"{dict(list(diff.items())[:5])}")
+    if not p and sample_multiset(ref) != sample_multiset(got):
+        p.append("samples (frames, labels, values) differ")
+    return p
+
+
+def check_roundtrip(c, tmp, db, data, ref):
+    out = os.path.join(tmp, "all.pprof")
+    r, p = store(db, ["query", "--type", "cpu", "-o", out])
+    if not p and r.rc != 0:
+        p.append(f"query exit {r.rc}: {r.err_head()}")
+    got = None
+    if not p:
+        got, p = load(out)
+    if not p:
+        p = compare(ref, got)
+    c.result("roundtrip", p, f"{ref.total(0)} samples, {len(ref.samples)} stacks equal"
+             if not p else "")
+
+
+def check_window(c, tmp, db, ref):
+    p = []
+    out = os.path.join(tmp, "win.pprof")
+    for args, want in ((["--window", "1h"], ref.total(0)),
+                       (["--tag", "run=first"], ref.total(0)),
+                       (["--from", "1", "--to", "2"], 0),
+                       (["--tag", "run=other"], 0),
+                       (["--from", "1970-01-01T00:00:00Z", "--to", "2100-01-01T00:00:00+01:00"],
+                        ref.total(0))):
+        r, q = store(db, ["query", "--type", "cpu", "-o", out] + args)
+        if q or r.rc != 0:
+            p += q or [f"query {args}: exit {r.rc}: {r.err_head()}"]
+            continue
+        got, q = load(out)
+        if q:
+            p += q
+        elif got.total(0) != want:
+            p.append(f"query {args}: total {got.total(0)} != {want}")
+        if want == 0 and "no cpu samples" not in r.err_text:
+            p.append(f"query {args}: empty selection not reported: {r.err_head()}")
+    c.result("window", p)
+
+
+def check_twice(c, db, data):
+    before = sql(db, "SELECT count(*), sum(count), sum(value) FROM samples")
+    r, p = store(db, ["ingest", data])
+    if not p and r.rc != 0:
+        p.append(f"second ingest exit {r.rc}: {r.err_head()}")
+    if "already ingested" not in r.err_text:
+        p.append(f"second ingest does not say so: {r.err_head()}")
+    after = sql(db, "SELECT count(*), sum(count), sum(value) FROM samples")
+    if before != after:
+        p.append(f"sample rows changed: {before} -> {after}")
+    nsrc = sql(db, "SELECT count(*) FROM sources")
+    if nsrc != "1":
+        p.append(f"{nsrc} sources, expected 1")
+    c.result("twice", p)
+
+
+def check_integrity(c, db):
+    p = []
+    for q, want in (("PRAGMA integrity_check", "ok"), ("PRAGMA journal_mode", "wal"),
+                    ("PRAGMA user_version", "1")):
+        got = sql(db, q)
+        if got != want:
+            p.append(f"{q}: {got!r} != {want!r}")
+    c.result("integrity", p)
+
+
+def check_badtype(c, tmp, db):
+    r, p = store(db, ["query", "--type", "nosuch", "-o", os.path.join(tmp, "x.pprof")])
+    if not p and r.rc != 1:
+        p.append(f"exit {r.rc}, expected 1")
+    if "nosuch" not in r.err_text or "cpu" not in r.err_text:
+        p.append(f"message does not name the type and the types present: {r.err_head()}")
+    c.result("badtype", p, r.err_head(120))
+
+
+def check_newer(c, tmp, db):
+    newer = os.path.join(tmp, "newer.db")
+    shutil.copy(db, newer)
+    sql(newer, "PRAGMA user_version = 2")
+    p = []
+    for args in (["list"], ["ingest", os.path.join(tmp, "none.data")]):
+        r, q = store(newer, args)
+        p += q
+        if r.rc != 1:
+            p.append(f"{args[0]}: exit {r.rc}, expected 1")
+        if "newer" not in r.err_text:
+            p.append(f"{args[0]}: message does not say newer: {r.err_head()}")
+    c.result("newer", p)
+
+
+def check_cli(c, tmp, db):
+    p = []
+    for args in ([], ["frobnicate"], ["query", "--type", "cpu", "--from", "yesterday",
+                                      "-o", "x"],
+                 ["ingest", "--tag", "novalue", "f"], ["query", "--type", "cpu"],
+                 ["query", "--type", "cpu", "--window", "abc", "-o", "x"],
+                 ["list", "extra"], ["--bogus"]):
+        r, q = store(db, args)
+        p += q
+        if r.rc != 2:
+            p.append(f"{args}: exit {r.rc}, expected 2")
+    r, q = store(os.path.join(tmp, "missing.db"), ["list"])
+    p += q
+    if r.rc != 1:
+        p.append(f"list on a missing database: exit {r.rc}, expected 1")
+    r = T.run([pprofstore(), "--help"], 30)
+    if r.rc != 0 or "Exit status" not in r.out_text:
+        p.append("--help does not document the exit status")
+    c.result("cli", p)
+
+
+def check_sigkill(c, tmp, small, ref_small):
+    # Many processes (distinct pid/tid label sets) and kernel stacks: tens of thousands of
+    # distinct samples, so the store transaction lasts long enough to be killed inside.
+    big = os.path.join(tmp, "big.data")
+    ok, msg = record(big, ["-a", "-e", "cpu-clock", "-F", "3999", "-g"],
+                     ["sh", "-c", "timeout 3 sh -c 'find /usr -type f 2>/dev/null | "
+                      "xargs -n 8 md5sum > /dev/null'; true"])
+    wide = ok
+    if not ok:  # system-wide refused: the workload alone, longer
+        ok, msg = record(big, ["-e", "cpu-clock", "-F", "4999", "-g"], [workload(), "3"])
+    if not ok:
+        c.result("sigkill", [msg])
+        return
+    ref_out = os.path.join(tmp, "big-ref.pprof")
+    r = T.run([T.perf2pprof(), big, "-o", ref_out], 300)
+    ref, p = load(ref_out) if r.rc == 0 else (None, [f"perf2pprof exit {r.rc}"])
+    if p:
+        c.result("sigkill", p)
+        return
+    db = os.path.join(tmp, "kill.db")
+    r, p = store(db, ["ingest", small])
+    if p or r.rc:
+        c.result("sigkill", p or [f"ingest exit {r.rc}: {r.err_head()}"])
+        return
+    small_rows = sql(db, "SELECT count(*) FROM samples")
+
+    # How long a full ingest takes, and its store phase (-v), on a throwaway copy.
+    probe = os.path.join(tmp, "probe.db")
+    shutil.copy(db, probe)
+    t0 = time.monotonic()
+    r, p = store(probe, ["-v", "ingest", big])
+    full = time.monotonic() - t0
+    if p or r.rc:
+        c.result("sigkill", p or [f"ingest exit {r.rc}: {r.err_head()}"])
+        return
+    m = re.search(r"convert ([\d.]+) s, store ([\d.]+) s", r.err_text)
+    t_store = float(m.group(2)) if m else 0.0
+    begin = max(0.0, full - t_store - 0.01)
+    points = [0.3 * begin, 0.8 * begin] + [begin + t_store * f
+                                           for f in (0.1, 0.3, 0.5, 0.7, 0.85, 0.95)]
+
+    kills = []
+    in_txn = 0
+    wal = db + "-wal"
+    # Timed kills, then kills once the transaction has spilled pages into the WAL (polled),
+    # after a further 0, 10% and 30% of the store phase.
+    plan = [("t", at) for at in points] + [("wal", t_store * f) for f in (0.0, 0.1, 0.3)]
+    for how, at in plan:
+        proc = subprocess.Popen([pprofstore(), "--db", db, "-q", "ingest", big],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env=T.quiet_env())
+        t0 = time.monotonic()
+        if how == "wal":
+            while proc.poll() is None and time.monotonic() - t0 < 3 * full + 10:
+                if os.path.exists(wal) and os.path.getsize(wal) > 32:
+                    break
+                time.sleep(0.001)
+        time.sleep(at)
+        frac = (time.monotonic() - t0) / full
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        killed = proc.returncode == -signal.SIGKILL
+        # Frames in the WAL with no commit: the kill landed inside the store transaction
+        # after SQLite spilled pages (the last clean close had removed the WAL).
+        walsz = os.path.getsize(wal) if os.path.exists(wal) else 0
+        ic = sql(db, "PRAGMA integrity_check")
+        nsrc = sql(db, "SELECT count(*) FROM sources")
+        total = sql(db, "SELECT coalesce(sum(count), 0) FROM samples")
+        state = "done" if not killed else "killed"
+        if killed and walsz > 32 and nsrc == "1":
+            state = "killed-in-transaction"
+            in_txn += 1
+        kills.append(f"{frac:.2f}:{state}")
+        if ic != "ok":
+            p.append(f"kill at {frac:.2f} of {full:.2f}s: integrity_check {ic!r}")
+        whole = str(ref_small.total(0) + ref.total(0))
+        if (nsrc, total) not in (("1", str(ref_small.total(0))), ("2", whole)):
+            p.append(f"kill at {frac:.2f}: {nsrc} sources, {total} samples: neither "
+                     f"the old store nor the old store plus the whole source")
+        if nsrc == "2":  # the ingest finished before the kill: start over from one source
+            sql(db, "DELETE FROM samples WHERE source_id = 2; "
+                    "DELETE FROM source_types WHERE source_id = 2; "
+                    "DELETE FROM tags WHERE source_id = 2; DELETE FROM sources WHERE id = 2")
+    if not in_txn and wide:  # the workload alone makes too small a transaction to spill
+        p.append("no kill landed inside the store transaction (no uncommitted WAL frames)")
+    if sql(db, "SELECT count(*) FROM samples") != small_rows:
+        p.append("the first source's rows changed")
+    r, q = store(db, ["ingest", big])
+    p += q
+    if r.rc != 0 or "stored" not in r.err_text:
+        p.append(f"re-ingest exit {r.rc}: {r.err_head()}")
+    out = os.path.join(tmp, "big.pprof")
+    # Only the big source's time range: the small recording is in another bucket or not.
+    r, q = store(db, ["query", "--type", "cpu", "-o", out])
+    p += q
+    got, q = load(out) if r.rc == 0 else (None, [f"query exit {r.rc}: {r.err_head()}"])
+    p += q
+    if got is not None:
+        for i in range(len(ref.sample_types)):
+            want = ref.total(i) + ref_small.total(i)
+            if got.total(i) != want:
+                p.append(f"after re-ingest total[{i}] {got.total(i)} != {want}")
+    if sql(db, "PRAGMA integrity_check") != "ok":
+        p.append("integrity_check after the re-ingest")
+    c.result("sigkill", p, f"full ingest {full:.2f}s (store phase {t_store:.3f}s), "
+             f"{ref.total(0)} samples; {in_txn} kills inside the store transaction; kills at "
+             "fractions " + " ".join(kills))
+
+
+def check_types(c, tmp):
+    """Every profile type of a recording round-trips, not only cpu."""
+    data = os.path.join(tmp, "types.data")
+    ok, msg = record(data, ["-e", "cpu-clock", "-F", "999", "-e", "sched:sched_switch", "-g"],
+                     ["sh", "-c", f"{workload()} 0.5; sleep 0.1; {workload()} 0.3"])
+    if not ok:
+        print(f"SKIP types: {msg}", flush=True)
+        return
+    outdir = os.path.join(tmp, "types-ref")
+    r = T.run([T.perf2pprof(), "--all", data, "-o", outdir], 300)
+    p = r.problems() or ([] if r.rc == 0 else [f"perf2pprof --all exit {r.rc}"])
+    db = os.path.join(tmp, "types.db")
+    r, q = store(db, ["ingest", data])
+    p += q or ([] if r.rc == 0 else [f"ingest exit {r.rc}: {r.err_head()}"])
+    types = sorted(f[:-len(".pprof")] for f in os.listdir(outdir)) if not p else []
+    for t in types:
+        ref, q = load(os.path.join(outdir, t + ".pprof"))
+        out = os.path.join(tmp, "types-" + t.replace(":", "_") + ".pprof")
+        r, q2 = store(db, ["query", "--type", t, "-o", out])
+        q += q2 or ([] if r.rc == 0 else [f"query {t}: exit {r.rc}: {r.err_head()}"])
+        got = None
+        if not q:
+            got, q = load(out)
+        if not q:
+            q = compare(ref, got)
+        p += [f"{t}: {x}" for x in q]
+    if not p and len(types) < 2:
+        p.append(f"only {types} converted")
+    c.result("types", p, ", ".join(types))
+
+
+def main():
+    c = Checker()
+    keep = os.environ.get("PPS_KEEP") == "1"
+    tmp = tempfile.mkdtemp(prefix="pps_store_")
+    try:
+        data = os.path.join(tmp, "split.data")
+        ok, msg = record(data, ["-e", "cpu-clock", "-F", "999", "-g"], [workload()])
+        if not ok:
+            print(f"SKIP: perf record refused: {msg}", flush=True)
+            return T.SKIP
+        ref_out = os.path.join(tmp, "ref.pprof")
+        r = T.run([T.perf2pprof(), data, "-o", ref_out], 300)
+        if r.rc != 0:
+            print(f"FATAL: perf2pprof exit {r.rc}: {r.err_head()}", flush=True)
+            return 1
+        ref, p = load(ref_out)
+        if p:
+            print(f"FATAL: {p}", flush=True)
+            return 1
+        db = os.path.join(tmp, "store.db")
+        r, p = store(db, ["ingest", data, "--tag", "run=first"])
+        if not p and r.rc != 0:
+            p.append(f"ingest exit {r.rc}: {r.err_head()}")
+        c.result("ingest", p, r.err_head(160))
+        if not p:
+            check_roundtrip(c, tmp, db, data, ref)
+            check_window(c, tmp, db, ref)
+            check_twice(c, db, data)
+            check_integrity(c, db)
+            check_badtype(c, tmp, db)
+            check_newer(c, tmp, db)
+            check_cli(c, tmp, db)
+            r, p = store(db, ["list"])
+            if not p and (r.rc != 0 or "run=first" not in r.out_text
+                          or "cpu" not in r.out_text):
+                p.append(f"list exit {r.rc}: {r.out_text[:200]!r}")
+            c.result("list", p)
+            check_types(c, tmp)
+            check_sigkill(c, tmp, data, ref)
+    finally:
+        if keep:
+            print(f"kept {tmp}", flush=True)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    print(f"store: {c.npass} passed, {c.nfail} failed", flush=True)
+    return 1 if c.nfail else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
