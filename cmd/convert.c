@@ -194,7 +194,9 @@ int cmd_convert(const char *path, const struct convert_args *a)
 				a->event ? "event" : "type", a->event ? a->event : a->type);
 		else
 			fprintf(stderr, "perf2pprof: %s: no samples to convert\n", path);
-		list_types(c);
+		/* Event profiles were built unless block or mutex alone was asked for. */
+		if (!a->copts->want || (a->copts->want & PPS_WANT_EVENTS))
+			list_types(c);
 		ret = EXIT_ERROR;
 		goto out;
 	}
