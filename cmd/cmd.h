@@ -4,6 +4,7 @@
 #define PPS_CMD_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <pprofstore/pprofstore.h>
@@ -26,6 +27,9 @@ struct convert_args {
 	int verbosity; /* enum pps_log_level: what goes to stderr */
 	struct pps_convert_opts *copts;
 };
+
+/* "500ms", "2s", "10m", "1h", "1d", "3" (seconds) -> ns. false when malformed. */
+bool cmd_parse_duration(const char *s, uint64_t *ns);
 
 /* Converts a perf.data to pprof (perf2pprof). Returns an exit code. */
 int cmd_convert(const char *path, const struct convert_args *a);

@@ -74,7 +74,8 @@ static void list_types(const struct pps_convert *c)
 		for (size_t j = 0; j < i; j++)
 			dup |= !strcmp(pps_convert_profile(c, j)->type, cp->type);
 		if (!dup)
-			fprintf(stderr, " %s%s%s%s", cp->type, strcmp(cp->type, cp->event) ? " (" : "",
+			fprintf(stderr, " %s%s%s%s", cp->type,
+				strcmp(cp->type, cp->event) ? " (" : "",
 				strcmp(cp->type, cp->event) ? cp->event : "",
 				strcmp(cp->type, cp->event) ? ")" : "");
 	}
@@ -179,16 +180,18 @@ int cmd_convert(const char *path, const struct convert_args *a)
 	}
 	if (!written) {
 		if (a->type && !strcmp(a->type, "block"))
-			fprintf(stderr, "perf2pprof: %s: no block profile: it needs sched:sched_switch "
-					"samples; record with: perf record -e sched:sched_switch -g ...\n",
+			fprintf(stderr,
+				"perf2pprof: %s: no block profile: it needs sched:sched_switch "
+				"samples; record with: perf record -e sched:sched_switch -g ...\n",
 				path);
 		else if (a->type && !strcmp(a->type, "mutex"))
-			fprintf(stderr,
-				"perf2pprof: %s: no mutex profile: it needs lock contention or futex "
-				"samples; record with: perf record -e lock:contention_begin -e "
-				"lock:contention_end -e syscalls:sys_enter_futex -e "
-				"syscalls:sys_exit_futex -g ...\n",
-				path);
+			fprintf(
+			    stderr,
+			    "perf2pprof: %s: no mutex profile: it needs lock contention or futex "
+			    "samples; record with: perf record -e lock:contention_begin -e "
+			    "lock:contention_end -e syscalls:sys_enter_futex -e "
+			    "syscalls:sys_exit_futex -g ...\n",
+			    path);
 		else if (a->type || a->event)
 			fprintf(stderr, "perf2pprof: %s: no samples of %s '%s'\n", path,
 				a->event ? "event" : "type", a->event ? a->event : a->type);
@@ -217,15 +220,17 @@ int cmd_convert(const char *path, const struct convert_args *a)
 			cst->nr_unresolved_frames, cst->nr_frames,
 			100.0 * (double)cst->nr_unresolved_frames / (double)cst->nr_frames);
 		if (cst->nr_unmapped_frames)
-			fprintf(stderr, ", %" PRIu64 " in no known mapping", cst->nr_unmapped_frames);
+			fprintf(stderr, ", %" PRIu64 " in no known mapping",
+				cst->nr_unmapped_frames);
 		fputs(a->verbosity < PPS_LOG_DEBUG && cst->nr_unresolved_frames ? " (-v says why)\n"
-										 : "\n",
+										: "\n",
 		      stderr);
 	}
 	ret = EXIT_OK;
 	if (rst->truncated || rst->nr_bad_records) {
-		fprintf(stderr, "perf2pprof: %s: the recording is damaged (%s%" PRIu64
-				" corrupt records); converted what was readable\n",
+		fprintf(stderr,
+			"perf2pprof: %s: the recording is damaged (%s%" PRIu64
+			" corrupt records); converted what was readable\n",
 			path, rst->truncated ? "truncated, " : "", rst->nr_bad_records);
 		ret = EXIT_PARTIAL;
 	}

@@ -13,57 +13,57 @@
 #include "cmd.h"
 
 static const char usage[] =
-	"usage: perf2pprof [OPTIONS] FILE [-o OUT]\n"
-	"       perf2pprof --all [OPTIONS] FILE -o DIR\n"
-	"       perf2pprof --info [--json] FILE\n"
-	"\n"
-	"Converts a perf.data recording (file or pipe mode; FILE '-' is standard input)\n"
-	"into symbolized pprof profiles, one per event.\n"
-	"\n"
-	"Output:\n"
-	"  -o, --output OUT    file to write ('-', the default: standard output, not a\n"
-	"                      terminal); with --all or --group-by, a directory\n"
-	"  -t, --type TYPE     which profile: cpu (cpu-clock/task-clock samples), block\n"
-	"                      (off-CPU time, from sched:sched_switch), mutex (lock waits,\n"
-	"                      from lock:contention_begin/end and futex syscalls), or an\n"
-	"                      event name; default cpu when recorded, else the first\n"
-	"                      profile\n"
-	"  -e, --event NAME    the profile of the event with this name\n"
-	"  -a, --all           one file per profile type, DIR/TYPE.pprof\n"
-	"      --group-by pid  one file per process, DIR/TYPE.PID.pprof\n"
-	"      --labels LIST   sample labels, from pid,tid,comm,cpu (default pid,tid,comm;\n"
-	"                      'none' for none)\n"
-	"      --include-preempted  block: also count preemption (state R), which is\n"
-	"                      run-queue delay, not blocking\n"
-	"Filters:\n"
-	"      --pid LIST      only these processes (comma-separated)\n"
-	"      --tid LIST      only these threads\n"
-	"      --comm NAME     only threads with this name\n"
-	"      --from DUR      only samples from DUR after the first (500ms, 5s, 2m)\n"
-	"      --to DUR        only samples before DUR after the first\n"
-	"Symbolization:\n"
-	"      --symfs DIR     look for binaries under DIR (perf's --symfs)\n"
-	"      --kallsyms FILE kernel symbols from FILE instead of /proc/kallsyms\n"
-	"      --vmlinux FILE  kernel symbols from this kernel image\n"
-	"      --buildid-dir DIR  perf's build-id cache (default ~/.debug)\n"
-	"      --no-symbolize  addresses, mappings and build-ids only (pprof can\n"
-	"                      symbolize later)\n"
-	"      --no-inline     do not expand inlined functions\n"
-	"  debuginfod is used when DEBUGINFOD_URLS is set.\n"
-	"Other:\n"
-	"  -i, --info          print what the recording holds: perf version, host, events\n"
-	"                      with their attrs, sample, lost and throttle counts, times,\n"
-	"                      header features\n"
-	"      --json          with --info: one JSON object instead of text\n"
-	"  -v, --verbose       more diagnostics on standard error (why frames stayed\n"
-	"                      unresolved, per binary)\n"
-	"  -q, --quiet         only errors on standard error\n"
-	"  -h, --help          this help\n"
-	"  -V, --version       the version\n"
-	"\n"
-	"Exit status: 0 success; 1 error (nothing usable produced); 2 usage error;\n"
-	"3 output written, but the input was damaged (truncated or corrupt records,\n"
-	"reported on standard error with their offsets).\n";
+    "usage: perf2pprof [OPTIONS] FILE [-o OUT]\n"
+    "       perf2pprof --all [OPTIONS] FILE -o DIR\n"
+    "       perf2pprof --info [--json] FILE\n"
+    "\n"
+    "Converts a perf.data recording (file or pipe mode; FILE '-' is standard input)\n"
+    "into symbolized pprof profiles, one per event.\n"
+    "\n"
+    "Output:\n"
+    "  -o, --output OUT    file to write ('-', the default: standard output, not a\n"
+    "                      terminal); with --all or --group-by, a directory\n"
+    "  -t, --type TYPE     which profile: cpu (cpu-clock/task-clock samples), block\n"
+    "                      (off-CPU time, from sched:sched_switch), mutex (lock waits,\n"
+    "                      from lock:contention_begin/end and futex syscalls), or an\n"
+    "                      event name; default cpu when recorded, else the first\n"
+    "                      profile\n"
+    "  -e, --event NAME    the profile of the event with this name\n"
+    "  -a, --all           one file per profile type, DIR/TYPE.pprof\n"
+    "      --group-by pid  one file per process, DIR/TYPE.PID.pprof\n"
+    "      --labels LIST   sample labels, from pid,tid,comm,cpu (default pid,tid,comm;\n"
+    "                      'none' for none)\n"
+    "      --include-preempted  block: also count preemption (state R), which is\n"
+    "                      run-queue delay, not blocking\n"
+    "Filters:\n"
+    "      --pid LIST      only these processes (comma-separated)\n"
+    "      --tid LIST      only these threads\n"
+    "      --comm NAME     only threads with this name\n"
+    "      --from DUR      only samples from DUR after the first (500ms, 5s, 2m)\n"
+    "      --to DUR        only samples before DUR after the first\n"
+    "Symbolization:\n"
+    "      --symfs DIR     look for binaries under DIR (perf's --symfs)\n"
+    "      --kallsyms FILE kernel symbols from FILE instead of /proc/kallsyms\n"
+    "      --vmlinux FILE  kernel symbols from this kernel image\n"
+    "      --buildid-dir DIR  perf's build-id cache (default ~/.debug)\n"
+    "      --no-symbolize  addresses, mappings and build-ids only (pprof can\n"
+    "                      symbolize later)\n"
+    "      --no-inline     do not expand inlined functions\n"
+    "  debuginfod is used when DEBUGINFOD_URLS is set.\n"
+    "Other:\n"
+    "  -i, --info          print what the recording holds: perf version, host, events\n"
+    "                      with their attrs, sample, lost and throttle counts, times,\n"
+    "                      header features\n"
+    "      --json          with --info: one JSON object instead of text\n"
+    "  -v, --verbose       more diagnostics on standard error (why frames stayed\n"
+    "                      unresolved, per binary)\n"
+    "  -q, --quiet         only errors on standard error\n"
+    "  -h, --help          this help\n"
+    "  -V, --version       the version\n"
+    "\n"
+    "Exit status: 0 success; 1 error (nothing usable produced); 2 usage error;\n"
+    "3 output written, but the input was damaged (truncated or corrupt records,\n"
+    "reported on standard error with their offsets).\n";
 
 static int verbosity = PPS_LOG_WARN;
 
@@ -75,34 +75,6 @@ static void log_stderr(enum pps_log_level level, const char *msg, void *ctx)
 	if ((int)level > verbosity)
 		return;
 	fprintf(stderr, "perf2pprof: %s: %s\n", names[level], msg);
-}
-
-/* "500ms", "2s", "1.5m", "100us", "10ns", "3" (seconds) -> ns. false when malformed. */
-static bool parse_duration(const char *s, uint64_t *ns)
-{
-	static const struct {
-		const char *suffix;
-		double mult;
-	} units[] = {{"ns", 1}, {"us", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}, {"h", 3600e9},
-		     {"", 1e9}};
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || v < 0)
-		return false;
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (!strcmp(end, units[i].suffix)) {
-			double r = v * units[i].mult;
-
-			if (r >= 1.8e19)
-				return false;
-			*ns = (uint64_t)r;
-			return true;
-		}
-	}
-	return false;
 }
 
 /* "1,2,3" -> a malloc'ed array. false when malformed (a message says which). */
@@ -143,7 +115,9 @@ static bool parse_labels(const char *s, unsigned int *labels)
 	static const struct {
 		const char *name;
 		unsigned int flag;
-	} names[] = {{"pid", PPS_LABEL_PID}, {"tid", PPS_LABEL_TID}, {"comm", PPS_LABEL_COMM},
+	} names[] = {{"pid", PPS_LABEL_PID},
+		     {"tid", PPS_LABEL_TID},
+		     {"comm", PPS_LABEL_COMM},
 		     {"cpu", PPS_LABEL_CPU}};
 	const char *p = s;
 
@@ -161,8 +135,9 @@ static bool parse_labels(const char *s, unsigned int *labels)
 			}
 		}
 		if (!found) {
-			fprintf(stderr, "perf2pprof: --labels: unknown label '%.*s' (pid, tid, comm, "
-					"cpu)\n",
+			fprintf(stderr,
+				"perf2pprof: --labels: unknown label '%.*s' (pid, tid, comm, "
+				"cpu)\n",
 				(int)len, p);
 			return false;
 		}
@@ -250,7 +225,8 @@ int main(int argc, char **argv)
 			break;
 		case OPT_GROUP_BY:
 			if (strcmp(optarg, "pid")) {
-				fprintf(stderr, "perf2pprof: --group-by: only 'pid' is known, not '%s'\n",
+				fprintf(stderr,
+					"perf2pprof: --group-by: only 'pid' is known, not '%s'\n",
 					optarg);
 				goto out;
 			}
@@ -275,8 +251,10 @@ int main(int argc, char **argv)
 			break;
 		case OPT_FROM:
 		case OPT_TO:
-			if (!parse_duration(optarg, c == OPT_FROM ? &copts.from_ns : &copts.to_ns)) {
-				fprintf(stderr, "perf2pprof: %s: bad duration '%s' (e.g. 500ms, 5s, 2m)\n",
+			if (!cmd_parse_duration(optarg,
+						c == OPT_FROM ? &copts.from_ns : &copts.to_ns)) {
+				fprintf(stderr,
+					"perf2pprof: %s: bad duration '%s' (e.g. 500ms, 5s, 2m)\n",
 					c == OPT_FROM ? "--from" : "--to", optarg);
 				goto out;
 			}
@@ -336,7 +314,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if ((args.all || args.group_by_pid) && (!args.output || !strcmp(args.output, "-"))) {
-		fprintf(stderr, "perf2pprof: %s writes several files: give a directory with -o DIR\n",
+		fprintf(stderr,
+			"perf2pprof: %s writes several files: give a directory with -o DIR\n",
 			args.all ? "--all" : "--group-by");
 		goto out;
 	}
@@ -352,7 +331,8 @@ int main(int argc, char **argv)
 		/* One profile asked for: build only what it needs. */
 		if (!args.all && !args.group_by_pid && args.type && !strcmp(args.type, "block"))
 			copts.want = PPS_WANT_BLOCK;
-		else if (!args.all && !args.group_by_pid && args.type && !strcmp(args.type, "mutex"))
+		else if (!args.all && !args.group_by_pid && args.type &&
+			 !strcmp(args.type, "mutex"))
 			copts.want = PPS_WANT_MUTEX;
 		else if (!args.all && !args.group_by_pid && (args.type || args.event))
 			copts.want = PPS_WANT_EVENTS;
@@ -371,8 +351,9 @@ int main(int argc, char **argv)
 	}
 	ret = cmd_info(argv[optind], json, out);
 	if (ret == EXIT_PARTIAL)
-		fprintf(stderr, "perf2pprof: %s: the recording is damaged; what was readable is "
-				"shown above\n",
+		fprintf(stderr,
+			"perf2pprof: %s: the recording is damaged; what was readable is "
+			"shown above\n",
 			argv[optind]);
 	if (out != stdout ? fclose(out) != 0 : fflush(out) != 0) {
 		fprintf(stderr, "perf2pprof: %s: write error: %s\n", args.output, strerror(errno));

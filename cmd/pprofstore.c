@@ -89,34 +89,6 @@ static void log_stderr(enum pps_log_level level, const char *msg, void *ctx)
 	fprintf(stderr, "pprofstore: %s\n", msg);
 }
 
-/* "500ms", "2s", "10m", "1h", "3" (seconds) -> ns; false when malformed. */
-static bool parse_duration(const char *s, uint64_t *ns)
-{
-	static const struct {
-		const char *suffix;
-		double mult;
-	} units[] = {{"ns", 1},	  {"us", 1e3},	 {"ms", 1e6},	 {"s", 1e9},
-		     {"m", 60e9}, {"h", 3600e9}, {"d", 86400e9}, {"", 1e9}};
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || v < 0)
-		return false;
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (!strcmp(end, units[i].suffix)) {
-			double r = v * units[i].mult;
-
-			if (r >= 9.2e18)
-				return false;
-			*ns = (uint64_t)r;
-			return true;
-		}
-	}
-	return false;
-}
-
 /* TIME: unix seconds (with an optional fraction), or RFC 3339
  * (2024-05-01T12:00:00Z, 2024-05-01T12:00:00.5+02:00). false when malformed. */
 static bool parse_time(const char *s, int64_t *ns)
@@ -407,7 +379,7 @@ static int cmd_query(const struct args *a)
 			a->from && !parse_time(a->from, &from) ? a->from : a->to);
 		return EXIT_USAGE;
 	}
-	if (a->window && (a->from || !parse_duration(a->window, &window) || !window)) {
+	if (a->window && (a->from || !cmd_parse_duration(a->window, &window) || !window)) {
 		fprintf(stderr, "pprofstore: query: %s\n",
 			a->from ? "--window and --from exclude each other"
 				: "bad --window duration (10m, 1h, 30s)");
@@ -550,7 +522,7 @@ int main(int argc, char **argv)
 			a.db = optarg;
 			break;
 		case OPT_BUCKET:
-			if (!parse_duration(optarg, &a.bucket_ns) || !a.bucket_ns) {
+			if (!cmd_parse_duration(optarg, &a.bucket_ns) || !a.bucket_ns) {
 				fprintf(stderr, "pprofstore: --bucket: bad duration '%s'\n",
 					optarg);
 				goto out;

@@ -31,7 +31,7 @@
 struct loc_info {
 	const char *filename; /* interned by the machine; NULL: no map */
 	uint64_t start, end, pgoff;
-	uint64_t addr; /* the address looked up (return address - 1 for callers) */
+	uint64_t addr;	 /* the address looked up (return address - 1 for callers) */
 	bool unresolved; /* symbolization found no function (phase 2) */
 	uint64_t mapping_id;
 	int32_t pid;
@@ -44,7 +44,7 @@ struct loc_info {
 struct loc_cache {
 	struct loc_slot {
 		uint64_t gen, addr, id; /* id 0: empty */
-	} *slots;
+	} * slots;
 	size_t cap, used;
 };
 
@@ -118,12 +118,12 @@ struct pps_convert {
 	struct prof_slot {
 		uint64_t key;
 		size_t ref;
-	} *prof_idx;
+	} * prof_idx;
 	size_t prof_cap;
 	struct pps_convert_stats stats;
 	uint64_t first_time, last_time; /* of samples kept, PPS_NO_TIME when none */
 	uint64_t first_seen;		/* of all samples: the origin of from/to */
-	uint64_t epoch; /* bumped by every side-band record: memo entries before it are stale */
+	uint64_t epoch;	   /* bumped by every side-band record: memo entries before it are stale */
 	uint64_t max_time; /* of all samples, waits included: where pending waits end */
 	/* Tracepoint waits. */
 	struct pps_tracepoints *tp;
@@ -134,7 +134,7 @@ struct pps_convert {
 	uint64_t nr_tp_undecodable; /* tracepoint samples whose fields could not be read */
 	uint64_t nr_switch_ins;	    /* PERF_RECORD_SWITCH switch-ins seen */
 	bool kernel_told;	    /* tell_symbolizer() ran for lock symbols */
-	struct memo *memo; /* MEMO_SLOTS */
+	struct memo *memo;	    /* MEMO_SLOTS */
 	bool has_cpu_profile;
 	uint64_t stack[MAX_STACK];
 };
@@ -287,11 +287,13 @@ static int setup_profile(struct pps_convert *c, struct pps_reader *r, struct con
 	} else if (cp->cpu) {
 		err = pps_profile_add_sample_type(p, "samples", "count");
 		err = err ?: pps_profile_add_sample_type(p, "cpu", "nanoseconds");
-		err = err ?: pps_profile_set_period(p, "cpu", "nanoseconds", nominal_period(a, true));
+		err =
+		    err ?: pps_profile_set_period(p, "cpu", "nanoseconds", nominal_period(a, true));
 	} else {
 		err = pps_profile_add_sample_type(p, "samples", "count");
 		err = err ?: pps_profile_add_sample_type(p, cp->pub.event, "count");
-		err = err ?: pps_profile_set_period(p, cp->pub.event, "count",
+		err = err
+			  ?: pps_profile_set_period(p, cp->pub.event, "count",
 						    nominal_period(a, false));
 	}
 	if (err)
@@ -330,8 +332,7 @@ static const char *const kind_event[] = {
 /* The profile of (evsel, pid) for KIND_EVENT, or of (kind, pid) for the wait profiles (e
  * NULL), created on first use; NULL on ENOMEM. */
 static struct conv_profile *get_profile_kind(struct pps_convert *c, struct pps_reader *r,
-					     struct pps_evsel *e, enum prof_kind kind,
-					     int32_t pid)
+					     struct pps_evsel *e, enum prof_kind kind, int32_t pid)
 {
 	struct conv_profile *cp = NULL;
 	uint64_t key, idx;
@@ -398,7 +399,8 @@ static struct conv_profile *get_profile_kind(struct pps_convert *c, struct pps_r
 		cp->cpu = !taken;
 	}
 	cp->type = strdup(kind != KIND_EVENT ? kind_type[kind]
-					     : cp->cpu ? "cpu" : (cp->event ? cp->event : "event"));
+			  : cp->cpu	     ? "cpu"
+					     : (cp->event ? cp->event : "event"));
 	cp->pub.type = cp->type;
 	if (!cp->event || !cp->type || !cp->pub.profile || setup_profile(c, r, cp, e)) {
 		pps_profile_free(cp->pub.profile);
@@ -408,7 +410,8 @@ static struct conv_profile *get_profile_kind(struct pps_convert *c, struct pps_r
 		return NULL;
 	}
 	c->profiles[c->nr_profiles++] = cp;
-	for (i = mix64(key) & (c->prof_cap - 1); c->prof_idx[i].ref; i = (i + 1) & (c->prof_cap - 1))
+	for (i = mix64(key) & (c->prof_cap - 1); c->prof_idx[i].ref;
+	     i = (i + 1) & (c->prof_cap - 1))
 		;
 	c->prof_idx[i].key = key;
 	c->prof_idx[i].ref = c->nr_profiles;
@@ -549,8 +552,8 @@ static bool context_mode(uint64_t ip, bool *kernel, bool *guest)
 		return false;
 	*guest = ip == PERF_CONTEXT_GUEST || ip == PERF_CONTEXT_GUEST_KERNEL ||
 		 ip == PERF_CONTEXT_GUEST_USER;
-	*kernel = ip == PERF_CONTEXT_KERNEL || ip == PERF_CONTEXT_HV ||
-		  ip == PERF_CONTEXT_GUEST_KERNEL;
+	*kernel =
+	    ip == PERF_CONTEXT_KERNEL || ip == PERF_CONTEXT_HV || ip == PERF_CONTEXT_GUEST_KERNEL;
 	return true;
 }
 
@@ -591,8 +594,8 @@ static const char *thread_comm(const struct pps_thread *t, char *buf, size_t siz
 
 /* ---- block and mutex: waits from tracepoints -------------------------------------- */
 
-static int resolve_stack(struct pps_convert *c, struct conv_profile *cp,
-			 const struct pps_event *ev, size_t *nr_out);
+static int resolve_stack(struct pps_convert *c, struct conv_profile *cp, const struct pps_event *ev,
+			 size_t *nr_out);
 
 /* perf lock contention's names for lock:contention_begin's flags (LCB_F_*). */
 static const char *lock_type(uint32_t flags)
@@ -632,11 +635,11 @@ static const char *lock_type(uint32_t flags)
 static bool futex_waits(uint64_t op)
 {
 	switch (op & 127) { /* FUTEX_CMD_MASK: without PRIVATE (128) and CLOCK_REALTIME (256) */
-	case 0:	 /* FUTEX_WAIT */
-	case 6:	 /* FUTEX_LOCK_PI */
-	case 9:	 /* FUTEX_WAIT_BITSET */
-	case 11: /* FUTEX_WAIT_REQUEUE_PI */
-	case 13: /* FUTEX_LOCK_PI2 */
+	case 0:		    /* FUTEX_WAIT */
+	case 6:		    /* FUTEX_LOCK_PI */
+	case 9:		    /* FUTEX_WAIT_BITSET */
+	case 11:	    /* FUTEX_WAIT_REQUEUE_PI */
+	case 13:	    /* FUTEX_LOCK_PI2 */
 		return true;
 	default:
 		return false;
@@ -740,8 +743,8 @@ static int tell_symbolizer(struct pps_convert *c, struct pps_reader *r)
 			err = pps_symbolizer_add_build_id(c->sym, b->filename, bk, b->id, b->size);
 	}
 	if (!err && pps_machine_kernel_ref(c->machine, &ref_addr, &ref_sym))
-		err = pps_symbolizer_set_kernel(c->sym, ref_addr, ref_sym,
-						pps_reader_os_release(r));
+		err =
+		    pps_symbolizer_set_kernel(c->sym, ref_addr, ref_sym, pps_reader_os_release(r));
 	return err;
 }
 
@@ -785,8 +788,8 @@ static int add_wait(struct pps_convert *c, struct pps_reader *r, enum prof_kind 
 	if (c->opts.labels & PPS_LABEL_TID)
 		labels[nr++] = (struct pps_label){.key = "tid", .num = w->tid};
 	if (c->opts.labels & PPS_LABEL_COMM)
-		labels[nr++] = (struct pps_label){.key = "comm",
-						  .str = thread_comm(t, comm_buf, sizeof(comm_buf))};
+		labels[nr++] = (struct pps_label){
+		    .key = "comm", .str = thread_comm(t, comm_buf, sizeof(comm_buf))};
 	if (c->opts.labels & PPS_LABEL_CPU)
 		labels[nr++] = (struct pps_label){.key = "cpu", .num = w->cpu};
 	if (kind == KIND_BLOCK) {
@@ -923,8 +926,7 @@ static int on_switch_in(struct pps_convert *c, struct pps_reader *r, const struc
 	int ret;
 
 	if (!(c->opts.want & PPS_WANT_BLOCK) || (ev->misc & PERF_RECORD_MISC_SWITCH_OUT) ||
-	    s->time == PPS_NO_TIME ||
-	    s->tid == UINT32_MAX || (int32_t)s->tid <= 0)
+	    s->time == PPS_NO_TIME || s->tid == UINT32_MAX || (int32_t)s->tid <= 0)
 		return 0;
 	c->nr_switch_ins++;
 	if (!pps_waits_pending(c->offcpu, (int32_t)s->tid))
@@ -951,14 +953,14 @@ static int flush_mutex(const struct pps_wait *w, void *ctx)
  * The sample's stack as location ids of cp, leaf first, into c->stack (*nr entries):
  * the callchain (its first address is the sample ip), else the ip. Returns 0 or -ENOMEM.
  */
-static int resolve_stack(struct pps_convert *c, struct conv_profile *cp,
-			 const struct pps_event *ev, size_t *nr_out)
+static int resolve_stack(struct pps_convert *c, struct conv_profile *cp, const struct pps_event *ev,
+			 size_t *nr_out)
 {
 	const struct pps_sample *s = &ev->sample;
 	uint16_t cpumode = ev->misc & PERF_RECORD_MISC_CPUMODE_MASK;
 	bool kernel = cpumode == PERF_RECORD_MISC_KERNEL || cpumode == PERF_RECORD_MISC_HYPERVISOR;
-	bool guest = cpumode == PERF_RECORD_MISC_GUEST_KERNEL ||
-		     cpumode == PERF_RECORD_MISC_GUEST_USER;
+	bool guest =
+	    cpumode == PERF_RECORD_MISC_GUEST_KERNEL || cpumode == PERF_RECORD_MISC_GUEST_USER;
 	int32_t pid = (int32_t)s->pid;
 	bool leaf = true;
 	size_t nr = 0;
@@ -1051,8 +1053,8 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 	values[0] = 1;
 	values[1] = (int64_t)(s->period ? s->period
 					: (pps_evsel_attr(ev->evsel)->freq
-						   ? 0
-						   : pps_evsel_attr(ev->evsel)->sample_period));
+					       ? 0
+					       : pps_evsel_attr(ev->evsel)->sample_period));
 	cp->pub.nr_samples++;
 
 	raw = s->callchain_nr ? s->callchain : &s->ip;
@@ -1141,7 +1143,7 @@ struct fn_cache {
 		const char *name, *system_name, *file;
 		int64_t start_line;
 		uint64_t id; /* 0: empty */
-	} *slots;
+	} * slots;
 	size_t cap, used;
 };
 
@@ -1210,7 +1212,7 @@ static int finish_profile(struct pps_convert *c, struct pps_reader *r, struct co
 	struct mflags {
 		bool fn, fl, ln, in, seen;
 		char bid[41];
-	} *mf;
+	} * mf;
 	size_t nr_mappings = pps_profile_nr_mappings(p);
 	struct pps_line *lines = NULL;
 	struct fn_cache fc = {0};
@@ -1389,10 +1391,11 @@ PPS_API int pps_convert_run(struct pps_convert *c, struct pps_reader *r)
 	c->stats.read_ns = t1 - t0;
 	if (pps_waits_stats(c->offcpu)->nr_starts && !pps_waits_stats(c->offcpu)->nr_ends &&
 	    !c->nr_switch_ins)
-		pps_warn("%s: sched_switch shows threads leaving the CPU but never one coming back: "
-			 "a per-thread recording sees only its own threads switch out; record "
-			 "with -a or with --switch-events for the block profile",
-			 pps_reader_path(r));
+		pps_warn(
+		    "%s: sched_switch shows threads leaving the CPU but never one coming back: "
+		    "a per-thread recording sees only its own threads switch out; record "
+		    "with -a or with --switch-events for the block profile",
+		    pps_reader_path(r));
 	if (c->nr_tp_undecodable)
 		pps_warn("%s: %" PRIu64 " tracepoint samples without a time or with fields "
 			 "outside their raw data were left out",
@@ -1429,8 +1432,7 @@ PPS_API size_t pps_convert_nr_profiles(const struct pps_convert *c)
 	return c->nr_profiles;
 }
 
-PPS_API const struct pps_convert_profile *pps_convert_profile(const struct pps_convert *c,
-							      size_t i)
+PPS_API const struct pps_convert_profile *pps_convert_profile(const struct pps_convert *c, size_t i)
 {
 	return i < c->nr_profiles ? &c->profiles[i]->pub : NULL;
 }

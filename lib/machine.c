@@ -29,7 +29,7 @@ struct itab {
 		int32_t key;
 		bool used;
 		void *val;
-	} *slots;
+	} * slots;
 	size_t cap, used;
 };
 
@@ -126,7 +126,8 @@ static const char *intern(struct pps_machine *m, const char *name)
 		for (size_t j = 0; j < m->names_cap; j++) {
 			if (!m->names[j])
 				continue;
-			for (i = hash_str(m->names[j]) & (ncap - 1); nn[i]; i = (i + 1) & (ncap - 1))
+			for (i = hash_str(m->names[j]) & (ncap - 1); nn[i];
+			     i = (i + 1) & (ncap - 1))
 				;
 			nn[i] = m->names[j];
 		}
@@ -134,8 +135,7 @@ static const char *intern(struct pps_machine *m, const char *name)
 		m->names = nn;
 		m->names_cap = ncap;
 	}
-	for (i = hash_str(name) & (m->names_cap - 1); m->names[i];
-	     i = (i + 1) & (m->names_cap - 1))
+	for (i = hash_str(name) & (m->names_cap - 1); m->names[i]; i = (i + 1) & (m->names_cap - 1))
 		if (!strcmp(m->names[i], name))
 			return m->names[i];
 	m->names[i] = strdup(name);
@@ -304,8 +304,8 @@ static int insert_map(struct pps_machine *m, struct proc *p, const struct pps_ma
 static const char kernel_prefix[] = "[kernel.kallsyms]";
 
 static int process_mmap(struct pps_machine *m, uint16_t misc, int32_t pid, uint64_t start,
-			uint64_t len, uint64_t pgoff, const char *filename,
-			const uint8_t *build_id, uint8_t build_id_size)
+			uint64_t len, uint64_t pgoff, const char *filename, const uint8_t *build_id,
+			uint8_t build_id_size)
 {
 	uint16_t cpumode = misc & PERF_RECORD_MISC_CPUMODE_MASK;
 	struct pps_map nm = {0};
@@ -399,8 +399,8 @@ int pps_machine_process(struct pps_machine *m, uint32_t type, uint16_t misc, con
 			return process_mmap(m, misc, (int32_t)ev->mmap2.pid, ev->mmap2.start,
 					    ev->mmap2.len, ev->mmap2.pgoff, ev->mmap2.filename,
 					    ev->mmap2.build_id, ev->mmap2.build_id_size);
-		return process_mmap(m, misc, (int32_t)ev->mmap2.pid, ev->mmap2.start,
-				    ev->mmap2.len, ev->mmap2.pgoff, ev->mmap2.filename, NULL, 0);
+		return process_mmap(m, misc, (int32_t)ev->mmap2.pid, ev->mmap2.start, ev->mmap2.len,
+				    ev->mmap2.pgoff, ev->mmap2.filename, NULL, 0);
 	case PERF_RECORD_COMM:
 		return process_comm(m, misc, &ev->comm);
 	case PERF_RECORD_FORK:

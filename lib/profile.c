@@ -156,7 +156,7 @@ struct pps_profile {
 	struct labelset {
 		size_t off;
 		uint32_t n;
-	} *labelsets;
+	} * labelsets;
 	size_t nr_labelsets, labelsets_cap;
 	struct dedup labelset_idx;
 	uint64_t *stack_pool; /* the stacks of all samples, back to back */
@@ -558,8 +558,8 @@ out_err:
 }
 
 PPS_API int pps_profile_update_mapping(struct pps_profile *p, uint64_t mapping_id,
-				      const char *build_id, bool has_functions, bool has_filenames,
-				      bool has_line_numbers, bool has_inline_frames)
+				       const char *build_id, bool has_functions, bool has_filenames,
+				       bool has_line_numbers, bool has_inline_frames)
 {
 	struct mapping *m;
 	int64_t bid = 0;
@@ -868,8 +868,7 @@ static bool labelset_eq(const struct pps_profile *p, size_t idx, const void *key
 }
 
 /* The label_pool offset of this (sorted) label set, stored once. -ENOMEM on failure. */
-static int labelset_off(struct pps_profile *p, const struct label *labels, size_t n,
-			size_t *off)
+static int labelset_off(struct pps_profile *p, const struct label *labels, size_t n, size_t *off)
 {
 	struct labelset_key key = {labels, n};
 	struct labelset *sets;
@@ -892,8 +891,7 @@ static int labelset_off(struct pps_profile *p, const struct label *labels, size_
 		*off = p->labelsets[ref - 1].off;
 		return 0;
 	}
-	sets = array_reserve(p->labelsets, &p->labelsets_cap, p->nr_labelsets + 1,
-			     sizeof(*sets));
+	sets = array_reserve(p->labelsets, &p->labelsets_cap, p->nr_labelsets + 1, sizeof(*sets));
 	if (!sets)
 		return -ENOMEM;
 	p->labelsets = sets;
@@ -1159,9 +1157,9 @@ PPS_API int pps_profile_get_function(const struct pps_profile *p, uint64_t id, c
 	return 0;
 }
 
-PPS_API int pps_profile_get_location(const struct pps_profile *p, uint64_t id,
-				     uint64_t *mapping_id, uint64_t *address,
-				     const struct pps_line **lines, size_t *nr_lines)
+PPS_API int pps_profile_get_location(const struct pps_profile *p, uint64_t id, uint64_t *mapping_id,
+				     uint64_t *address, const struct pps_line **lines,
+				     size_t *nr_lines)
 {
 	const struct location *l;
 
@@ -1323,8 +1321,7 @@ static int gz_init(struct gz_writer *w, FILE *f)
 		return -ENOMEM;
 	/* windowBits 15 + 16: a gzip wrapper, which is what pprof reads. Level 1, as Go's
 	 * runtime/pprof: profiles are written often and compress well even so. */
-	if (deflateInit2(&w->zs, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8,
-			 Z_DEFAULT_STRATEGY) != Z_OK)
+	if (deflateInit2(&w->zs, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
 		return -ENOMEM;
 	w->zs_live = true;
 	if (pthread_mutex_init(&w->mu, NULL))
