@@ -167,7 +167,6 @@ struct pps_profile {
 	size_t label_cap;
 	int64_t *value_pool; /* nr_types values per sample */
 	size_t values_cap;   /* allocated entries of value_pool */
-	size_t max_labels;   /* most labels of one sample: sizes the write scratch */
 
 	struct label *scratch; /* add_sample's labels, interned and sorted before lookup */
 	size_t scratch_cap;
@@ -943,8 +942,6 @@ static int sample_append(struct pps_profile *p, const struct sample_key *key, co
 		memcpy(&p->stack_pool[p->stack_len], key->locs, key->nr_locs * sizeof(*key->locs));
 	p->stack_len += key->nr_locs;
 	memcpy(&p->value_pool[p->nr_samples * p->nr_types], values, p->nr_types * sizeof(*values));
-	if (key->nr_labels > p->max_labels)
-		p->max_labels = key->nr_labels;
 	return 0;
 }
 
@@ -1378,10 +1375,8 @@ static void gz_release(struct gz_writer *w)
 	free(w->buf[0]);
 }
 
-/* Scratch messages for one sample's labels and one location's lines. */
+/* Scratch messages for one location's lines (samples are encoded without messages). */
 struct write_scratch {
-	Perftools__Profiles__Label *labels;
-	Perftools__Profiles__Label **label_ptrs;
 	Perftools__Profiles__Line *lines;
 	Perftools__Profiles__Line **line_ptrs;
 };
@@ -1389,11 +1384,9 @@ struct write_scratch {
 static int scratch_init(struct write_scratch *s, const struct pps_profile *p)
 {
 	/* +1: malloc(0) may return NULL. */
-	s->labels = calloc(p->max_labels + 1, sizeof(*s->labels));
-	s->label_ptrs = calloc(p->max_labels + 1, sizeof(*s->label_ptrs));
 	s->lines = calloc(p->max_lines + 1, sizeof(*s->lines));
 	s->line_ptrs = calloc(p->max_lines + 1, sizeof(*s->line_ptrs));
-	if (!s->labels || !s->label_ptrs || !s->lines || !s->line_ptrs)
+	if (!s->lines || !s->line_ptrs)
 		return -ENOMEM;
 	return 0;
 }
@@ -1402,8 +1395,6 @@ static void scratch_release(struct write_scratch *s)
 {
 	free(s->line_ptrs);
 	free(s->lines);
-	free(s->label_ptrs);
-	free(s->labels);
 }
 
 /* Packs one piece of the Profile (see the file comment) into w. */
@@ -1464,12 +1455,11 @@ static size_t label_len(const struct label *l)
  * protobuf-c's two passes over a message built for each: the bytes are the same, one
  * Profile piece holding one Sample (field 2) per sample.
  */
-static void put_samples(struct gz_writer *w, struct pps_profile *p, struct write_scratch *s)
+static void put_samples(struct gz_writer *w, struct pps_profile *p)
 {
 	size_t max = 0;
 	uint8_t *buf;
 
-	(void)s;
 	for (size_t i = 0; i < p->nr_samples; i++) {
 		const struct sample *src = &p->samples[i];
 		size_t n = 32 + 10 * ((size_t)src->nr_locs + p->nr_types) + 48 * src->nr_labels;
@@ -1651,7 +1641,7 @@ PPS_API int pps_profile_write(struct pps_profile *p, FILE *f)
 		goto out_release_scratch;
 
 	put_sample_types(&w, p);
-	put_samples(&w, p, &scratch);
+	put_samples(&w, p);
 	put_mappings(&w, p);
 	put_locations(&w, p, &scratch);
 	put_functions(&w, p);
