@@ -424,16 +424,6 @@ static struct conv_profile *get_profile(struct pps_convert *c, struct pps_reader
 	return get_profile_kind(c, r, e, KIND_EVENT, pid);
 }
 
-static void hex_build_id(const uint8_t *id, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[id[i] >> 4];
-		out[2 * i + 1] = digits[id[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
 
 static struct loc_slot *cache_slot(struct loc_cache *lc, uint64_t gen, uint64_t addr)
 {
@@ -493,7 +483,7 @@ static uint64_t frame_location(struct pps_convert *c, struct conv_profile *cp, i
 		};
 
 		if (m->build_id_size)
-			hex_build_id(m->build_id, m->build_id_size, bid);
+			pps_hex(m->build_id, m->build_id_size, bid);
 		mapping_id = pps_profile_add_mapping(cp->pub.profile, &mi);
 		if (!mapping_id)
 			return 0;
@@ -1114,7 +1104,7 @@ static void map_build_id(struct pps_reader *r, const struct loc_info *li, char *
 
 	hex[0] = '\0';
 	if (li->build_id_size) {
-		hex_build_id(li->build_id, li->build_id_size, hex);
+		pps_hex(li->build_id, li->build_id_size, hex);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -1127,7 +1117,7 @@ static void map_build_id(struct pps_reader *r, const struct loc_info *li, char *
 		if (!strcmp(b->filename, li->filename) ||
 		    (li->kernel && !strcmp(li->filename, "[kernel.kallsyms]") &&
 		     !strncmp(b->filename, "[kernel.kallsyms]", 17))) {
-			hex_build_id(b->id, b->size, hex);
+			pps_hex(b->id, b->size, hex);
 			return;
 		}
 	}

@@ -187,17 +187,6 @@ out_close:
 	return r;
 }
 
-static char *hex_of(const uint8_t *id, size_t size, char *buf)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < size; i++) {
-		buf[2 * i] = digits[id[i] >> 4];
-		buf[2 * i + 1] = digits[id[i] & 15];
-	}
-	buf[2 * size] = '\0';
-	return buf;
-}
 
 /* Joins into a malloc'ed string; NULL on ENOMEM (or a path too long to be real). */
 PPS_PRINTF(1, 2) static char *path_fmt(const char *fmt, ...)
@@ -233,7 +222,7 @@ char *pps_dso_cache_path(const struct pps_dso_search *s, const uint8_t *id, size
 
 	if (!s->buildid_dir || !size)
 		return NULL;
-	hex_of(id, size, hex);
+	pps_hex(id, size, hex);
 	p = path_fmt("%s/.build-id/%.2s/%s", s->buildid_dir, hex, hex + 2);
 	if (!p || stat(p, &st) || !S_ISDIR(st.st_mode))
 		return p;
@@ -277,7 +266,7 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
 
 	(void)mod, (void)modname, (void)base, (void)file_name, (void)crc;
 	if (d->id_size) {
-		hex_of(d->id, d->id_size, hex);
+		pps_hex(d->id, d->id_size, hex);
 		p = pps_dso_cache_path(s, d->id, d->id_size, "debug");
 		fd = try_debug_file(d, p, debuginfo_file_name);
 		free(p);
@@ -461,8 +450,8 @@ static bool try_candidate(const struct pps_dso_search *search, const char *cand,
 	r = probe_file(cand, want, want_size, id, &id_size);
 	if (r == PROBE_MISMATCH) {
 		pps_warn("build-id mismatch: %s is %s, the recording has %s", cand,
-			 hex_of(id, id_size, hf),
-			 hex_of(want, want_size > MAX_BUILD_ID ? MAX_BUILD_ID : want_size, hw));
+			 pps_hex(id, id_size, hf),
+			 pps_hex(want, want_size > MAX_BUILD_ID ? MAX_BUILD_ID : want_size, hw));
 	}
 	if (r > *seen)
 		*seen = r;
@@ -502,7 +491,7 @@ int pps_dso_open(const struct pps_dso_search *search, const char *path, const ui
 	if (id_size > MAX_BUILD_ID)
 		id_size = MAX_BUILD_ID;
 	if (id_size) {
-		hex_of(id, id_size, hex);
+		pps_hex(id, id_size, hex);
 		cand = pps_dso_cache_path(search, id, id_size, "elf");
 		if (try_candidate(search, cand, path, id, id_size, out, st, &seen, &err))
 			goto out;

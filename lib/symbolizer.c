@@ -146,16 +146,11 @@ int pps_frames_push(struct pps_frames *fr, const char *raw_name, const char *fil
 
 const char *pps_build_id_hex(struct pps_strpool *pool, const uint8_t *id, size_t size)
 {
-	static const char digits[] = "0123456789abcdef";
 	char buf[2 * MAX_BUILD_ID + 1];
 
 	if (size > MAX_BUILD_ID)
 		size = MAX_BUILD_ID;
-	for (size_t i = 0; i < size; i++) {
-		buf[2 * i] = digits[id[i] >> 4];
-		buf[2 * i + 1] = digits[id[i] & 15];
-	}
-	return pps_strpool_intern(pool, buf, 2 * size);
+	return pps_strpool_intern(pool, pps_hex(id, size, buf), 2 * size);
 }
 
 /* ---- tables ---- */

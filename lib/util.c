@@ -67,3 +67,15 @@ PPS_API const char *pps_version(void)
 {
 	return PPS_VERSION_STRING;
 }
+
+char *pps_hex(const uint8_t *bytes, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[bytes[i] >> 4];
+		out[2 * i + 1] = digits[bytes[i] & 15];
+	}
+	out[2 * n] = '\0';
+	return out;
+}

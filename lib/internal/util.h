@@ -36,6 +36,9 @@ void pps_log(enum pps_log_level level, const char *fmt, ...) PPS_PRINTF(2, 3);
 int pps_corrupt_bkpt(int line);
 #define PPS_CORRUPT pps_corrupt_bkpt(__LINE__)
 
+/* Lowercase hex of n bytes into out (2 * n + 1 bytes, NUL-terminated); returns out. */
+char *pps_hex(const uint8_t *bytes, size_t n, char *out);
+
 /* Like strdup but bounded and never NULL-on-empty semantics surprises: NULL on ENOMEM. */
 char *pps_strndup(const char *s, size_t n);
 
