@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* Command-line value parsing shared by perf2pprof and pprofstore. */
+#include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cmd.h"
 
@@ -31,4 +34,69 @@ bool cmd_parse_duration(const char *s, uint64_t *ns)
 		}
 	}
 	return false;
+}
+
+bool cmd_parse_time(const char *s, int64_t *ns)
+{
+	int y, mo, d, h, mi, sec, n = 0, oh = 0, om = 0;
+	double frac = 0;
+	struct tm tm = {0};
+	const char *p;
+	char *end;
+	time_t t;
+
+	if (sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) == 6 &&
+	    n > 0) {
+		p = s + n;
+		if (*p == '.') {
+			errno = 0;
+			frac = strtod(p, &end);
+			if (errno || end == p + 1)
+				return false;
+			p = end;
+		}
+		if (*p == 'Z' || *p == 'z') {
+			p++;
+		} else if (*p == '+' || *p == '-') {
+			int k = 0;
+
+			if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &k) != 2 || k != 5)
+				return false;
+			if (*p == '-') {
+				oh = -oh;
+				om = -om;
+			}
+			p += 6;
+		} else {
+			return false;
+		}
+		if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+			return false;
+		tm.tm_year = y - 1900;
+		tm.tm_mon = mo - 1;
+		tm.tm_mday = d;
+		tm.tm_hour = h;
+		tm.tm_min = mi;
+		tm.tm_sec = sec;
+		t = timegm(&tm);
+		t -= (time_t)oh * 3600 + (time_t)om * 60;
+		*ns = (int64_t)t * 1000000000 + (int64_t)(frac * 1e9);
+		return true;
+	}
+	if (*s == '-' && s[1] && !isdigit((unsigned char)s[strlen(s) - 1])) {
+		struct timespec now;
+		uint64_t ago;
+
+		if (!cmd_parse_duration(s + 1, &ago) || ago > INT64_MAX / 2)
+			return false;
+		clock_gettime(CLOCK_REALTIME, &now);
+		*ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - (int64_t)ago;
+		return true;
+	}
+	errno = 0;
+	frac = strtod(s, &end);
+	if (errno || end == s || *end || frac < -9.2e9 || frac > 9.2e9)
+		return false;
+	*ns = (int64_t)(frac * 1e9);
+	return true;
 }

@@ -31,6 +31,11 @@ struct convert_args {
 /* "500ms", "2s", "10m", "1h", "1d", "3" (seconds) -> ns. false when malformed. */
 bool cmd_parse_duration(const char *s, uint64_t *ns);
 
+/* TIME -> wall-clock ns (UTC): RFC 3339 (2024-05-01T12:00:00Z, 2024-05-01T12:00:00.5+02:00),
+ * unix seconds with an optional fraction, or relative to now: "-1h", "-90s" (a duration
+ * after the minus). false when malformed. */
+bool cmd_parse_time(const char *s, int64_t *ns);
+
 /* Converts a perf.data to pprof (perf2pprof). Returns an exit code. */
 int cmd_convert(const char *path, const struct convert_args *a);
 

@@ -37,7 +37,7 @@ static const char usage[] =
     "      --bucket DUR    time bucket width of a new database (default 10s)\n"
     "      --tag KEY=VALUE ingest: tag the sources; query: only sources with the tag\n"
     "  -t, --type TYPE     query: cpu, block, mutex or an event name\n"
-    "      --from TIME     query: from TIME (RFC 3339, or unix seconds)\n"
+    "      --from TIME     query: from TIME (RFC 3339, unix seconds, or -1h: ago)\n"
     "      --to TIME       query: until TIME (exclusive)\n"
     "      --window DUR    query: DUR (10m, 1h, 30s) ending at --to, else at the\n"
     "                      newest data of the type\n"
@@ -87,63 +87,6 @@ static void log_stderr(enum pps_log_level level, const char *msg, void *ctx)
 	if (level > PPS_LOG_WARN || (quiet && level > PPS_LOG_ERROR))
 		return;
 	fprintf(stderr, "pprofstore: %s\n", msg);
-}
-
-/* TIME: unix seconds (with an optional fraction), or RFC 3339
- * (2024-05-01T12:00:00Z, 2024-05-01T12:00:00.5+02:00). false when malformed. */
-static bool parse_time(const char *s, int64_t *ns)
-{
-	int y, mo, d, h, mi, sec, n = 0, oh = 0, om = 0;
-	double frac = 0;
-	struct tm tm = {0};
-	const char *p;
-	char *end;
-	time_t t;
-
-	if (sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) == 6 &&
-	    n > 0) {
-		p = s + n;
-		if (*p == '.') {
-			errno = 0;
-			frac = strtod(p, &end);
-			if (errno || end == p + 1)
-				return false;
-			p = end;
-		}
-		if (*p == 'Z' || *p == 'z') {
-			p++;
-		} else if (*p == '+' || *p == '-') {
-			int k = 0;
-
-			if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &k) != 2 || k != 5)
-				return false;
-			if (*p == '-') {
-				oh = -oh;
-				om = -om;
-			}
-			p += 6;
-		} else {
-			return false;
-		}
-		if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-			return false;
-		tm.tm_year = y - 1900;
-		tm.tm_mon = mo - 1;
-		tm.tm_mday = d;
-		tm.tm_hour = h;
-		tm.tm_min = mi;
-		tm.tm_sec = sec;
-		t = timegm(&tm);
-		t -= (time_t)oh * 3600 + (time_t)om * 60;
-		*ns = (int64_t)t * 1000000000 + (int64_t)(frac * 1e9);
-		return true;
-	}
-	errno = 0;
-	frac = strtod(s, &end);
-	if (errno || end == s || *end || frac < -9.2e9 || frac > 9.2e9)
-		return false;
-	*ns = (int64_t)(frac * 1e9);
-	return true;
 }
 
 /* RFC 3339 UTC with ms, for list. */
@@ -374,9 +317,12 @@ static int cmd_query(const struct args *a)
 		fprintf(stderr, "pprofstore: query: --type and -o are required\n");
 		return EXIT_USAGE;
 	}
-	if ((a->from && !parse_time(a->from, &from)) || (a->to && !parse_time(a->to, &to))) {
-		fprintf(stderr, "pprofstore: query: bad TIME '%s' (RFC 3339 or unix seconds)\n",
-			a->from && !parse_time(a->from, &from) ? a->from : a->to);
+	if ((a->from && !cmd_parse_time(a->from, &from)) ||
+	    (a->to && !cmd_parse_time(a->to, &to))) {
+		fprintf(stderr,
+			"pprofstore: query: bad TIME '%s' (RFC 3339, unix seconds, or relative "
+			"like -1h)\n",
+			a->from && !cmd_parse_time(a->from, &from) ? a->from : a->to);
 		return EXIT_USAGE;
 	}
 	if (a->window && (a->from || !cmd_parse_duration(a->window, &window) || !window)) {
