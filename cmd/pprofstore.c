@@ -263,39 +263,6 @@ static int cmd_ingest(int nfiles, char **files, const struct args *a)
 }
 
 /* For --window without --to: the newest end of the type's sources (with the tags). */
-struct newest {
-	const char *type;
-	const struct args *a;
-	int64_t end;
-};
-
-static bool has_tags(const char *list, const struct args *a)
-{
-	for (size_t i = 0; i < a->nr_tags; i++) {
-		size_t kl = strlen(a->tags[i].key), vl = strlen(a->tags[i].value);
-		const char *p = list;
-		bool found = false;
-
-		while (*p && !found) {
-			size_t len = strcspn(p, ",");
-
-			found = len == kl + 1 + vl && !strncmp(p, a->tags[i].key, kl) &&
-				p[kl] == '=' && !strncmp(p + kl + 1, a->tags[i].value, vl);
-			p += len + (p[len] == ',');
-		}
-		if (!found)
-			return false;
-	}
-	return true;
-}
-
-static void find_newest(const struct pps_store_entry *e, void *ctx)
-{
-	struct newest *nw = ctx;
-
-	if (!strcmp(e->type, nw->type) && has_tags(e->tags, nw->a) && e->end_ns > nw->end)
-		nw->end = e->end_ns;
-}
 
 static void print_type(const char *type, void *ctx)
 {
@@ -307,6 +274,7 @@ static void print_type(const char *type, void *ctx)
 static int cmd_query(const struct args *a)
 {
 	int64_t from = INT64_MIN, to = INT64_MAX;
+	struct pps_store_selection sel = {.sz = sizeof(sel), .type = a->type};
 	struct pps_profile *p = NULL;
 	struct pps_store *s = NULL;
 	uint64_t window = 0;
@@ -342,17 +310,28 @@ static int cmd_query(const struct args *a)
 			strerror(errno));
 		return EXIT_ERROR;
 	}
+	sel.tags = a->tags;
+	sel.nr_tags = a->nr_tags;
 	if (a->window) {
 		if (!a->to) {
-			struct newest nw = {.type = a->type, .a = a, .end = INT64_MIN};
+			int64_t first;
 
-			if (pps_store_for_each_entry(s, find_newest, &nw))
+			/* The window ends at the newest sample of the selection. */
+			sel.from_ns = INT64_MIN;
+			sel.to_ns = INT64_MAX;
+			err = pps_store_select_range(s, &sel, &first, &to);
+			if (err < 0 && err != -ENOENT) {
+				fprintf(stderr, "pprofstore: query: %s\n", strerror(-err));
 				goto out;
-			to = nw.end == INT64_MIN ? 0 : nw.end + 1;
+			}
+			if (err)
+				to = 0;
 		}
 		from = to - (int64_t)window;
 	}
-	p = pps_store_query(s, a->type, from, to, a->tags, a->nr_tags);
+	sel.from_ns = from;
+	sel.to_ns = to;
+	p = pps_store_select(s, &sel);
 	if (!p) {
 		if (errno == ENOENT) {
 			fprintf(stderr,

@@ -22,6 +22,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -1215,17 +1216,113 @@ out_err:
 	return NULL;
 }
 
-PPS_API struct pps_profile *pps_store_query(struct pps_store *s, const char *type, int64_t from_ns,
-					    int64_t to_ns, const struct pps_store_tag *tags,
-					    size_t nr_tags)
+/* A type's id. Returns 0, -ENOENT or -EIO. */
+static int type_id_of(struct pps_store *s, const char *type, int64_t *id)
+{
+	sqlite3_stmt *st = stmt(s, S_TYPE_READ);
+	int rc, err;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*id = sqlite3_column_int64(st, 0);
+		err = 0;
+	} else {
+		err = rc == SQLITE_DONE ? -ENOENT : db_err(s, rc, "type");
+	}
+	sqlite3_reset(st);
+	return err;
+}
+
+/*
+ * Prepares head + the selection's terms + tail. The terms use samples as "sa"; ?1 is the
+ * type id, then the bucket range, the source and the tags, all bound here. Returns 0, -EIO
+ * or -ENOMEM.
+ */
+static int select_prepare(struct pps_store *s, const struct pps_store_selection *sel,
+			  int64_t type_id, const char *head, const char *tail, sqlite3_stmt **out)
+{
+	static const char range_term[] = " AND sa.bucket_start >= ? AND sa.bucket_start < ?";
+	static const char source_term[] = " AND sa.source_id = ?";
+	static const char tag_term[] =
+	    " AND sa.source_id IN (SELECT source_id FROM tags WHERE key = ? AND value = ?)";
+	bool all_time = !sel->from_ns && !sel->to_ns;
+	size_t hl = strlen(head), tl = strlen(tail), len;
+	sqlite3_stmt *st = NULL;
+	char *sql;
+	int rc, n = 1, err = 0;
+
+	/* The statement's text depends only on which terms are present; values are bound. */
+	len = hl + sizeof(range_term) + sizeof(source_term) + sel->nr_tags * sizeof(tag_term) + tl;
+	sql = malloc(len + 1);
+	if (!sql)
+		return -ENOMEM;
+	memcpy(sql, head, hl);
+	len = hl;
+	if (!all_time) {
+		memcpy(sql + len, range_term, sizeof(range_term) - 1);
+		len += sizeof(range_term) - 1;
+	}
+	if (sel->source_id > 0) {
+		memcpy(sql + len, source_term, sizeof(source_term) - 1);
+		len += sizeof(source_term) - 1;
+	}
+	for (size_t i = 0; i < sel->nr_tags; i++, len += sizeof(tag_term) - 1)
+		memcpy(sql + len, tag_term, sizeof(tag_term) - 1);
+	memcpy(sql + len, tail, tl + 1);
+	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	free(sql);
+	if (rc != SQLITE_OK)
+		return db_err(s, rc, "query");
+	sqlite3_bind_int64(st, n++, type_id);
+	if (!all_time) {
+		sqlite3_bind_int64(st, n++, bucket_of(sel->from_ns, s->bucket_ns));
+		sqlite3_bind_int64(st, n++, sel->to_ns);
+	}
+	if (sel->source_id > 0)
+		sqlite3_bind_int64(st, n++, sel->source_id);
+	for (size_t i = 0; i < sel->nr_tags; i++) {
+		sqlite3_bind_text(st, n++, sel->tags[i].key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, n++, sel->tags[i].value, -1, SQLITE_STATIC);
+	}
+	*out = st;
+	return err;
+}
+
+/* Whether labels carry every wanted key=value (numeric values compared in decimal). */
+static bool labels_match(const struct pps_label *labels, size_t nr,
+			 const struct pps_store_tag *want, size_t nr_want)
+{
+	for (size_t w = 0; w < nr_want; w++) {
+		bool found = false;
+
+		for (size_t i = 0; i < nr && !found; i++) {
+			char num[24];
+
+			if (strcmp(labels[i].key, want[w].key))
+				continue;
+			if (labels[i].str) {
+				found = !strcmp(labels[i].str, want[w].value);
+			} else {
+				snprintf(num, sizeof(num), "%" PRId64, labels[i].num);
+				found = !strcmp(num, want[w].value);
+			}
+		}
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+PPS_API struct pps_profile *pps_store_select(struct pps_store *s,
+					     const struct pps_store_selection *sel)
 {
 	static const char head[] =
 	    "SELECT st.frames, ls.labels, sum(sa.count), sum(sa.value), min(sa.bucket_start), "
 	    "max(sa.bucket_start) FROM samples sa JOIN stacks st ON st.id = sa.stack_id "
-	    "JOIN labelsets ls ON ls.id = sa.labelset_id WHERE sa.type_id = ?1 AND "
-	    "sa.bucket_start >= ?2 AND sa.bucket_start < ?3";
-	static const char tag_term[] =
-	    " AND sa.source_id IN (SELECT source_id FROM tags WHERE key = ? AND value = ?)";
+	    "JOIN labelsets ls ON ls.id = sa.labelset_id WHERE sa.type_id = ?";
 	static const char tail[] = " GROUP BY sa.stack_id, sa.labelset_id";
 	struct query_maps q = {0};
 	struct pps_label *labels = NULL;
@@ -1234,46 +1331,31 @@ PPS_API struct pps_profile *pps_store_query(struct pps_store *s, const char *typ
 	int64_t type_id, first = INT64_MAX, last = INT64_MIN;
 	struct pps_profile *p;
 	sqlite3_stmt *st = NULL;
-	char *sql = NULL;
-	size_t len;
-	int rc, err;
+	int rc = SQLITE_DONE, err;
 
-	p = query_shape(s, type, &type_id);
+	if (!s || !sel || sel->sz < sizeof(*sel) || !sel->type || (sel->nr_tags && !sel->tags) ||
+	    (sel->nr_labels && !sel->labels)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	p = query_shape(s, sel->type, &type_id);
 	if (!p)
 		return NULL;
 	err = max_ids(s, &q);
-	if (err)
-		goto out;
-	/* The statement's text depends only on the number of tags; values are bound. */
-	len = sizeof(head) + nr_tags * sizeof(tag_term) + sizeof(tail);
-	sql = malloc(len);
-	if (!sql) {
-		err = -ENOMEM;
-		goto out;
-	}
-	memcpy(sql, head, sizeof(head) - 1);
-	len = sizeof(head) - 1;
-	for (size_t i = 0; i < nr_tags; i++, len += sizeof(tag_term) - 1)
-		memcpy(sql + len, tag_term, sizeof(tag_term) - 1);
-	memcpy(sql + len, tail, sizeof(tail)); /* with its NUL */
-	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-	if (rc != SQLITE_OK) {
-		err = db_err(s, rc, "query");
-		goto out;
-	}
-	sqlite3_bind_int64(st, 1, type_id);
-	sqlite3_bind_int64(st, 2, bucket_of(from_ns, s->bucket_ns));
-	sqlite3_bind_int64(st, 3, to_ns);
-	for (size_t i = 0; i < nr_tags; i++) {
-		sqlite3_bind_text(st, 4 + 2 * (int)i, tags[i].key, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 5 + 2 * (int)i, tags[i].value, -1, SQLITE_STATIC);
-	}
+	err = err ?: select_prepare(s, sel, type_id, head, tail, &st);
 	while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const uint8_t *frames = sqlite3_column_blob(st, 0);
 		size_t nf = (size_t)sqlite3_column_bytes(st, 0), pos = 0, nr_locs = 0, nr_labels;
 		int64_t values[2] = {sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3)};
 		uint64_t id;
 
+		err = query_labels(s, &q, sqlite3_column_blob(st, 1),
+				   (size_t)sqlite3_column_bytes(st, 1), &labels, &labels_cap,
+				   &nr_labels);
+		if (err)
+			break;
+		if (!labels_match(labels, nr_labels, sel->labels, sel->nr_labels))
+			continue;
 		if (sqlite3_column_int64(st, 4) < first)
 			first = sqlite3_column_int64(st, 4);
 		if (sqlite3_column_int64(st, 5) > last)
@@ -1296,30 +1378,118 @@ PPS_API struct pps_profile *pps_store_query(struct pps_store *s, const char *typ
 			}
 			err = query_location(s, &q, p, (int64_t)id, &locs[nr_locs++]);
 		}
-		err = err
-			  ?: query_labels(s, &q, sqlite3_column_blob(st, 1),
-					  (size_t)sqlite3_column_bytes(st, 1), &labels, &labels_cap,
-					  &nr_labels);
 		err = err ?: pps_profile_add_sample(p, locs, nr_locs, values, labels, nr_labels);
 	}
 	if (!err && rc != SQLITE_DONE)
 		err = db_err(s, rc, "query");
 	if (!err && first <= last)
 		pps_profile_set_time(p, first, last - first + s->bucket_ns);
-out:
 	sqlite3_finalize(st);
-	free(sql);
 	free(labels);
 	free(locs);
 	query_maps_release(&q);
 	if (err) {
 		if (err == -EIO)
-			pps_err("store: query of %s failed", type);
+			pps_err("store: query of %s failed", sel->type);
 		pps_profile_free(p);
 		errno = -err;
 		return NULL;
 	}
 	return p;
+}
+
+PPS_API struct pps_profile *pps_store_query(struct pps_store *s, const char *type, int64_t from_ns,
+					    int64_t to_ns, const struct pps_store_tag *tags,
+					    size_t nr_tags)
+{
+	struct pps_store_selection sel = {
+	    .sz = sizeof(sel),
+	    .type = type,
+	    .from_ns = from_ns,
+	    .to_ns = to_ns,
+	    .tags = tags,
+	    .nr_tags = nr_tags,
+	};
+
+	return pps_store_select(s, &sel);
+}
+
+PPS_API int pps_store_select_sources(struct pps_store *s, const struct pps_store_selection *sel,
+				     int64_t **ids, size_t *n)
+{
+	struct pps_store_selection all;
+	sqlite3_stmt *st = NULL;
+	int64_t type_id, *v = NULL;
+	size_t nr = 0, cap = 0;
+	int rc = SQLITE_DONE, err;
+
+	if (!s || !sel || sel->sz < sizeof(*sel) || !sel->type || !ids || !n)
+		return -EINVAL;
+	all = *sel;
+	all.source_id = 0;
+	err = type_id_of(s, sel->type, &type_id);
+	err = err
+		  ?: select_prepare(
+			 s, &all, type_id,
+			 "SELECT DISTINCT sa.source_id FROM samples sa WHERE sa.type_id = ?",
+			 " ORDER BY sa.source_id", &st);
+	while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (nr == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			int64_t *nv = realloc(v, ncap * sizeof(*v));
+
+			if (!nv) {
+				err = -ENOMEM;
+				break;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		v[nr++] = sqlite3_column_int64(st, 0);
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = db_err(s, rc, "sources");
+	sqlite3_finalize(st);
+	if (err) {
+		free(v);
+		return err;
+	}
+	*ids = v;
+	*n = nr;
+	return 0;
+}
+
+PPS_API int pps_store_select_range(struct pps_store *s, const struct pps_store_selection *sel,
+				   int64_t *first_ns, int64_t *end_ns)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t type_id;
+	int rc, err;
+
+	if (!s || !sel || sel->sz < sizeof(*sel) || !sel->type || !first_ns || !end_ns)
+		return -EINVAL;
+	err = type_id_of(s, sel->type, &type_id);
+	err = err
+		  ?: select_prepare(s, sel, type_id,
+				    "SELECT min(sa.bucket_start), max(sa.bucket_start) FROM "
+				    "samples sa WHERE sa.type_id = ?",
+				    "", &st);
+	if (err)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		err = db_err(s, rc, "range");
+		goto out;
+	}
+	if (sqlite3_column_type(st, 0) == SQLITE_NULL) {
+		err = 1;
+		goto out;
+	}
+	*first_ns = sqlite3_column_int64(st, 0);
+	*end_ns = sqlite3_column_int64(st, 1) + s->bucket_ns;
+out:
+	sqlite3_finalize(st);
+	return err;
 }
 
 PPS_API int pps_store_for_each_type(struct pps_store *s, void (*fn)(const char *type, void *ctx),

@@ -98,6 +98,42 @@ struct pps_profile *pps_store_query(struct pps_store *s, const char *type, int64
 				    int64_t to_ns, const struct pps_store_tag *tags,
 				    size_t nr_tags);
 
+/*
+ * A selection of stored samples: one type, a time range, source tags, sample labels, and
+ * optionally one source. Zero-initialize and set what is wanted; sz is
+ * sizeof(struct pps_store_selection).
+ */
+struct pps_store_selection {
+	size_t sz;
+	const char *type;	/* required */
+	int64_t from_ns, to_ns; /* buckets starting in [from_ns, to_ns); both 0: all time */
+	const struct pps_store_tag *tags; /* sources carrying every one of these tags */
+	size_t nr_tags;
+	const struct pps_store_tag *labels; /* samples carrying every one of these labels:
+					       key=value, a numeric label's value in decimal */
+	size_t nr_labels;
+	int64_t source_id; /* > 0: only this source */
+};
+
+/* pps_store_query() of a selection. NULL with errno as pps_store_query(). */
+struct pps_profile *pps_store_select(struct pps_store *s, const struct pps_store_selection *sel);
+
+/*
+ * The ids of the sources with samples in the selection (its source_id ignored), ascending,
+ * in a malloc'ed array (*ids, *n; NULL and 0 for none). Returns 0, -ENOENT (no such type),
+ * -EIO or -ENOMEM.
+ */
+int pps_store_select_sources(struct pps_store *s, const struct pps_store_selection *sel,
+			     int64_t **ids, size_t *n);
+
+/*
+ * The time range of the selection's samples (label filters ignored): *first_ns the start of
+ * its first bucket, *end_ns the end of its last. Returns 0, 1 when it holds no samples
+ * (outputs untouched), -ENOENT (no such type) or -EIO.
+ */
+int pps_store_select_range(struct pps_store *s, const struct pps_store_selection *sel,
+			   int64_t *first_ns, int64_t *end_ns);
+
 /* Calls fn for each stored type name, in name order. Returns 0 or -EIO. */
 int pps_store_for_each_type(struct pps_store *s, void (*fn)(const char *type, void *ctx),
 			    void *ctx);
