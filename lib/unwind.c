@@ -40,6 +40,8 @@
 /* amod_get()/cfi_info() result: a module reported in the process's Dwfl is not what the
  * maps now say is there. The Dwfl must be rebuilt, which cannot happen while it unwinds. */
 #define STALE 1
+/* Bytes of code at an ELF entry point taken as the entry function (see at_entry()). */
+#define ENTRY_CODE 64
 
 /* perf's numbers of the pc and the stack pointer on one kernel architecture
  * (arch/<arch>/include/uapi/asm/perf_regs.h), by the names uname -m gives it. */
@@ -123,8 +125,10 @@ struct ubin {
 /* Whether a (binary, address) has CFI: flags, cached. */
 #define CFI_HAS	   1
 #define CFI_SIGNAL 2 /* a signal trampoline's */
-#define CFI_END	   4 /* the return address is undefined: the outermost frame */
-#define IN_MAP	   8 /* not cached: the pc is in a map of the process */
+#define CFI_END                                                                                    \
+	4	 /* the return address is undefined, or no CFI at the entry point: the             \
+			  outermost frame */
+#define IN_MAP 8 /* not cached: the pc is in a map of the process */
 struct cfi_slot {
 	uint64_t addr; /* ELF vaddr */
 	uint32_t bin;  /* ubin idx; 0: empty */
@@ -170,8 +174,10 @@ struct cur {
 	uint64_t prev_sp, prev_pc;
 	bool prev_sig;	    /* the previous frame is a signal frame: this pc is exact */
 	uint8_t last_flags; /* CFI flags of the last frame */
-	bool truncated, read_failed, stale;
-	int err; /* -ENOMEM met in a callback */
+	bool copy_full;	    /* the kernel copied all it was asked: the stack may go on past it */
+	bool truncated, cut, stale; /* cut: a read past the copy where the stack goes on */
+	bool ended;		    /* the callback found the outermost frame */
+	int err;		    /* -ENOMEM met in a callback */
 };
 
 struct build_id {
@@ -713,6 +719,20 @@ static struct cfi_slot *cfi_slot(struct cfi_slot *v, size_t cap, uint32_t bin, u
 			return &v[i];
 }
 
+/*
+ * Whether ELF vaddr addr is in the code at the binary's entry point (its first
+ * ENTRY_CODE bytes): where the process, or ld.so, starts, the outermost frame of the main
+ * thread. ld.so's _start has no CFI to say so.
+ */
+static bool at_entry(struct amod *e, uint64_t addr)
+{
+	Dwarf_Addr bias;
+	GElf_Ehdr eh;
+	Elf *elf = dwfl_module_getelf(e->mod, &bias);
+
+	return elf && gelf_getehdr(elf, &eh) && eh.e_entry && addr - eh.e_entry < ENTRY_CODE;
+}
+
 /* What CFI says of pc in module e: CFI_* flags. */
 static uint8_t cfi_lookup(struct amod *e, uint64_t pc)
 {
@@ -742,6 +762,8 @@ static uint8_t cfi_lookup(struct amod *e, uint64_t pc)
 		    ops == ops_mem)
 			flags |= CFI_END;
 		free(fr);
+	} else if (at_entry(e, pc - e->bias)) {
+		flags = CFI_END;
 	}
 	return flags;
 }
@@ -803,25 +825,29 @@ static bool get_thread(Dwfl *dwfl, pid_t tid, void *arg, void **thread_argp)
 	return true;
 }
 
-/* Stack reads: inside the sample's copy of the stack only. */
+/*
+ * Stack reads: inside the sample's copy of the stack only. A read below the stack
+ * pointer is a callee-saved register an epilogue already popped (the frame goes on
+ * without it); a read past the copy cuts the stack short, unless the kernel copied less
+ * than it was asked because the stack's mapping ended there.
+ */
 static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *arg)
 {
 	struct cur *c = &((struct pps_unwind *)arg)->cur;
 	uint64_t off, n;
 
 	(void)dwfl;
-	if (addr < c->sp0 || addr - c->sp0 >= c->stack_size)
-		goto fail;
+	if (addr < c->sp0)
+		return false;
 	off = addr - c->sp0;
-	n = c->stack_size - off;
-	if (n < c->arch->word)
-		goto fail;
+	n = off < c->stack_size ? c->stack_size - off : 0;
+	if (n < c->arch->word) {
+		c->cut |= c->copy_full;
+		return false;
+	}
 	*result = 0;
 	memcpy(result, c->stack + off, n < sizeof(*result) ? n : sizeof(*result));
 	return true;
-fail:
-	c->read_failed = true;
-	return false;
 }
 
 static bool set_initial_registers(Dwfl_Thread *thread, void *arg)
@@ -882,8 +908,12 @@ static int frame_cb(Dwfl_Frame *state, void *arg)
 	u->frames[c->nr].pc = pc;
 	u->frames[c->nr].exact = first || c->prev_sig || (flags & CFI_SIGNAL);
 	c->nr++;
-	if (!(flags & CFI_HAS))
-		goto truncated;
+	if (!(flags & CFI_HAS)) {
+		if (!(flags & CFI_END))
+			goto truncated;
+		c->ended = true; /* the entry point's code */
+		return DWARF_CB_ABORT;
+	}
 	c->last_flags = flags;
 	c->prev_sig = flags & CFI_SIGNAL;
 	c->prev_sp = sp;
@@ -929,7 +959,7 @@ static int unwind_once(struct pps_unwind *u, struct aspace *as, pid_t tid)
 	c->nr = 0;
 	c->prev_sp = c->sp0;
 	c->prev_pc = 0;
-	c->prev_sig = c->truncated = c->read_failed = c->stale = false;
+	c->prev_sig = c->truncated = c->cut = c->stale = c->ended = false;
 	c->last_flags = 0;
 	c->err = 0;
 	ret = aspace_open(u, as);
@@ -953,11 +983,10 @@ static int unwind_once(struct pps_unwind *u, struct aspace *as, pid_t tid)
 	/*
 	 * Where the frame callback did not stop it, the stack ends where its last frame's
 	 * CFI says the return address is undefined (_start, a thread's start), or where
-	 * libdwfl found a zero return address. Otherwise libdwfl failed, or the return
-	 * address was outside the stack copy (a callee-saved register below the stack
-	 * pointer, in an epilogue, is not: the frame goes on without it).
+	 * libdwfl found no return address: zero, or past the end of the stack. Otherwise
+	 * libdwfl failed, or the return address was past a copy that did not reach the end.
 	 */
-	if (!c->truncated && !(c->last_flags & CFI_END) && (ret || c->read_failed))
+	if (!c->truncated && !c->ended && !(c->last_flags & CFI_END) && (ret || c->cut))
 		c->truncated = true;
 	return 0;
 }
@@ -1025,6 +1054,7 @@ int pps_unwind_sample(struct pps_unwind *u, const struct pps_event *ev,
 		return 0;
 	c->stack = s->user_stack;
 	c->stack_size = s->user_stack ? s->user_stack_dyn_size : 0;
+	c->copy_full = c->stack_size == s->user_stack_size;
 	as = aspace_get(u, (int32_t)s->pid);
 	if (!as)
 		return -ENOMEM;

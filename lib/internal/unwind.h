@@ -17,11 +17,14 @@
  *   up return addresses minus one and the others as they are. A truncated stack ends with
  *   one more PERF_CONTEXT_USER marker, which adds no frame: two samples whose frames are
  *   equal but of which one is truncated have different chains.
- * - A stack is truncated (never continued with guessed frames) where a frame has no
- *   unwinding table (no ELF file behind it, or no CFI for its pc), where the copied stack
- *   ends before the unwinding does, where the stack pointer goes backwards, and past the
- *   maximum depth. libdwfl's frame-pointer fallback for frames without CFI is never
- *   used: code built without frame pointers turns it into garbage.
+ * - A stack ends where the CFI says the return address is undefined (_start, a thread's
+ *   start), at code without CFI at a binary's entry point (ld.so's _start), where libdwfl
+ *   finds a zero return address, or at the end of the stack's mapping. It is truncated
+ *   (never continued with guessed frames) where a frame has no unwinding table (no ELF
+ *   file behind it, or no CFI for its pc), where a return address is in no map, where
+ *   the copied stack ends before the stack does, where the stack pointer goes backwards,
+ *   and past the maximum depth. libdwfl's frame-pointer fallback for frames without CFI
+ *   is never used: code built without frame pointers turns it into garbage.
  *
  * Cost: each binary is opened once (found as the symbolizer finds it: build-id cache,
  * --symfs, debuginfod; the recording's build-id checked); each process gets one Dwfl whose

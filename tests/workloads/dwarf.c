@@ -4,19 +4,23 @@
  * (-O2, the compiler's defaults: pps_wl_dwarf), for `perf record --call-graph dwarf`, and
  * with them (pps_wl_dwarf_fp), for `perf record -g`.
  *
- *   main -> driver -> hot_a                 3 units of work per round
- *                  -> hot_b                 1 unit
+ *   main -> driver -> hot_a                 15 units of work per round (40% of the time)
+ *                  -> hot_b                 5 units
  *                  -> sort_round -> qsort (libc) -> ... -> cmp_items (called back)
  *
- * so a share of the samples has libc's qsort between the program's functions.
- * Usage: dwarf [SECONDS] (default 1).
+ * so a share of the samples has libc's qsort between the program's functions. Each part
+ * of a round lasts a few sampling periods, so that a sampling frequency near the round's
+ * does not alias onto one of them.
+ * With "nocfi", driver calls hot_a and nocfi_spin (nocfi.c, built without unwinding
+ * tables) instead. Usage: dwarf [SECONDS [nocfi]] (default 1 second).
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
-#define NR_ITEMS 2048
+#define NR_ITEMS 8192
 
 struct item {
 	uint64_t key;
@@ -24,6 +28,7 @@ struct item {
 };
 
 static struct item items[NR_ITEMS];
+uint64_t nocfi_spin(uint64_t units);
 static volatile uint64_t sink;
 
 __attribute__((noipa)) uint64_t hot_a(uint64_t units)
@@ -74,14 +79,18 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-__attribute__((noipa)) uint64_t driver(double seconds)
+__attribute__((noipa)) uint64_t driver(double seconds, int nocfi)
 {
 	uint64_t acc = 0;
 	double end = now() + seconds;
 
+	while (nocfi && now() < end) {
+		acc += hot_a(15);
+		acc += nocfi_spin(15);
+	}
 	while (now() < end) {
-		acc += hot_a(3);
-		acc += hot_b(1);
+		acc += hot_a(15);
+		acc += hot_b(5);
 		acc += sort_round(acc);
 	}
 	return acc;
@@ -90,6 +99,8 @@ __attribute__((noipa)) uint64_t driver(double seconds)
 int main(int argc, char **argv)
 {
 	double seconds = argc > 1 ? atof(argv[1]) : 1.0;
-	printf("%llu\n", (unsigned long long)driver(seconds));
+	int nocfi = argc > 2 && !strcmp(argv[2], "nocfi");
+
+	printf("%llu\n", (unsigned long long)driver(seconds, nocfi));
 	return 0;
 }
