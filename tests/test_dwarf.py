@@ -36,6 +36,10 @@ Checks:
             perf2pprof --all writes both profiles, with the same functions above 5% flat
             (the program's and libc's) and their flat% within 3 points
   pipe      perf record -o - | perf2pprof -: every hot_a sample has driver and main above it
+  block     pps_wl_sleeper (PPS_WL_SLEEPER) recorded with sched:sched_switch and DWARF call
+            graphs: every off-CPU stack goes nap <- sleep_long or sleep_short <- main <-
+            _start (a frame-pointer unwind through libc's nanosleep skips nap), none
+            truncated
   nosym     --no-symbolize: the same address stacks as the symbolized profile
   ingest    pprofstore ingest then query (PPROFSTORE): the same profile as perf2pprof
   damaged   the recording with stack bytes, stack pointers, pcs and copy sizes scrambled:
@@ -341,6 +345,41 @@ def check_nocfi(c, tmp, wl):
              p[:3], f"{nocfi} samples in nocfi_spin, {complete} complete")
 
 
+def check_block(c, tmp):
+    """Off-CPU stacks from sched_switch recorded with DWARF call graphs: the sleeper's
+    nanosleep calls, each under nap (which a frame-pointer unwind through libc skips)."""
+    sleeper = workload("sleeper")
+    if not sleeper:
+        c.skip("block", "pps_wl_sleeper not built (set PPS_WL_SLEEPER)")
+        return
+    data = os.path.join(tmp, "block.data")
+    ok, msg = record(data, ["-e", "sched:sched_switch", "--switch-events", "--call-graph",
+                            "dwarf"], [sleeper, "0.5"])
+    if not ok:
+        c.skip("block", f"sched:sched_switch not recordable: {msg}")
+        return
+    outdir = os.path.join(tmp, "block")
+    r, p = convert(["--all", data, "-o", outdir])
+    raw = None
+    if not p:
+        raw, err = P.load_raw(os.path.join(outdir, "block.pprof"))
+        p = [] if raw is not None else [err]
+    n = 0
+    for s in raw.samples if raw else []:
+        user = [strip_params(f[0]) for f in raw.frames(s) if f[0] in
+                ("nap", "sleep_long", "sleep_short", "main", "_start")]
+        n += s.values[0]
+        if user not in (["nap", "sleep_long", "main", "_start"],
+                        ["nap", "sleep_short", "main", "_start"]):
+            p.append(f"a block stack: {' <- '.join(f[0] for f in raw.frames(s))}")
+            break
+    want = f"dwarf unwinding: 0 of {n} user stacks truncated"
+    if raw is not None and (not n or want not in raw.comments):
+        p.append(f"{n} samples, comments {raw.comments[-1:]}, want {want!r}")
+    c.result("block: off-CPU stacks unwound with DWARF, nap under sleep_long/sleep_short", p,
+             f"{n} waits")
+
+
 def check_fp(c, tmp, wl_fp):
     """The frame-pointer build recorded once with two clock events, one unwinding with frame
     pointers (-g) and one with DWARF: the same run, so the same flat profile."""
@@ -525,6 +564,7 @@ def main():
                     check_fp(c, tmp, wl_fp)
                     check_ingest(c, tmp, data, full)
                 check_pipe(c, tmp, wl)
+                check_block(c, tmp)
                 check_damaged(c, tmp, data)
             except (RuntimeError, subprocess.SubprocessError) as e:
                 c.result("oracle", [str(e)])
