@@ -11,7 +11,8 @@
  *   process has one Dwfl, attached once, whose modules are reported the first time a
  *   frame falls in one of its maps and stay until a map they came from is no longer the
  *   process's (exec, or a new mmap over it). Each open Dwfl holds its files open, so
- *   only MAX_LIVE of them are kept, least recently used closed first.
+ *   only so many of them are kept (by the file descriptor limit, at most MAX_LIVE), least
+ *   recently used closed first.
  * - libdwfl looks a frame up at pc - 1 unless it is the first one or follows a signal
  *   frame, with .eh_frame then .debug_frame; when neither covers that address it falls
  *   back to following the frame pointer (x86_64_unwind), which in code built without
@@ -23,6 +24,7 @@
 #include <gelf.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/utsname.h>
 
 #include <elfutils/libdw.h>
@@ -36,7 +38,10 @@
 
 #define DEFAULT_MAX_FRAMES 1024
 /* Dwfls kept open at once: each holds the files of its modules open. */
-#define MAX_LIVE 32
+#define MAX_LIVE 256
+/* File descriptors a live Dwfl is counted for (its modules'), and those left to others. */
+#define FDS_PER_LIVE 16
+#define FDS_SPARE    128
 /* amod_get()/cfi_info() result: a module reported in the process's Dwfl is not what the
  * maps now say is there. The Dwfl must be rebuilt, which cannot happen while it unwinds. */
 #define STALE 1
@@ -207,7 +212,7 @@ struct pps_unwind {
 	struct aspace **spaces; /* by pid, open addressing, at most half full */
 	size_t spaces_cap, spaces_used;
 	struct aspace *live[MAX_LIVE];
-	size_t nr_live;
+	size_t nr_live, max_live;
 	uint64_t clock;
 
 	struct cur cur;
@@ -296,6 +301,7 @@ struct pps_unwind *pps_unwind_new(struct pps_machine *m, const struct pps_unwind
 {
 	struct pps_unwind_opts o = {0};
 	struct pps_unwind *u = calloc(1, sizeof(*u));
+	struct rlimit rl;
 
 	if (!u)
 		goto out_err;
@@ -303,6 +309,13 @@ struct pps_unwind *pps_unwind_new(struct pps_machine *m, const struct pps_unwind
 		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
 	u->machine = m;
 	u->perf_arch = find_perf_arch(o.arch);
+	/* Each live Dwfl holds its modules' files open: as many as the fd limit allows. */
+	u->max_live = MAX_LIVE;
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < FDS_SPARE + MAX_LIVE * FDS_PER_LIVE)
+		u->max_live = rl.rlim_cur > FDS_SPARE + 8 * FDS_PER_LIVE
+				  ? (size_t)(rl.rlim_cur - FDS_SPARE) / FDS_PER_LIVE
+				  : 8;
 	u->max_frames = o.max_frames ? o.max_frames : DEFAULT_MAX_FRAMES;
 	u->frames = calloc(u->max_frames, sizeof(*u->frames));
 	if (!u->frames)
@@ -564,7 +577,7 @@ static int aspace_open(struct pps_unwind *u, struct aspace *as)
 	as->last_use = ++u->clock;
 	if (as->dwfl)
 		return 0;
-	if (u->nr_live == MAX_LIVE) {
+	if (u->nr_live == u->max_live) {
 		struct aspace *old = u->live[0];
 
 		for (size_t i = 1; i < u->nr_live; i++)

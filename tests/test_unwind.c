@@ -374,6 +374,27 @@ static int test_self(void)
 		free(bad);
 	}
 
+	/* Forks of this process: each has its own address space and session, more of them
+	 * than are kept open (the least recently used are closed and rebuilt), twice. */
+	for (int round = 0, bad = 0; round < 2 && !bad; round++) {
+		for (uint32_t child = pid + 1; child <= pid + 300 && !bad; child++) {
+			struct perf_record_fork fk = {
+			    .pid = child, .ppid = pid, .tid = child, .ptid = pid};
+
+			fk.header.type = PERF_RECORD_FORK;
+			if (!round)
+				CHECK(!pps_machine_process(m, PERF_RECORD_FORK, 0, &fk), "fork");
+			make_sample(&ev, child, regs, copy, size);
+			ret = pps_unwind_sample(u, &ev, &res);
+			n = ret > 0 ? user_frames(&res, fr, 64) : 0;
+			CHECK(ret == 1 && n == nfull && !memcmp(fr, full, n * sizeof(*fr)) &&
+				  !res.truncated,
+			      "fork %" PRIu32 " round %d: ret %d, %zu frames", child, round, ret,
+			      n);
+			bad = failures;
+		}
+	}
+
 	/* A pc in no map: the pc alone, truncated. */
 	make_sample(&ev, pid, regs, copy, size);
 	regs[8] = 0x10;
