@@ -213,6 +213,7 @@ struct pps_unwind {
 	size_t spaces_cap, spaces_used;
 	struct aspace *live[MAX_LIVE];
 	size_t nr_live, max_live;
+	bool told_arch; /* warned once of a process without a register map */
 	uint64_t clock;
 
 	struct cur cur;
@@ -328,6 +329,10 @@ struct pps_unwind *pps_unwind_new(struct pps_machine *m, const struct pps_unwind
 	u->search.has_symfs = *u->symfs != '\0';
 	u->search.buildid_dir = u->buildid_dir;
 	u->search.any_elf = true;
+	if (!u->perf_arch)
+		pps_warn("DWARF unwinding of recordings from %s kernels is not supported: user "
+			 "stacks are left as recorded",
+			 o.arch ? o.arch : "this machine's");
 	if (o.debuginfod && !(u->search.debuginfod = debuginfod_begin()))
 		pps_warn("debuginfod: cannot start a client");
 	return u;
@@ -945,21 +950,23 @@ static void attach(struct pps_unwind *u, struct aspace *as, struct amod *e)
 {
 	Dwarf_Addr bias;
 	GElf_Ehdr eh;
-	Elf *elf;
+	Elf *elf = dwfl_module_getelf(e->mod, &bias);
+	unsigned int machine = elf && gelf_getehdr(elf, &eh) ? eh.e_machine : 0;
 
-	if (!dwfl_attach_state(as->dwfl, NULL, as->pid, &thread_callbacks, u)) {
-		pps_debug("pid %d: cannot unwind: %s", (int)as->pid, dwfl_errmsg(-1));
-		return;
-	}
+	/* Either failure is the process's architecture: it is not tried again. */
 	as->attached = true;
-	elf = dwfl_module_getelf(e->mod, &bias);
-	if (elf && gelf_getehdr(elf, &eh))
-		as->arch = find_dwarf_arch(u->perf_arch, eh.e_machine);
+	as->arch = find_dwarf_arch(u->perf_arch, (uint16_t)machine);
+	if (as->arch && !dwfl_attach_state(as->dwfl, NULL, as->pid, &thread_callbacks, u)) {
+		pps_debug("pid %d: cannot unwind: %s", (int)as->pid, dwfl_errmsg(-1));
+		as->arch = NULL;
+	}
 	as->no_arch = !as->arch;
-	if (as->no_arch)
-		pps_warn("pid %d: no DWARF register map for ELF machine %u: its user stacks are "
-			 "left as recorded",
-			 (int)as->pid, elf && gelf_getehdr(elf, &eh) ? eh.e_machine : 0);
+	if (as->no_arch && !u->told_arch) {
+		pps_warn("pid %d: no DWARF unwinding for ELF machine %u on this recording's "
+			 "kernel: its user stacks are left as recorded",
+			 (int)as->pid, machine);
+		u->told_arch = true;
+	}
 }
 
 /* One try at the sample's user stack into u->frames. 0, STALE, or -ENOMEM. */

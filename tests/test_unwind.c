@@ -110,6 +110,25 @@ static int test_regs(void)
 	/* No map for a pair the kernel cannot have produced, nor for an unknown kernel. */
 	CHECK(!pps_unwind_initial_regs("x86_64", 183, &s, regs, &valid, &pc, &sp), "mixed");
 	CHECK(!pps_unwind_initial_regs("mips", 8, &s, regs, &valid, &pc, &sp), "mips");
+
+	/* A recording from a kernel without a map: its samples are left as recorded. */
+	{
+		struct pps_unwind_opts uo = {.sz = sizeof(uo), .arch = "ppc64le"};
+		struct pps_machine *m = pps_machine_new();
+		struct pps_unwind *u = pps_unwind_new(m, &uo);
+		struct pps_unwind_result res;
+		struct pps_event ev = {.type = PERF_RECORD_SAMPLE, .misc = PERF_RECORD_MISC_USER};
+		uint8_t stack[64] = {0};
+
+		ev.sample = s;
+		ev.sample.type = PERF_SAMPLE_IP | PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER;
+		ev.sample.user_stack = stack;
+		ev.sample.user_stack_size = ev.sample.user_stack_dyn_size = sizeof(stack);
+		CHECK(u && pps_unwind_wanted(&ev.sample), "wanted");
+		CHECK(u && pps_unwind_sample(u, &ev, &res) == 0, "ppc64le sample unwound");
+		pps_unwind_free(u);
+		pps_machine_free(m);
+	}
 	return 0;
 }
 
