@@ -22,6 +22,7 @@
 #include "internal/prefetch.h"
 #include "internal/symbolizer.h"
 #include "internal/tracepoint.h"
+#include "internal/unwind.h"
 #include "internal/waits.h"
 #include "internal/util.h"
 
@@ -106,6 +107,7 @@ struct conv_profile {
 	struct loc_cache cache;
 	struct loc_info *locs; /* locs[id - 1] */
 	size_t nr_locs, locs_cap;
+	uint64_t nr_dwarf, nr_dwarf_truncated; /* DWARF-unwound samples, cut short ones */
 };
 
 struct pps_convert {
@@ -139,6 +141,7 @@ struct pps_convert {
 	struct pps_prefetch *prefetch; /* symbolizing on a second thread while reading */
 	bool prefetch_tried;
 	struct memo *memo;
+	struct pps_unwind *unwind; /* made on the first sample with user stacks */
 	bool has_cpu_profile;
 	uint64_t stack[MAX_STACK];
 };
@@ -257,6 +260,7 @@ PPS_API void pps_convert_free(struct pps_convert *c)
 	pps_waits_free(c->futex);
 	pps_prefetch_free(c->prefetch);
 	pps_symbolizer_free(c->sym);
+	pps_unwind_free(c->unwind);
 	pps_machine_free(c->machine);
 	free(c->comm);
 	free(c->pids);
@@ -647,6 +651,8 @@ static const char *thread_comm(const struct pps_thread *t, char *buf, size_t siz
 
 static int resolve_stack(struct pps_convert *c, struct conv_profile *cp, const struct pps_event *ev,
 			 size_t *nr_out);
+static int dwarf_event(struct pps_convert *c, struct pps_reader *r, struct conv_profile *cp,
+		       const struct pps_event **ev, struct pps_event *tmp, bool *truncated);
 
 /* perf lock contention's names for lock:contention_begin's flags (LCB_F_*). */
 static const char *lock_type(uint32_t flags)
@@ -880,11 +886,16 @@ static int start_wait(struct pps_convert *c, struct pps_reader *r, const struct 
 	const struct pps_sample *s = &ev->sample;
 	struct conv_profile *cp = get_profile_kind(c, r, NULL, kind, (int32_t)s->pid);
 	struct pps_wait_start ws;
+	struct pps_event uev;
+	bool truncated;
 	size_t nr = 0;
 	int err;
 
 	if (!cp)
 		return -ENOMEM;
+	err = dwarf_event(c, r, cp, &ev, &uev, &truncated);
+	if (err)
+		return err;
 	err = resolve_stack(c, cp, ev, &nr);
 	if (err)
 		return err;
@@ -1130,12 +1141,91 @@ static int memo_insert(struct memo *m, struct memo_slot *slot, const uint64_t *k
 	return 0;
 }
 
+/* ---- DWARF call graphs ------------------------------------------------------------ */
+
+/* The unwinder, told the recording's build-ids; NULL on ENOMEM. */
+static struct pps_unwind *get_unwind(struct pps_convert *c, struct pps_reader *r)
+{
+	struct pps_unwind_opts uo = {
+	    .sz = sizeof(uo),
+	    .arch = pps_reader_arch(r),
+	    .symfs = c->opts.symfs,
+	    .buildid_dir = c->opts.buildid_dir,
+	    .debuginfod = c->opts.debuginfod,
+	    .max_frames = MAX_STACK,
+	};
+	size_t n = pps_reader_nr_build_ids(r);
+
+	if (c->unwind)
+		return c->unwind;
+	c->unwind = pps_unwind_new(c->machine, &uo);
+	for (size_t i = 0; c->unwind && i < n; i++) {
+		const struct pps_build_id *b = pps_reader_build_id(r, i);
+
+		if (b->filename && b->cpumode != PERF_RECORD_MISC_KERNEL &&
+		    pps_unwind_add_build_id(c->unwind, b->filename, b->id, b->size)) {
+			pps_unwind_free(c->unwind);
+			c->unwind = NULL;
+		}
+	}
+	return c->unwind;
+}
+
+/*
+ * A sample with user registers and stack (perf record --call-graph dwarf): *ev becomes
+ * tmp, a copy whose callchain has the unwound user stack in place of the recorded user
+ * part (see unwind.h), valid until the next sample; *truncated says whether that stack
+ * was cut short. Other samples are left alone. 0 or -ENOMEM.
+ */
+static int dwarf_event(struct pps_convert *c, struct pps_reader *r, struct conv_profile *cp,
+		       const struct pps_event **ev, struct pps_event *tmp, bool *truncated)
+{
+	struct pps_unwind_result res;
+	int ret;
+
+	*truncated = false;
+	if (!pps_unwind_wanted(&(*ev)->sample))
+		return 0;
+	if (!get_unwind(c, r))
+		return -ENOMEM;
+	ret = pps_unwind_sample(c->unwind, *ev, &res);
+	if (ret <= 0)
+		return ret;
+	*tmp = **ev;
+	tmp->sample.callchain = res.callchain;
+	tmp->sample.callchain_nr = res.nr;
+	*ev = tmp;
+	*truncated = res.truncated;
+	cp->nr_dwarf++;
+	cp->nr_dwarf_truncated += res.truncated;
+	c->stats.nr_dwarf_samples++;
+	c->stats.nr_dwarf_truncated += res.truncated;
+	return 0;
+}
+
+/* A comment on a profile whose stacks were unwound: how many were cut short (and, in
+ * profiles of samples, labelled so). */
+static int dwarf_comment(struct conv_profile *cp)
+{
+	char buf[160];
+
+	if (!cp->nr_dwarf)
+		return 0;
+	snprintf(buf, sizeof(buf),
+		 "dwarf unwinding: %" PRIu64 " of %" PRIu64 " user stacks truncated%s",
+		 cp->nr_dwarf_truncated, cp->nr_dwarf,
+		 cp->kind == KIND_EVENT ? " (label unwind=truncated)" : "");
+	return pps_profile_add_comment(cp->pub.profile, buf);
+}
+
 static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct pps_event *ev)
 {
 	const struct pps_sample *s = &ev->sample;
 	uint16_t cpumode = ev->misc & PERF_RECORD_MISC_CPUMODE_MASK;
 	int32_t pid = (int32_t)s->pid, tid = (int32_t)s->tid;
-	struct pps_label labels[4];
+	struct pps_label labels[5];
+	struct pps_event uev;
+	bool truncated;
 	struct conv_profile *cp;
 	struct pps_thread *t;
 	size_t nr = 0, nr_labels = 0;
@@ -1184,6 +1274,10 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 	cp = get_profile(c, r, ev->evsel, pid);
 	if (!cp)
 		return -ENOMEM;
+	err = dwarf_event(c, r, cp, &ev, &uev, &truncated);
+	if (err)
+		return err;
+	s = &ev->sample;
 	values[0] = 1;
 	values[1] = (int64_t)(s->period ? s->period
 					: (pps_evsel_attr(ev->evsel)->freq
@@ -1194,7 +1288,9 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 	raw = s->callchain_nr ? s->callchain : &s->ip;
 	nr_raw = s->callchain_nr ? s->callchain_nr : 1;
 	pps_machine_gens(c->machine, pid, &ugen, &kgen);
-	if (nr_raw <= MAX_STACK && cp->evsel_idx < 1 << 16 && ugen <= UINT32_MAX &&
+	/* An unwound (DWARF) stack is keyed by its frames; one cut short is labelled so, and
+	 * left out of the memo. */
+	if (!truncated && nr_raw <= MAX_STACK && cp->evsel_idx < 1 << 16 && ugen <= UINT32_MAX &&
 	    kgen <= UINT32_MAX) {
 		uint64_t *key = c->memo->key;
 
@@ -1225,6 +1321,8 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 		labels[nr_labels++] = (struct pps_label){.key = "comm", .str = comm};
 	if (c->opts.labels & PPS_LABEL_CPU)
 		labels[nr_labels++] = (struct pps_label){.key = "cpu", .num = s->cpu};
+	if (truncated)
+		labels[nr_labels++] = (struct pps_label){.key = "unwind", .str = "truncated"};
 	err = pps_profile_add_sample_ref(cp->pub.profile, c->stack, nr, values, labels, nr_labels,
 					 &ref);
 	if (err || !slot)
@@ -1542,6 +1640,8 @@ PPS_API int pps_convert_run(struct pps_convert *c, struct pps_reader *r)
 	}
 	for (size_t i = 0; i < c->nr_profiles; i++) {
 		ret = finish_profile(c, r, c->profiles[i]);
+		if (!ret)
+			ret = dwarf_comment(c->profiles[i]);
 		if (ret)
 			return ret;
 	}

@@ -98,6 +98,8 @@ struct pps_convert_stats {
 	uint64_t nr_unmapped_frames;   /* ... in no known map */
 	uint64_t read_ns;	       /* wall time reading and aggregating samples */
 	uint64_t symbolize_ns;	       /* wall time symbolizing and finishing profiles */
+	uint64_t nr_dwarf_samples;     /* samples whose user stack was unwound (DWARF) */
+	uint64_t nr_dwarf_truncated;   /* ... and cut short */
 };
 
 /* NULL with errno (ENOMEM). opts may be NULL (defaults). */
