@@ -179,12 +179,13 @@ int pps_stats_compare(const struct pps_stats_side *base, const struct pps_stats_
 	return 0;
 }
 
-/* Sifts order[i] down a max-heap of n indices keyed by p (NaN as 1). */
+/* p[i], NaN counting as 1 (no evidence). */
 static double p_key(const double *p, size_t i)
 {
 	return isnan(p[i]) ? 1.0 : p[i];
 }
 
+/* Sifts order[i] down the max-heap order[0..n) keyed by p. */
 static void sift_down(const double *p, size_t *order, size_t i, size_t n)
 {
 	for (;;) {
