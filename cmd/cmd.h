@@ -28,6 +28,26 @@ struct convert_args {
 	struct pps_convert_opts *copts;
 };
 
+/* What pprofstore diff and compare were asked for (strings as given; NULL when absent). */
+struct compare_args {
+	const char *db;
+	const char *type;
+	const char *base, *head;	 /* SEL: window=DUR, from=TIME, to=TIME, KEY=VALUE tags */
+	const char *output;		 /* diff: the diff profile; compare: the report */
+	const char *base_out, *head_out; /* diff: the two sides, for pprof -diff_base */
+	const char *threshold;		 /* compare: "5%" or "0.5pp" */
+	const char *min_share;		 /* compare: "1%" */
+	const char *alpha;		 /* compare: "0.01" */
+	const char *format;		 /* compare: text, markdown, json */
+	bool quiet;
+};
+
+/* pprofstore diff. Returns an exit code (0, 1 error, 2 usage). */
+int cmd_diff(const struct compare_args *a);
+
+/* pprofstore compare. Returns its exit code: 0 no regression, 1 regression, 2 error. */
+int cmd_compare(const struct compare_args *a);
+
 /* "500ms", "2s", "10m", "1h", "1d", "3" (seconds) -> ns. false when malformed. */
 bool cmd_parse_duration(const char *s, uint64_t *ns);
 

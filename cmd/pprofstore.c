@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * pprofstore: the profile store's command line (first slice: ingest, query, list).
- * Parses options, calls lib/ (pps_convert, pps_store), reports errors.
+ * pprofstore: the profile store's command line (ingest, query, list; diff and compare in
+ * compare.c). Parses options, calls lib/ (pps_convert, pps_store), reports errors.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,6 +19,11 @@ static const char usage[] =
     "       pprofstore [--db PATH] query --type TYPE [--from TIME --to TIME | --window DUR]\n"
     "                                    [--tag KEY=VALUE]... -o FILE\n"
     "       pprofstore [--db PATH] list\n"
+    "       pprofstore [--db PATH] diff --type TYPE --base SEL --head SEL -o FILE\n"
+    "                                   [--base-out FILE] [--head-out FILE]\n"
+    "       pprofstore [--db PATH] compare --type TYPE --base SEL --head SEL\n"
+    "                  [--threshold 5%] [--min-share 1%] [--alpha 0.01]\n"
+    "                  [--format text|markdown|json] [-o FILE]\n"
     "\n"
     "Keeps pprof profiles from perf.data recordings in a SQLite store, by time.\n"
     "(First slice of the store: a recording's profiles go into the time bucket of\n"
@@ -30,6 +35,14 @@ static const char usage[] =
     "                      the same content again is a no-op that says so\n"
     "  query               write the pprof (gzipped) of one type over a time range\n"
     "  list                sources, tags, time ranges, types and sample counts\n"
+    "  diff                one pprof profile of head minus base, built as\n"
+    "                      pprof -diff_base builds it: pprof -top diff.pprof\n"
+    "  compare             the regression gate: per function, flat and cum share in\n"
+    "                      base and head, the change and its significance\n"
+    "\n"
+    "A selection SEL is a comma-separated list of terms: window=DUR (ending at to=,\n"
+    "else at the newest data of the selection), from=TIME, to=TIME, and KEY=VALUE:\n"
+    "only sources with that tag (--base commit=abc123,host=ci1).\n"
     "\n"
     "Options:\n"
     "      --db PATH       the database (default $PPROFSTORE_DB, else ./pprofstore.db);\n"
@@ -41,7 +54,19 @@ static const char usage[] =
     "      --to TIME       query: until TIME (exclusive)\n"
     "      --window DUR    query: DUR (10m, 1h, 30s) ending at --to, else at the\n"
     "                      newest data of the type\n"
-    "  -o, --output FILE   query: where to write ('-': standard output, not a terminal)\n"
+    "  -o, --output FILE   query, diff: where to write the profile ('-': standard\n"
+    "                      output, not a terminal); compare: the report (default -)\n"
+    "      --base SEL, --head SEL\n"
+    "                      diff, compare: the two selections\n"
+    "      --base-out FILE, --head-out FILE\n"
+    "                      diff: also write each side, for pprof -diff_base\n"
+    "      --threshold T   compare: the smallest change that counts: N% of base's\n"
+    "                      share (default 5%), or Npp, percentage points of share\n"
+    "      --min-share S   compare: test only functions with a share of at least S\n"
+    "                      on one side (default 1%)\n"
+    "      --alpha A       compare: the chance that identical builds fail (default\n"
+    "                      0.01)\n"
+    "      --format F      compare: text (default), markdown, json\n"
     "      --symfs DIR, --kallsyms FILE, --vmlinux FILE, --no-symbolize\n"
     "                      ingest: symbolization, as perf2pprof\n"
     "  -q, --quiet         only errors on standard error\n"
@@ -49,8 +74,20 @@ static const char usage[] =
     "  -h, --help          this help\n"
     "  -V, --version       the version\n"
     "\n"
+    "compare's rule: each stored source is a run. A function's flat share is the\n"
+    "part of a run's samples with it as leaf, its cum share the part with it on the\n"
+    "stack. Head's mean share is tested against base's: with two or more runs on\n"
+    "both sides by Welch's t-test over the per-run shares (each side's variance at\n"
+    "least the binomial one), else by the two-proportion z-test on sample counts.\n"
+    "Flat and cum of every function with a share of at least --min-share on one\n"
+    "side are tested, with Holm's correction over all of them at --alpha. A function\n"
+    "regressed when its flat or cum share grew significantly and by more than\n"
+    "--threshold. Record 5 or more runs a side: one run cannot tell run-to-run\n"
+    "noise from a change, and two or three leave Welch's test few degrees of freedom.\n"
+    "\n"
     "Exit status: 0 success (also: nothing new to ingest, an empty window);\n"
-    "1 error (unreadable input, unknown type, database error); 2 usage error.\n";
+    "1 error (unreadable input, unknown type, database error); 2 usage error.\n"
+    "compare: 0 no regression, 1 regression, 2 error of any kind.\n";
 
 enum {
 	OPT_DB = 256,
@@ -63,6 +100,14 @@ enum {
 	OPT_KALLSYMS,
 	OPT_VMLINUX,
 	OPT_NO_SYMBOLIZE,
+	OPT_BASE,
+	OPT_HEAD,
+	OPT_BASE_OUT,
+	OPT_HEAD_OUT,
+	OPT_THRESHOLD,
+	OPT_MIN_SHARE,
+	OPT_ALPHA,
+	OPT_FORMAT,
 };
 
 /* Everything the command line says. */
@@ -77,6 +122,7 @@ struct args {
 	bool quiet;
 	bool verbose; /* -v: per-file timings */
 	struct pps_convert_opts *copts;
+	struct compare_args cmp; /* diff and compare; db, type, output, quiet set at dispatch */
 };
 
 static bool quiet;
@@ -412,6 +458,14 @@ int main(int argc, char **argv)
 	    {"kallsyms", required_argument, NULL, OPT_KALLSYMS},
 	    {"vmlinux", required_argument, NULL, OPT_VMLINUX},
 	    {"no-symbolize", no_argument, NULL, OPT_NO_SYMBOLIZE},
+	    {"base", required_argument, NULL, OPT_BASE},
+	    {"head", required_argument, NULL, OPT_HEAD},
+	    {"base-out", required_argument, NULL, OPT_BASE_OUT},
+	    {"head-out", required_argument, NULL, OPT_HEAD_OUT},
+	    {"threshold", required_argument, NULL, OPT_THRESHOLD},
+	    {"min-share", required_argument, NULL, OPT_MIN_SHARE},
+	    {"alpha", required_argument, NULL, OPT_ALPHA},
+	    {"format", required_argument, NULL, OPT_FORMAT},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
@@ -484,6 +538,30 @@ int main(int argc, char **argv)
 		case OPT_NO_SYMBOLIZE:
 			copts.no_symbolize = true;
 			break;
+		case OPT_BASE:
+			a.cmp.base = optarg;
+			break;
+		case OPT_HEAD:
+			a.cmp.head = optarg;
+			break;
+		case OPT_BASE_OUT:
+			a.cmp.base_out = optarg;
+			break;
+		case OPT_HEAD_OUT:
+			a.cmp.head_out = optarg;
+			break;
+		case OPT_THRESHOLD:
+			a.cmp.threshold = optarg;
+			break;
+		case OPT_MIN_SHARE:
+			a.cmp.min_share = optarg;
+			break;
+		case OPT_ALPHA:
+			a.cmp.alpha = optarg;
+			break;
+		case OPT_FORMAT:
+			a.cmp.format = optarg;
+			break;
 		case 'q':
 			a.quiet = quiet = true;
 			break;
@@ -516,6 +594,12 @@ int main(int argc, char **argv)
 		ret = cmd_query(&a);
 	} else if (!strcmp(cmd, "list")) {
 		ret = cmd_list(&a);
+	} else if (!strcmp(cmd, "diff") || !strcmp(cmd, "compare")) {
+		a.cmp.db = a.db;
+		a.cmp.type = a.type;
+		a.cmp.output = a.output;
+		a.cmp.quiet = a.quiet;
+		ret = !strcmp(cmd, "diff") ? cmd_diff(&a.cmp) : cmd_compare(&a.cmp);
 	} else {
 		fprintf(stderr, "pprofstore: unknown command '%s'\n%s", cmd, usage);
 	}

@@ -70,8 +70,9 @@ int pps_profile_set_default_sample_type(struct pps_profile *p, const char *type)
 void pps_profile_set_time(struct pps_profile *p, int64_t time_nanos, int64_t duration_nanos);
 int pps_profile_add_comment(struct pps_profile *p, const char *comment);
 
-/* Deduplicated on start, limit, offset and file (a NULL string is ""): a repeat or-s its
- * has_* flags into the first one's and fills a missing build-id. */
+/* Deduplicated on start, limit, offset, file and build-id, a missing build-id matching any
+ * (a NULL string is ""): a repeat or-s its has_* flags into the first one's and fills a
+ * missing build-id. */
 uint64_t pps_profile_add_mapping(struct pps_profile *p, const struct pps_mapping_info *m);
 /*
  * Sets a mapping's build-id (when build_id is non-empty) and its has_* flags, which a
@@ -141,6 +142,9 @@ void pps_profile_get_period(const struct pps_profile *p, const char **type, cons
 			    int64_t *period, const char **default_sample_type);
 void pps_profile_get_time(const struct pps_profile *p, int64_t *time_nanos,
 			  int64_t *duration_nanos);
+/* The number of comments, and comment i (0-based; NULL when out of range). */
+size_t pps_profile_nr_comments(const struct pps_profile *p);
+const char *pps_profile_get_comment(const struct pps_profile *p, size_t i);
 /* Mapping id; file and build_id are never NULL. */
 int pps_profile_get_mapping(const struct pps_profile *p, uint64_t id,
 			    struct pps_mapping_info *out);
