@@ -38,7 +38,7 @@
 
 #define DEFAULT_MAX_FRAMES 1024
 /* Dwfls kept open at once: each holds the files of its modules open. */
-#define MAX_LIVE 256
+#define MAX_LIVE 64
 /* File descriptors a live Dwfl is counted for (its modules'), and those left to others. */
 #define FDS_PER_LIVE 16
 #define FDS_SPARE    128
