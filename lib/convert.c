@@ -135,6 +135,7 @@ struct pps_convert {
 	uint64_t nr_switch_ins;	    /* PERF_RECORD_SWITCH switch-ins seen */
 	bool kernel_told;	    /* tell_symbolizer() ran for lock symbols */
 	struct memo *memo;	    /* MEMO_SLOTS */
+	int64_t bucket;		    /* opts.bucket_ns: the last sample's bucket */
 	bool has_cpu_profile;
 	uint64_t stack[MAX_STACK];
 };
@@ -560,6 +561,29 @@ static bool in_window(const struct pps_convert *c, uint64_t time)
 	return off >= c->opts.from_ns && (!c->opts.to_ns || off < c->opts.to_ns);
 }
 
+/*
+ * The PPS_BUCKET_LABEL of perf time t into *l (opts.bucket_ns); false when there is none
+ * (no bucket_ns, no time, or a time outside int64 ns). Moving to another bucket bumps the
+ * epoch, so that a memo entry never adds to a sample of another bucket.
+ */
+static bool bucket_label(struct pps_convert *c, uint64_t time, struct pps_label *l)
+{
+	int64_t w = c->opts.bucket_ns, t, q;
+
+	if (w <= 0 || time == PPS_NO_TIME || time > INT64_MAX ||
+	    __builtin_add_overflow((int64_t)time, c->opts.wall_offset_ns, &t))
+		return false;
+	q = t / w - (t % w < 0);
+	if (__builtin_mul_overflow(q, w, &t))
+		return false;
+	if (t != c->bucket) {
+		c->bucket = t;
+		c->epoch++;
+	}
+	*l = (struct pps_label){.key = PPS_BUCKET_LABEL, .num = t};
+	return true;
+}
+
 static bool passes(const struct pps_convert *c, const struct pps_sample *s, const char *comm)
 {
 	int32_t pid = (int32_t)s->pid, tid = (int32_t)s->tid;
@@ -798,6 +822,8 @@ static int add_wait(struct pps_convert *c, struct pps_reader *r, enum prof_kind 
 				labels[nr++] = (struct pps_label){.key = "symbol", .str = sym};
 		}
 	}
+	if (bucket_label(c, w->end, &labels[nr]))
+		nr++;
 	values[0] = 1;
 	values[1] = (int64_t)(w->end - w->start);
 	cp->pub.nr_samples++;
@@ -992,7 +1018,7 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 	const struct pps_sample *s = &ev->sample;
 	uint16_t cpumode = ev->misc & PERF_RECORD_MISC_CPUMODE_MASK;
 	int32_t pid = (int32_t)s->pid, tid = (int32_t)s->tid;
-	struct pps_label labels[4];
+	struct pps_label labels[5], bucket;
 	struct conv_profile *cp;
 	struct pps_thread *t;
 	size_t nr = 0, nr_labels = 0;
@@ -1003,6 +1029,7 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 	uint64_t nr_raw;
 	struct memo *memo = NULL;
 	size_t ref;
+	bool has_bucket;
 	int err;
 
 	struct tp_info *ti;
@@ -1047,6 +1074,7 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 					       : pps_evsel_attr(ev->evsel)->sample_period));
 	cp->pub.nr_samples++;
 
+	has_bucket = bucket_label(c, s->time, &bucket);
 	raw = s->callchain_nr ? s->callchain : &s->ip;
 	nr_raw = s->callchain_nr ? s->callchain_nr : 1;
 	if (nr_raw <= MEMO_WORDS) {
@@ -1077,6 +1105,8 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 		labels[nr_labels++] = (struct pps_label){.key = "comm", .str = comm};
 	if (c->opts.labels & PPS_LABEL_CPU)
 		labels[nr_labels++] = (struct pps_label){.key = "cpu", .num = s->cpu};
+	if (has_bucket)
+		labels[nr_labels++] = bucket;
 	err = pps_profile_add_sample_ref(cp->pub.profile, c->stack, nr, values, labels, nr_labels,
 					 &ref);
 	if (err || !memo)
@@ -1328,7 +1358,9 @@ static void set_times(struct pps_convert *c, struct pps_reader *r)
 		return;
 	dur = (int64_t)(c->last_time - c->first_time);
 	pps_reader_clock_data(r, &cd);
-	if (cd.has_clock_data && cd.tod_ns)
+	if (c->opts.bucket_ns > 0)
+		start = (int64_t)c->first_time + c->opts.wall_offset_ns;
+	else if (cd.has_clock_data && cd.tod_ns)
 		start = (int64_t)cd.tod_ns + ((int64_t)c->first_time - (int64_t)cd.clockid_ns);
 	else if (c->opts.end_wall_ns)
 		start = c->opts.end_wall_ns - dur;
