@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pprofstore/convert.h>
 #include <pprofstore/store.h>
 
 #include "internal/util.h"
@@ -60,6 +61,8 @@ enum stmt_id {
 	S_TYPE_GET,
 	S_TYPE_INS,
 	S_TYPE_READ,
+	S_TYPEVAL_INS,
+	S_TYPEVAL_READ,
 	S_SRCTYPE_UPSERT,
 	S_SAMPLE_UPSERT,
 	S_TYPES_LIST,
@@ -99,13 +102,13 @@ static const char *const stmt_sql[NR_STMTS] = {
     [S_SRC_INS] = "INSERT INTO sources (path, size, content_hash, host, cmdline, time_origin, "
 		  "ingested_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [S_TAG_INS] = "INSERT OR IGNORE INTO tags (source_id, key, value) VALUES (?1, ?2, ?3)",
-    [S_TYPE_GET] = "SELECT id, count_type, count_unit, value_type, value_unit FROM types "
-		   "WHERE name = ?1",
-    [S_TYPE_INS] = "INSERT INTO types (name, count_type, count_unit, value_type, value_unit, "
-		   "period_type, period_unit, period, default_sample_type) "
-		   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    [S_TYPE_READ] = "SELECT id, count_type, count_unit, value_type, value_unit, period_type, "
-		    "period_unit, period, default_sample_type FROM types WHERE name = ?1",
+    [S_TYPE_GET] = "SELECT id FROM types WHERE name = ?1",
+    [S_TYPE_INS] = "INSERT INTO types (name, period_type, period_unit, period, "
+		   "default_sample_type) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [S_TYPE_READ] = "SELECT id, period_type, period_unit, period, default_sample_type "
+		    "FROM types WHERE name = ?1",
+    [S_TYPEVAL_INS] = "INSERT INTO type_values (type_id, idx, type, unit) VALUES (?1, ?2, ?3, ?4)",
+    [S_TYPEVAL_READ] = "SELECT type, unit FROM type_values WHERE type_id = ?1 ORDER BY idx",
     [S_SRCTYPE_UPSERT] =
 	"INSERT INTO source_types (source_id, type_id, start_ns, end_ns, nr_samples) "
 	"VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (source_id, type_id) DO UPDATE SET "
@@ -113,9 +116,9 @@ static const char *const stmt_sql[NR_STMTS] = {
 	"excluded.end_ns), nr_samples = nr_samples + excluded.nr_samples",
     [S_SAMPLE_UPSERT] =
 	"INSERT INTO samples (type_id, bucket_start, stack_id, labelset_id, source_id, "
-	"count, value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (type_id, "
+	"count, value, more) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (type_id, "
 	"bucket_start, stack_id, labelset_id, source_id) DO UPDATE SET count = count + "
-	"excluded.count, value = value + excluded.value",
+	"excluded.count, value = value + excluded.value, more = pps_vadd(more, excluded.more)",
     [S_TYPES_LIST] = "SELECT name FROM types ORDER BY name",
     [S_ENTRIES] = "SELECT s.id, s.path, s.host, s.cmdline, s.time_origin, "
 		  "coalesce((SELECT group_concat(key || '=' || value, ',') FROM "
@@ -139,6 +142,13 @@ struct pps_store {
 /* A growable byte buffer for varint keys. */
 struct bytes {
 	uint8_t *p;
+	size_t n;
+	size_t cap;
+};
+
+/* A growable vector of sample values. */
+struct vec {
+	int64_t *v;
 	size_t n;
 	size_t cap;
 };
@@ -293,6 +303,121 @@ static int64_t bucket_of(int64_t t, int64_t width)
 	return q * width;
 }
 
+/* ---- values 2.. of a sample: zigzag varint vectors, summed in SQL ------------------- */
+
+/* Adds the vector blob p[0..n) into v (growing it, zeros for new elements). Returns 0,
+ * -EINVAL for a malformed blob, -ENOMEM. Sums wrap around, as the profile's do. */
+static int vec_add(struct vec *v, const uint8_t *p, size_t n)
+{
+	size_t pos = 0, i = 0;
+	uint64_t x;
+
+	while (pos < n) {
+		if (!bytes_get(p, n, &pos, &x))
+			return -EINVAL;
+		if (i == v->n) {
+			if (v->n == v->cap) {
+				size_t cap = v->cap ? v->cap * 2 : 8;
+				int64_t *nv = realloc(v->v, cap * sizeof(*nv));
+
+				if (!nv)
+					return -ENOMEM;
+				v->v = nv;
+				v->cap = cap;
+			}
+			v->v[v->n++] = 0;
+		}
+		v->v[i] = (int64_t)((uint64_t)v->v[i] + (uint64_t)unzigzag(x));
+		i++;
+	}
+	return 0;
+}
+
+/* Sets the SQL result to v as a blob (freeing v), or to the error err. */
+static void vec_result(sqlite3_context *ctx, struct vec *v, int err)
+{
+	struct bytes b = {0};
+
+	for (size_t i = 0; i < v->n && !err; i++)
+		err = bytes_put(&b, zigzag(v->v[i]));
+	free(v->v);
+	v->v = NULL;
+	if (err) {
+		free(b.p);
+		if (err == -ENOMEM)
+			sqlite3_result_error_nomem(ctx);
+		else
+			sqlite3_result_error(ctx, "pprofstore: malformed value vector", -1);
+		return;
+	}
+	sqlite3_result_blob64(ctx, b.p ? (const void *)b.p : "", b.n, b.p ? free : SQLITE_STATIC);
+}
+
+/* pps_vadd(a, b): the element-wise sum of two value vectors; NULL + NULL is NULL. */
+static void sql_vadd(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	struct vec v = {0};
+	int err = 0;
+
+	(void)argc;
+	if (sqlite3_value_type(argv[0]) == SQLITE_NULL &&
+	    sqlite3_value_type(argv[1]) == SQLITE_NULL) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	for (int i = 0; i < 2 && !err; i++)
+		err =
+		    vec_add(&v, sqlite3_value_blob(argv[i]), (size_t)sqlite3_value_bytes(argv[i]));
+	vec_result(ctx, &v, err);
+}
+
+/* pps_vsum(x): the aggregate of pps_vadd(); NULL when every x is NULL. */
+struct vsum {
+	struct vec v;
+	int err;
+	bool any;
+};
+
+static void sql_vsum_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	struct vsum *a = sqlite3_aggregate_context(ctx, sizeof(*a));
+
+	(void)argc;
+	if (!a) {
+		sqlite3_result_error_nomem(ctx);
+		return;
+	}
+	if (sqlite3_value_type(argv[0]) == SQLITE_NULL || a->err)
+		return;
+	a->any = true;
+	a->err = vec_add(&a->v, sqlite3_value_blob(argv[0]), (size_t)sqlite3_value_bytes(argv[0]));
+}
+
+static void sql_vsum_final(sqlite3_context *ctx)
+{
+	struct vsum *a = sqlite3_aggregate_context(ctx, 0);
+
+	if (!a || !a->any) {
+		if (a)
+			free(a->v.v);
+		sqlite3_result_null(ctx);
+		return;
+	}
+	vec_result(ctx, &a->v, a->err);
+}
+
+static int register_functions(struct pps_store *s)
+{
+	int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, rc;
+
+	rc = sqlite3_create_function_v2(s->db, "pps_vadd", 2, flags, NULL, sql_vadd, NULL, NULL,
+					NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_create_function_v2(s->db, "pps_vsum", 1, flags, NULL, NULL,
+						sql_vsum_step, sql_vsum_final, NULL);
+	return rc == SQLITE_OK ? 0 : db_err(s, rc, "functions");
+}
+
 /* ---- open and close ------------------------------------------------------------------ */
 
 static int user_version(struct pps_store *s, int64_t *v)
@@ -308,7 +433,68 @@ static int user_version(struct pps_store *s, int64_t *v)
 	return rc == SQLITE_ROW ? 0 : db_err(s, rc, "user_version");
 }
 
-/* Creates the schema in an empty database, or checks the version of an existing one. */
+/* The SQL that makes schema version v from v - 1, NULL when this library has none. */
+static const char *migration(int64_t v)
+{
+	for (size_t i = 0; pps_store_migrations[i].sql; i++)
+		if (pps_store_migrations[i].version == v)
+			return pps_store_migrations[i].sql;
+	return NULL;
+}
+
+/*
+ * Brings an older database up to PPS_STORE_SCHEMA_VERSION with the forward migrations, in
+ * one transaction: killed or failing, it stays at its old version.
+ */
+static int migrate(struct pps_store *s, const char *path)
+{
+	int64_t from, v;
+	int err, rc;
+
+	err = exec(s, "BEGIN IMMEDIATE");
+	if (err)
+		return err;
+	/* Another process may have migrated it between our check and our lock. */
+	err = user_version(s, &from);
+	for (v = from + 1; !err && v <= PPS_STORE_SCHEMA_VERSION; v++) {
+		const char *sql = migration(v);
+
+		if (!sql) {
+			pps_err("%s: this pprofstore cannot migrate schema version %" PRId64
+				" to %" PRId64,
+				path, v - 1, v);
+			err = -EPROTO;
+			break;
+		}
+		rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+		if (rc != SQLITE_OK) {
+			pps_err("%s: migration to schema version %" PRId64 " failed: %s", path, v,
+				sqlite3_errmsg(s->db));
+			err = rc == SQLITE_NOMEM ? -ENOMEM : -EIO;
+		}
+	}
+	err = err ?: user_version(s, &v);
+	if (!err && v != PPS_STORE_SCHEMA_VERSION) {
+		pps_err("%s: migrations ended at schema version %" PRId64 ", not %d", path, v,
+			PPS_STORE_SCHEMA_VERSION);
+		err = -EPROTO;
+	}
+	if (err) {
+		exec(s, "ROLLBACK");
+		return err;
+	}
+	err = exec(s, "COMMIT");
+	if (!err && from < PPS_STORE_SCHEMA_VERSION)
+		pps_info("%s: migrated from schema version %" PRId64 " to %d", path, from,
+			 PPS_STORE_SCHEMA_VERSION);
+	return err;
+}
+
+/*
+ * Creates the schema in an empty database, migrates an older one, or checks the version of
+ * an existing one. -EAGAIN: read-only and older (the caller migrates on another
+ * connection).
+ */
 static int init_schema(struct pps_store *s, const char *path, int64_t bucket_ns)
 {
 	sqlite3_stmt *st = NULL;
@@ -326,6 +512,8 @@ static int init_schema(struct pps_store *s, const char *path, int64_t bucket_ns)
 	}
 	if (v == PPS_STORE_SCHEMA_VERSION)
 		return 0;
+	if (v > 0)
+		return s->readonly ? -EAGAIN : migrate(s, path);
 	rc = sqlite3_prepare_v2(s->db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return db_err(s, rc, "schema");
@@ -419,16 +607,34 @@ PPS_API struct pps_store *pps_store_open(const char *path, unsigned int flags, i
 	sqlite3_extended_result_codes(s->db, 1);
 	/* Ingests hold the write lock for a whole source: wait for them rather than fail. */
 	sqlite3_busy_timeout(s->db, 60000);
-	if (!s->readonly) {
+	err = register_functions(s);
+	if (!err && !s->readonly) {
+		/* Incremental auto-vacuum lets gc give pages back without rewriting the file.
+		 * It takes effect only in a new database, and only when set before WAL mode
+		 * writes the first page; on an existing one it is what a VACUUM will make. */
+		err = exec(s, "PRAGMA auto_vacuum = INCREMENTAL");
 		/* WAL: readers never block the writer, and a killed writer leaves a log that
 		 * the next opener rolls back. NORMAL is crash-safe in WAL (only a power cut
 		 * can lose the last commits, never corrupt). */
-		err = exec(s, "PRAGMA journal_mode = WAL");
+		err = err ?: exec(s, "PRAGMA journal_mode = WAL");
 		err = err ?: exec(s, "PRAGMA synchronous = NORMAL");
-		if (err)
-			goto out_close;
 	}
+	if (err)
+		goto out_close;
 	err = init_schema(s, path, bucket_ns ? bucket_ns : PPS_STORE_DEFAULT_BUCKET_NS);
+	if (err == -EAGAIN) {
+		/* Read-only and older: migrate on a writing connection, then read. */
+		struct pps_store *w = pps_store_open(path, 0, 0);
+
+		if (!w) {
+			err = -errno;
+			pps_err("%s: an older database needs write access once, to migrate it",
+				path);
+			goto out_close;
+		}
+		pps_store_close(w);
+		err = init_schema(s, path, 0);
+	}
 	err = err ?: read_meta(s);
 	if (err)
 		goto out_close;
@@ -679,76 +885,103 @@ static int ingest_locations(struct pps_store *s, const struct pps_profile *p, st
 	return err;
 }
 
-/* The type's id, created with p's shape on first use; -EINVAL when p's shape differs. */
+/* The type's id, created with p's shape on first use; -EINVAL when p's sample types differ
+ * from the stored ones. */
 static int ingest_type(struct pps_store *s, const char *type, const struct pps_profile *p,
 		       int64_t *id)
 {
-	const char *ct, *cu, *vt, *vu, *pt, *pu, *def;
+	size_t n = pps_profile_nr_sample_types(p), i = 0;
+	const char *pt, *pu, *def, *t, *u;
 	sqlite3_stmt *st;
 	int64_t period;
-	int rc;
+	bool same = true;
+	int rc, err;
 
-	if (pps_profile_nr_sample_types(p) != 2) {
-		pps_err("store: profile %s has %zu sample types, not 2 (count, value)", type,
-			pps_profile_nr_sample_types(p));
+	if (!n) {
+		pps_err("store: profile %s has no sample types", type);
 		return -EINVAL;
 	}
-	pps_profile_get_sample_type(p, 0, &ct, &cu);
-	pps_profile_get_sample_type(p, 1, &vt, &vu);
-	pps_profile_get_period(p, &pt, &pu, &period, &def);
 	st = stmt(s, S_TYPE_GET);
 	if (!st)
 		return -EIO;
 	sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		bool same = !strcmp(col_text(st, 1), ct) && !strcmp(col_text(st, 2), cu) &&
-			    !strcmp(col_text(st, 3), vt) && !strcmp(col_text(st, 4), vu);
-
-		*id = sqlite3_column_int64(st, 0);
+	err = step_id(s, st, id);
+	if (err < 0)
+		return err;
+	if (err) {
+		st = stmt(s, S_TYPEVAL_READ);
+		if (!st)
+			return -EIO;
+		sqlite3_bind_int64(st, 1, *id);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (i < n) {
+				pps_profile_get_sample_type(p, i, &t, &u);
+				same &= !strcmp(col_text(st, 0), t) && !strcmp(col_text(st, 1), u);
+			}
+			i++;
+		}
 		sqlite3_reset(st);
-		if (!same) {
-			pps_err(
-			    "store: type %s: sample types %s/%s %s/%s differ from the stored ones",
-			    type, ct, cu, vt, vu);
+		if (rc != SQLITE_DONE)
+			return db_err(s, rc, "type");
+		if (!same || i != n) {
+			pps_err("store: type %s: the profile's sample types differ from the stored "
+				"ones",
+				type);
 			return -EINVAL;
 		}
 		return 0;
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return db_err(s, rc, "type");
+	pps_profile_get_period(p, &pt, &pu, &period, &def);
 	st = stmt(s, S_TYPE_INS);
 	if (!st)
 		return -EIO;
 	sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, ct, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, cu, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, vt, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, vu, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, pt, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 7, pu, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 8, period);
-	sqlite3_bind_text(st, 9, def, -1, SQLITE_STATIC);
-	return step_insert(s, st, id);
+	sqlite3_bind_text(st, 2, pt, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, pu, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, period);
+	sqlite3_bind_text(st, 5, def, -1, SQLITE_STATIC);
+	err = step_insert(s, st, id);
+	for (i = 0; i < n && !err; i++) {
+		st = stmt(s, S_TYPEVAL_INS);
+		if (!st)
+			return -EIO;
+		pps_profile_get_sample_type(p, i, &t, &u);
+		sqlite3_bind_int64(st, 1, *id);
+		sqlite3_bind_int64(st, 2, (int64_t)i);
+		sqlite3_bind_text(st, 3, t, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, u, -1, SQLITE_STATIC);
+		err = step_insert(s, st, NULL);
+	}
+	return err;
 }
 
-/* The label set of sample i, as a stored labelset id. */
+/*
+ * The label set of sample i, as a stored labelset id. The reserved PPS_BUCKET_LABEL is
+ * not part of it: *bucket gets its value and *has_bucket is set.
+ */
 static int ingest_labels(struct pps_store *s, const struct pps_profile *p, size_t i,
-			 struct bytes *b, int64_t *id)
+			 struct bytes *b, int64_t *id, int64_t *bucket, bool *has_bucket)
 {
 	struct keyed_blob k = {.b = b};
 	size_t nr = 0;
 	int err;
 
 	b->n = 0;
+	*has_bucket = false;
 	err = pps_profile_get_sample_labels(p, i, 0, &nr, NULL);
 	for (size_t j = 0; j < nr && !err; j++) {
 		struct pps_label l;
 		int64_t key, str = 0, unit = 0;
 
 		err = pps_profile_get_sample_labels(p, i, j, NULL, &l);
-		err = err ?: intern(s, l.key, &key);
+		if (err)
+			break;
+		if (!l.str && !strcmp(l.key, PPS_BUCKET_LABEL)) {
+			*bucket = l.num;
+			*has_bucket = true;
+			continue;
+		}
+		err = intern(s, l.key, &key);
 		if (!err && l.str)
 			err = intern(s, l.str, &str);
 		if (!err && l.num_unit)
@@ -764,12 +997,18 @@ static int ingest_labels(struct pps_store *s, const struct pps_profile *p, size_
 	return get_or_insert(s, S_LSET_GET, S_LSET_INS, bind_hash_blob, &k, id, NULL);
 }
 
+/*
+ * Stores one profile. A sample goes into the bucket its PPS_BUCKET_LABEL names (put on
+ * this store's grid), else into the bucket of the profile's start (time_nanos, or the
+ * time of ingest when it has none).
+ */
 static int ingest_one(struct pps_store *s, int64_t source_id, const char *type,
 		      const struct pps_profile *p, int64_t ingest_ns)
 {
+	size_t nr_values = pps_profile_nr_sample_types(p);
 	struct ingest_maps m = {0};
-	struct bytes b = {0};
-	int64_t type_id, t, dur, bucket, total = 0;
+	struct bytes b = {0}, more = {0};
+	int64_t type_id, t, dur, def_bucket, total = 0;
 	sqlite3_stmt *st;
 	int err;
 
@@ -792,12 +1031,13 @@ static int ingest_one(struct pps_store *s, int64_t source_id, const char *type,
 	pps_profile_get_time(p, &t, &dur);
 	if (!t)
 		t = ingest_ns;
-	bucket = bucket_of(t, s->bucket_ns);
+	def_bucket = bucket_of(t, s->bucket_ns);
 	for (size_t i = 0; i < pps_profile_nr_samples(p); i++) {
 		struct keyed_blob k = {.b = &b};
 		const uint64_t *locs;
 		const int64_t *values;
-		int64_t stack_id, lset_id;
+		int64_t stack_id, lset_id, bucket = def_bucket;
+		bool has_bucket;
 		size_t nr_locs;
 
 		err = pps_profile_get_sample(p, i, &locs, &nr_locs, &values);
@@ -811,9 +1051,14 @@ static int ingest_one(struct pps_store *s, int64_t source_id, const char *type,
 		k.hash = (int64_t)fnv1a(FNV_INIT, b.p, b.n);
 		err =
 		    get_or_insert(s, S_STACK_GET, S_STACK_INS, bind_hash_blob, &k, &stack_id, NULL);
-		err = err ?: ingest_labels(s, p, i, &b, &lset_id);
+		err = err ?: ingest_labels(s, p, i, &b, &lset_id, &bucket, &has_bucket);
+		more.n = 0;
+		for (size_t j = 2; j < nr_values && !err; j++)
+			err = bytes_put(&more, zigzag(values[j]));
 		if (err)
 			goto out_free;
+		if (has_bucket)
+			bucket = bucket_of(bucket, s->bucket_ns);
 		st = stmt(s, S_SAMPLE_UPSERT);
 		if (!st) {
 			err = -EIO;
@@ -825,7 +1070,9 @@ static int ingest_one(struct pps_store *s, int64_t source_id, const char *type,
 		sqlite3_bind_int64(st, 4, lset_id);
 		sqlite3_bind_int64(st, 5, source_id);
 		sqlite3_bind_int64(st, 6, values[0]);
-		sqlite3_bind_int64(st, 7, values[1]);
+		sqlite3_bind_int64(st, 7, nr_values > 1 ? values[1] : 0);
+		if (nr_values > 2)
+			sqlite3_bind_blob(st, 8, more.p, (int)more.n, SQLITE_STATIC);
 		err = step_insert(s, st, NULL);
 		if (err)
 			goto out_free;
@@ -843,6 +1090,7 @@ static int ingest_one(struct pps_store *s, int64_t source_id, const char *type,
 	sqlite3_bind_int64(st, 5, total);
 	err = step_insert(s, st, NULL);
 out_free:
+	free(more.p);
 	free(b.p);
 	free(m.locations);
 	free(m.functions);
@@ -1181,7 +1429,8 @@ static struct pps_profile *query_shape(struct pps_store *s, const char *type, in
 {
 	struct pps_profile *p = NULL;
 	sqlite3_stmt *st = stmt(s, S_TYPE_READ);
-	const char *c[8];
+	char *c[4] = {NULL, NULL, NULL, NULL};
+	int64_t period = 0;
 	int rc, err = -EIO;
 
 	if (!st)
@@ -1190,28 +1439,43 @@ static struct pps_profile *query_shape(struct pps_store *s, const char *type, in
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
 		err = rc == SQLITE_DONE ? -ENOENT : db_err(s, rc, "type");
-		goto out_reset;
+		sqlite3_reset(st);
+		goto out_err;
 	}
 	*type_id = sqlite3_column_int64(st, 0);
-	for (int i = 1; i <= 8; i++)
-		c[i - 1] = col_text(st, i);
-	p = pps_profile_new();
-	if (!p) {
-		err = -ENOMEM;
-		goto out_reset;
-	}
-	err = pps_profile_add_sample_type(p, c[0], c[1]);
-	err = err ?: pps_profile_add_sample_type(p, c[2], c[3]);
-	if (!err && *c[4])
-		err = pps_profile_set_period(p, c[4], c[5], sqlite3_column_int64(st, 7));
-	if (!err && *c[7])
-		err = pps_profile_set_default_sample_type(p, c[7]);
-out_reset:
+	period = sqlite3_column_int64(st, 3);
+	/* Copied: the statement is reset before they are used. */
+	c[0] = strdup(col_text(st, 1));
+	c[1] = strdup(col_text(st, 2));
+	c[3] = strdup(col_text(st, 4));
 	sqlite3_reset(st);
+	p = pps_profile_new();
+	err = p && c[0] && c[1] && c[3] ? 0 : -ENOMEM;
+	st = err ? NULL : stmt(s, S_TYPEVAL_READ);
+	if (!err && !st)
+		err = -EIO;
+	if (!err) {
+		sqlite3_bind_int64(st, 1, *type_id);
+		while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW)
+			err = pps_profile_add_sample_type(p, col_text(st, 0), col_text(st, 1));
+		if (!err && rc != SQLITE_DONE)
+			err = db_err(s, rc, "type values");
+		sqlite3_reset(st);
+	}
+	if (!err && !pps_profile_nr_sample_types(p)) {
+		pps_err("store: type %s has no sample types", type);
+		err = -EIO;
+	}
+	if (!err && *c[0])
+		err = pps_profile_set_period(p, c[0], c[1], period);
+	if (!err && *c[3])
+		err = pps_profile_set_default_sample_type(p, c[3]);
+out_err:
+	for (int i = 0; i < 4; i++)
+		free(c[i]);
 	if (!err)
 		return p;
 	pps_profile_free(p);
-out_err:
 	errno = -err;
 	return NULL;
 }
@@ -1321,14 +1585,14 @@ PPS_API struct pps_profile *pps_store_select(struct pps_store *s,
 {
 	static const char head[] =
 	    "SELECT st.frames, ls.labels, sum(sa.count), sum(sa.value), min(sa.bucket_start), "
-	    "max(sa.bucket_start) FROM samples sa JOIN stacks st ON st.id = sa.stack_id "
-	    "JOIN labelsets ls ON ls.id = sa.labelset_id WHERE sa.type_id = ?";
+	    "max(sa.bucket_start), pps_vsum(sa.more) FROM samples sa JOIN stacks st ON "
+	    "st.id = sa.stack_id JOIN labelsets ls ON ls.id = sa.labelset_id WHERE sa.type_id = ?";
 	static const char tail[] = " GROUP BY sa.stack_id, sa.labelset_id";
 	struct query_maps q = {0};
 	struct pps_label *labels = NULL;
 	uint64_t *locs = NULL;
-	size_t locs_cap = 0, labels_cap = 0;
-	int64_t type_id, first = INT64_MAX, last = INT64_MIN;
+	size_t locs_cap = 0, labels_cap = 0, nr_values;
+	int64_t type_id = 0, first = INT64_MAX, last = INT64_MIN, *values = NULL;
 	struct pps_profile *p;
 	sqlite3_stmt *st = NULL;
 	int rc = SQLITE_DONE, err;
@@ -1341,13 +1605,30 @@ PPS_API struct pps_profile *pps_store_select(struct pps_store *s,
 	p = query_shape(s, sel->type, &type_id);
 	if (!p)
 		return NULL;
-	err = max_ids(s, &q);
+	nr_values = pps_profile_nr_sample_types(p);
+	values = calloc(nr_values < 2 ? 2 : nr_values, sizeof(*values));
+	err = values ? max_ids(s, &q) : -ENOMEM;
 	err = err ?: select_prepare(s, sel, type_id, head, tail, &st);
 	while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const uint8_t *frames = sqlite3_column_blob(st, 0);
 		size_t nf = (size_t)sqlite3_column_bytes(st, 0), pos = 0, nr_locs = 0, nr_labels;
-		int64_t values[2] = {sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3)};
+		const uint8_t *more = sqlite3_column_blob(st, 6);
+		size_t nm = (size_t)sqlite3_column_bytes(st, 6), mpos = 0;
 		uint64_t id;
+
+		values[0] = sqlite3_column_int64(st, 2);
+		values[1] = sqlite3_column_int64(st, 3);
+		for (size_t j = 2; j < nr_values; j++) {
+			uint64_t x = 0;
+
+			if (mpos < nm && !bytes_get(more, nm, &mpos, &x)) {
+				err = -EIO;
+				break;
+			}
+			values[j] = unzigzag(x);
+		}
+		if (err)
+			break;
 
 		err = query_labels(s, &q, sqlite3_column_blob(st, 1),
 				   (size_t)sqlite3_column_bytes(st, 1), &labels, &labels_cap,
@@ -1385,6 +1666,7 @@ PPS_API struct pps_profile *pps_store_select(struct pps_store *s,
 	if (!err && first <= last)
 		pps_profile_set_time(p, first, last - first + s->bucket_ns);
 	sqlite3_finalize(st);
+	free(values);
 	free(labels);
 	free(locs);
 	query_maps_release(&q);

@@ -189,7 +189,7 @@ def check_twice(c, db, data):
 def check_integrity(c, db):
     p = []
     for q, want in (("PRAGMA integrity_check", "ok"), ("PRAGMA journal_mode", "wal"),
-                    ("PRAGMA user_version", "1")):
+                    ("PRAGMA user_version", "2")):
         got = sql(db, q)
         if got != want:
             p.append(f"{q}: {got!r} != {want!r}")
@@ -208,7 +208,7 @@ def check_badtype(c, tmp, db):
 def check_newer(c, tmp, db):
     newer = os.path.join(tmp, "newer.db")
     shutil.copy(db, newer)
-    sql(newer, "PRAGMA user_version = 2")
+    sql(newer, "PRAGMA user_version = 3")
     p = []
     for args in (["list"], ["ingest", os.path.join(tmp, "none.data")]):
         r, q = store(newer, args)

@@ -29,7 +29,7 @@ extern "C" {
 struct pps_store;
 
 /* The schema version this library creates and reads (PRAGMA user_version). */
-#define PPS_STORE_SCHEMA_VERSION 1
+#define PPS_STORE_SCHEMA_VERSION 2
 /* Bucket width of a new database, when pps_store_open() is given 0. */
 #define PPS_STORE_DEFAULT_BUCKET_NS (10 * INT64_C(1000000000))
 
