@@ -1815,3 +1815,291 @@ PPS_API int pps_store_for_each_entry(struct pps_store *s,
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : db_err(s, rc, "list");
 }
+
+/* ---- gc ------------------------------------------------------------------------------ */
+
+/* Runs sql with the int64 parameters v[0..n) bound as ?1...; *changes (when non-NULL) is
+ * increased by the rows it changed. */
+static int run(struct pps_store *s, const char *sql, const int64_t *v, int n, int64_t *changes)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return db_err(s, rc, "gc");
+	for (int i = 0; i < n; i++)
+		sqlite3_bind_int64(st, i + 1, v[i]);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return db_err(s, rc, "gc");
+	if (changes)
+		*changes += sqlite3_changes(s->db);
+	return 0;
+}
+
+/* The int64 columns of the rows of sql, one after another, into a malloc'ed array. */
+static int column_ints(struct pps_store *s, const char *sql, int cols, int64_t **out, size_t *n)
+{
+	sqlite3_stmt *st;
+	int64_t *v = NULL;
+	size_t nr = 0, cap = 0;
+	int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL), err = 0;
+
+	if (rc != SQLITE_OK)
+		return db_err(s, rc, "gc");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (nr + (size_t)cols > cap) {
+			size_t ncap = cap ? cap * 2 : 1024;
+			int64_t *nv = realloc(v, ncap * sizeof(*nv));
+
+			if (!nv) {
+				err = -ENOMEM;
+				break;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		for (int i = 0; i < cols; i++)
+			v[nr++] = sqlite3_column_int64(st, i);
+	}
+	sqlite3_finalize(st);
+	if (!err && rc != SQLITE_DONE)
+		err = db_err(s, rc, "gc");
+	if (err) {
+		free(v);
+		return err;
+	}
+	*out = v;
+	*n = nr;
+	return 0;
+}
+
+/* A bitmap of ids 0..max. */
+struct idset {
+	uint8_t *bits;
+	int64_t max;
+};
+
+static void idset_add(struct idset *b, uint64_t id)
+{
+	if (id <= (uint64_t)b->max)
+		b->bits[id / 8] |= (uint8_t)(1u << (id % 8));
+}
+
+static bool idset_has(const struct idset *b, int64_t id)
+{
+	return id >= 0 && id <= b->max && (b->bits[id / 8] >> (id % 8) & 1);
+}
+
+/* An empty set sized for the ids of table. */
+static int idset_init(struct pps_store *s, struct idset *b, const char *max_sql)
+{
+	int64_t *v;
+	size_t n;
+	int err = column_ints(s, max_sql, 1, &v, &n);
+
+	if (err)
+		return err;
+	b->max = n ? v[0] : 0;
+	free(v);
+	b->bits = calloc((size_t)b->max / 8 + 1, 1);
+	return b->bits ? 0 : -ENOMEM;
+}
+
+/*
+ * Marks in b the ids in the varint blobs of sql's first column: every one (stride 1), or
+ * the ones at the positions picked by mask out of every stride (label sets: key, str, num,
+ * unit: mask 0xb). -EIO for a malformed blob.
+ */
+static int mark_blobs(struct pps_store *s, const char *sql, struct idset *b, unsigned int stride,
+		      unsigned int mask)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL), err = 0;
+
+	if (rc != SQLITE_OK)
+		return db_err(s, rc, "gc");
+	while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const uint8_t *p = sqlite3_column_blob(st, 0);
+		size_t n = (size_t)sqlite3_column_bytes(st, 0), pos = 0;
+		unsigned int k = 0;
+		uint64_t v;
+
+		while (pos < n) {
+			if (!bytes_get(p, n, &pos, &v)) {
+				pps_err("store: gc: a malformed blob in the database");
+				err = -EIO;
+				break;
+			}
+			if (mask >> k & 1)
+				idset_add(b, v);
+			k = (k + 1) % stride;
+		}
+	}
+	sqlite3_finalize(st);
+	if (!err && rc != SQLITE_DONE)
+		err = db_err(s, rc, "gc");
+	return err;
+}
+
+/* Deletes the ids (from ids_sql) not in keep with each statement of del (?1: the id). */
+static int delete_unmarked(struct pps_store *s, const char *ids_sql, const struct idset *keep,
+			   const char *const *del, size_t nr_del, int64_t *count)
+{
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int err = column_ints(s, ids_sql, 1, &ids, &n);
+
+	for (size_t i = 0; i < n && !err; i++) {
+		if (idset_has(keep, ids[i]))
+			continue;
+		for (size_t k = 0; k < nr_del && !err; k++)
+			err = run(s, del[k], &ids[i], 1, NULL);
+		(*count)++;
+	}
+	free(ids);
+	return err;
+}
+
+/* Everything but the samples, in one transaction with their deletion. */
+static int gc_orphans(struct pps_store *s, int64_t before_ns, struct pps_store_gc_stats *gs)
+{
+	static const char *const del_loc[] = {"DELETE FROM location_lines WHERE location_id = ?1",
+					      "DELETE FROM locations WHERE id = ?1"};
+	static const char *const del_str[] = {"DELETE FROM strings WHERE id = ?1"};
+	struct idset locs = {0}, strs = {0};
+	int err;
+
+	/* What each (source, type) still holds. */
+	err = run(s,
+		  "CREATE TEMP TABLE gc_live (source_id INTEGER, type_id INTEGER, first INTEGER, "
+		  "total INTEGER, PRIMARY KEY (source_id, type_id)) WITHOUT ROWID",
+		  NULL, 0, NULL);
+	err = err
+		  ?: run(s,
+			 "INSERT INTO gc_live SELECT source_id, type_id, min(bucket_start), "
+			 "sum(count) FROM samples GROUP BY source_id, type_id",
+			 NULL, 0, NULL);
+	/* Sources that lost their last samples now, and empty ones from before the cutoff
+	 * (a recent one may be a recording that has not written yet). */
+	err = err
+		  ?: run(s,
+			 "DELETE FROM sources WHERE id NOT IN (SELECT source_id FROM gc_live) "
+			 "AND (ingested_ns < ?1 OR id IN (SELECT source_id FROM source_types))",
+			 &before_ns, 1, &gs->nr_sources);
+	err = err
+		  ?: run(s, "DELETE FROM tags WHERE source_id NOT IN (SELECT id FROM sources)",
+			 NULL, 0, NULL);
+	err = err
+		  ?: run(s,
+			 "DELETE FROM source_types WHERE (source_id, type_id) NOT IN "
+			 "(SELECT source_id, type_id FROM gc_live)",
+			 NULL, 0, NULL);
+	err = err
+		  ?: run(s,
+			 "UPDATE source_types SET start_ns = max(start_ns, (SELECT first FROM "
+			 "gc_live l WHERE l.source_id = source_types.source_id AND l.type_id = "
+			 "source_types.type_id)), nr_samples = (SELECT total FROM gc_live l "
+			 "WHERE l.source_id = source_types.source_id AND l.type_id = "
+			 "source_types.type_id) WHERE start_ns < ?1",
+			 &before_ns, 1, NULL);
+	err = err ?: run(s, "DROP TABLE temp.gc_live", NULL, 0, NULL);
+	err = err
+		  ?: run(s,
+			 "DELETE FROM type_values WHERE type_id NOT IN (SELECT type_id FROM "
+			 "source_types)",
+			 NULL, 0, NULL);
+	err = err
+		  ?: run(s, "DELETE FROM types WHERE id NOT IN (SELECT type_id FROM source_types)",
+			 NULL, 0, NULL);
+	err = err
+		  ?: run(s, "DELETE FROM stacks WHERE id NOT IN (SELECT stack_id FROM samples)",
+			 NULL, 0, &gs->nr_stacks);
+	err =
+	    err
+		?: run(s, "DELETE FROM labelsets WHERE id NOT IN (SELECT labelset_id FROM samples)",
+		       NULL, 0, &gs->nr_labelsets);
+	/* Stacks hold location ids in blobs, label sets string ids: marked here. */
+	err = err ?: idset_init(s, &locs, "SELECT coalesce(max(id), 0) FROM locations");
+	err = err ?: mark_blobs(s, "SELECT frames FROM stacks", &locs, 1, 1);
+	err = err
+		  ?: delete_unmarked(s, "SELECT id FROM locations", &locs, del_loc, 2,
+				     &gs->nr_locations);
+	err = err
+		  ?: run(s,
+			 "DELETE FROM functions WHERE id NOT IN (SELECT function_id FROM "
+			 "location_lines)",
+			 NULL, 0, &gs->nr_functions);
+	err =
+	    err
+		?: run(s, "DELETE FROM mappings WHERE id NOT IN (SELECT mapping_id FROM locations)",
+		       NULL, 0, &gs->nr_mappings);
+	err = err ?: idset_init(s, &strs, "SELECT coalesce(max(id), 0) FROM strings");
+	err = err ?: mark_blobs(s, "SELECT labels FROM labelsets", &strs, 4, 0xb);
+	if (!err) {
+		static const char *const refs[] = {
+		    "SELECT file, build_id FROM mappings",
+		    "SELECT name, system_name, filename FROM functions",
+		};
+		static const int cols[] = {2, 3};
+
+		for (size_t i = 0; i < PPS_ARRAY_SIZE(refs) && !err; i++) {
+			int64_t *v = NULL;
+			size_t n = 0;
+
+			err = column_ints(s, refs[i], cols[i], &v, &n);
+			for (size_t k = 0; k < n; k++)
+				idset_add(&strs, (uint64_t)v[k]);
+			free(v);
+		}
+	}
+	err =
+	    err ?: delete_unmarked(s, "SELECT id FROM strings", &strs, del_str, 1, &gs->nr_strings);
+	free(strs.bits);
+	free(locs.bits);
+	return err;
+}
+
+PPS_API int pps_store_gc(struct pps_store *s, int64_t before_ns, struct pps_store_gc_stats *gs)
+{
+	int64_t *types = NULL, v[2];
+	size_t n = 0;
+	int err;
+
+	if (!s || !gs)
+		return -EINVAL;
+	if (s->readonly)
+		return -EROFS;
+	memset(gs, 0, sizeof(*gs));
+	err = exec(s, "BEGIN IMMEDIATE");
+	if (err)
+		return err;
+	/* Buckets that end at or before the cutoff: start <= before - width. Per type, so
+	 * that each delete is a range of the primary key. */
+	v[1] = before_ns < INT64_MIN + s->bucket_ns ? INT64_MIN : before_ns - s->bucket_ns;
+	err = column_ints(s, "SELECT id FROM types", 1, &types, &n);
+	for (size_t i = 0; i < n && !err; i++) {
+		v[0] = types[i];
+		err = run(s, "DELETE FROM samples WHERE type_id = ?1 AND bucket_start <= ?2", v, 2,
+			  &gs->nr_samples);
+	}
+	free(types);
+	err = err ?: gc_orphans(s, before_ns, gs);
+	if (err) {
+		exec(s, "ROLLBACK");
+		return err;
+	}
+	err = exec(s, "COMMIT");
+	if (err)
+		return err;
+	/* The space: pages freed above go back to the file system, and the WAL that the
+	 * vacuum wrote is folded in and truncated. */
+	err = column_ints(s, "PRAGMA auto_vacuum", 1, &types, &n);
+	if (!err) {
+		err = exec(s, n && types[0] == 2 ? "PRAGMA incremental_vacuum" : "VACUUM");
+		free(types);
+	}
+	return err ?: exec(s, "PRAGMA wal_checkpoint(TRUNCATE)");
+}

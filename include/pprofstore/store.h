@@ -155,6 +155,24 @@ struct pps_store_entry {
 int pps_store_for_each_entry(struct pps_store *s,
 			     void (*fn)(const struct pps_store_entry *e, void *ctx), void *ctx);
 
+/* What pps_store_gc() removed. */
+struct pps_store_gc_stats {
+	int64_t nr_samples; /* sample rows (one per bucket, stack, label set, source, type) */
+	int64_t nr_sources;
+	int64_t nr_stacks, nr_labelsets, nr_locations, nr_functions, nr_mappings, nr_strings;
+};
+
+/*
+ * Deletes the samples in buckets that end at or before before_ns (wall-clock ns, UTC),
+ * then what only they used: sources left without samples (with their tags; an empty source
+ * ingested after before_ns stays), types, stacks, label sets, locations, functions,
+ * mappings and strings nothing refers to. The deletions are one transaction. Then gives
+ * the freed pages back to the file system (incremental vacuum in a database created with
+ * it, else VACUUM, which also turns incremental vacuum on) and truncates the WAL. Returns
+ * 0, -EROFS (opened read-only), -EIO (logged) or -ENOMEM.
+ */
+int pps_store_gc(struct pps_store *s, int64_t before_ns, struct pps_store_gc_stats *stats);
+
 #ifdef __cplusplus
 }
 #endif
