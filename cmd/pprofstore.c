@@ -508,72 +508,81 @@ static int64_t abs64(int64_t v)
 }
 
 /*
- * Prints pprof -top's table: rows with |cum| below nodefraction of the total left out (and
- * counted), at most nodecount rows, values scaled to one unit chosen as pprof does (from
- * the smallest value shown and the total).
+ * Prints pprof -top's table of sample type idx: its header lines, then the rows, values
+ * scaled to one unit chosen as pprof does (from the smallest value shown and the total).
+ * Returns an exit code.
  */
-static void print_top(const struct pps_profile *p, size_t idx, const struct args *a)
+static int print_top(const struct pps_profile *p, size_t idx, const struct args *a)
 {
-	struct pps_top_row *rows = NULL;
+	struct pps_top top;
+	struct pps_mapping_info mi;
 	const char *type, *unit, *min_u, *max_u, *out_u;
 	char f[64], fp[16], sp[16], c[64], cp[16], name[4096];
-	int64_t total, sum = 0, flat_total = 0, cutoff, min = 0;
-	size_t nr = 0, kept = 0, shown;
+	int64_t sum = 0, min = 0;
 	int err;
 
-	err = pps_profile_top(p, idx, &rows, &nr, &total);
+	err = pps_profile_top(p, idx, a->nodefraction, 0.001, (size_t)a->nodecount, &top);
 	if (err) {
 		fprintf(stderr, "pprofstore: top: %s\n", strerror(-err));
-		return;
+		return EXIT_ERROR;
 	}
 	pps_profile_get_sample_type(p, idx, &type, &unit);
-	for (size_t i = 0; i < nr; i++)
-		flat_total += rows[i].flat;
-	cutoff = abs64((int64_t)((double)flat_total * a->nodefraction));
-	for (size_t i = 0; i < nr; i++)
-		if (abs64(rows[i].cum) >= cutoff)
-			rows[kept++] = rows[i];
-	shown = a->nodecount > 0 && (size_t)a->nodecount < kept ? (size_t)a->nodecount : kept;
-	for (size_t i = 0; i < shown; i++) {
-		int64_t v = rows[i].flat ? abs64(rows[i].flat) : abs64(rows[i].cum);
+	for (size_t i = 0; i < top.nr; i++) {
+		int64_t v = top.rows[i].flat ? abs64(top.rows[i].flat) : abs64(top.rows[i].cum);
 
-		sum += rows[i].flat;
+		sum += top.rows[i].flat;
 		if (v && (!min || v < min))
 			min = v;
 	}
 	if (!min)
-		min = total;
+		min = top.total;
 	scale(min, unit, NULL, &min_u);
-	scale(total, unit, NULL, &max_u);
+	scale(top.total, unit, NULL, &max_u);
 	out_u = min_u;
-	if (strcmp(min_u, max_u) && min * 100 < total)
+	if (strcmp(min_u, max_u) && min * 100 < top.total)
 		scale(100 * min, unit, NULL, &out_u);
 	if (!*out_u)
 		out_u = NULL;
+	if (pps_profile_nr_mappings(p) && !pps_profile_get_mapping(p, 1, &mi)) {
+		const char *base = strrchr(mi.file, '/');
+
+		if (*mi.file)
+			printf("File: %s\n", base ? base + 1 : mi.file);
+		if (*mi.build_id)
+			printf("Build ID: %s\n", mi.build_id);
+	}
 	printf("Type: %s\n", type);
 	label(f, sizeof(f), sum, unit, out_u);
-	percent(fp, sizeof(fp), sum, total);
-	label(c, sizeof(c), total, unit, out_u);
+	percent(fp, sizeof(fp), sum, top.total);
+	label(c, sizeof(c), top.total, unit, out_u);
 	printf("Showing nodes accounting for %s, %s of %s total\n", f, fp + strspn(fp, " "), c);
-	if (kept < nr && total) {
-		label(f, sizeof(f), abs64((int64_t)((double)total * a->nodefraction)), unit, out_u);
-		printf("Dropped %zu node%s (cum <= %s)\n", nr - kept, nr - kept > 1 ? "s" : "", f);
+	if (top.nr_dropped && top.total) {
+		label(f, sizeof(f), abs64((int64_t)((double)top.total * a->nodefraction)), unit,
+		      out_u);
+		printf("Dropped %zu node%s (cum <= %s)\n", top.nr_dropped,
+		       top.nr_dropped > 1 ? "s" : "", f);
 	}
-	if (shown < kept)
-		printf("Showing top %zu nodes out of %zu\n", shown, kept);
+	if (top.nr_beyond && top.total)
+		printf("Showing top %zu nodes out of %zu\n", top.nr, top.nr + top.nr_beyond);
 	printf("%10s %5s%% %5s%% %10s %5s%%\n", "flat", "flat", "sum", "cum", "cum");
 	sum = 0;
-	for (size_t i = 0; i < shown; i++) {
-		sum += rows[i].flat;
-		label(f, sizeof(f), rows[i].flat, unit, out_u);
-		percent(fp, sizeof(fp), rows[i].flat, total);
-		percent(sp, sizeof(sp), sum, total);
-		label(c, sizeof(c), rows[i].cum, unit, out_u);
-		percent(cp, sizeof(cp), rows[i].cum, total);
-		printf("%10s %s %s %10s %s  %s\n", f, fp, sp, c, cp,
-		       pps_top_row_name(&rows[i], name, sizeof(name)));
+	for (size_t i = 0; i < top.nr; i++) {
+		const struct pps_top_row *r = &top.rows[i];
+
+		sum += r->flat;
+		label(f, sizeof(f), r->flat, unit, out_u);
+		percent(fp, sizeof(fp), r->flat, top.total);
+		percent(sp, sizeof(sp), sum, top.total);
+		label(c, sizeof(c), r->cum, unit, out_u);
+		percent(cp, sizeof(cp), r->cum, top.total);
+		printf("%10s %s %s %10s %s  %s%s\n", f, fp, sp, c, cp,
+		       pps_top_row_name(r, name, sizeof(name)),
+		       !r->inlined ? ""
+		       : r->called ? " (partial-inline)"
+				   : " (inline)");
 	}
-	free(rows);
+	pps_top_release(&top);
+	return EXIT_OK;
 }
 
 static int cmd_top(const struct args *a)
@@ -586,10 +595,7 @@ static int cmd_top(const struct args *a)
 	ret = select_profile(a, "top", &s, &p);
 	if (ret == EXIT_OK) {
 		idx = sample_index(p, a->sample_index);
-		if (idx < 0)
-			ret = EXIT_USAGE;
-		else
-			print_top(p, (size_t)idx, a);
+		ret = idx < 0 ? EXIT_USAGE : print_top(p, (size_t)idx, a);
 	}
 	if (fflush(stdout) != 0 && ret == EXIT_OK) {
 		fprintf(stderr, "pprofstore: top: write error: %s\n", strerror(errno));

@@ -177,18 +177,34 @@ struct pps_top_row {
 	bool object;	  /* a frame without a function, named by its object file */
 	int64_t flat;	  /* value of the samples whose leaf frame this is */
 	int64_t cum;	  /* value of the samples with this frame anywhere, once each */
+	bool inlined;	  /* an edge in from its caller's Line in the same location */
+	bool called;	  /* an edge in from another location (pprof prints "(inline)" when
+			     only inlined, "(partial-inline)" when both) */
+};
+
+/* A flat/cum table (pps_profile_top()). */
+struct pps_top {
+	struct pps_top_row *rows; /* the rows shown, in pprof's order */
+	size_t nr;
+	size_t nr_dropped; /* rows left out by nodefraction */
+	size_t nr_beyond;  /* rows left out by nodecount */
+	int64_t total;	   /* sum of |value| over all samples: pprof's 100% */
 };
 
 /*
- * The flat/cum table of sample type index, as pprof -top computes it at function
- * granularity: a node per function name (inlined frames included), a frame without a
- * function named by its object file. Rows are in pprof's order (|flat| descending, then
- * the printed name, then |cum| descending) in a malloc'ed array (*rows, *nr; free with
- * free()); names point into p. *total: the sum of |value| over all samples, pprof's 100%.
- * Returns 0, -EINVAL (no such sample type) or -ENOMEM.
+ * The flat/cum table of sample type index as pprof -top computes it at function
+ * granularity, into *out (release with pps_top_release()): a node per function name
+ * (inlined frames included; a frame without a function is its object file); rows whose
+ * |cum| is below nodefraction of the total left out, then all but the first nodecount
+ * (0: no limit); rows in pprof's order (|flat| descending, then the printed name, then
+ * |cum| descending); the (inline) marks from the edges left after edgefraction. pprof's
+ * defaults are 0.005 and 0.001. Names point into p. Returns 0, -EINVAL (no such sample
+ * type) or -ENOMEM.
  */
-int pps_profile_top(const struct pps_profile *p, size_t index, struct pps_top_row **rows,
-		    size_t *nr, int64_t *total);
+int pps_profile_top(const struct pps_profile *p, size_t index, double nodefraction,
+		    double edgefraction, size_t nodecount, struct pps_top *out);
+/* Frees the rows; accepts a zeroed or released table. */
+void pps_top_release(struct pps_top *top);
 /* A row's name as pprof prints it: the function, "[base name of the object]", or
  * "<unknown>"; in buf when it has to be built. */
 const char *pps_top_row_name(const struct pps_top_row *r, char *buf, size_t size);
