@@ -337,6 +337,15 @@ static const char *pprof_type(const struct pps_profile *p, const char *name, con
 	return NULL;
 }
 
+/* A log callback that keeps the first error (ctx: char[256]), for one-line messages. */
+static void keep_error(enum pps_log_level level, const char *msg, void *ctx)
+{
+	char *why = ctx;
+
+	if (level == PPS_LOG_ERROR && !*why)
+		snprintf(why, 256, "%s", !strncmp(msg, "pprof: ", 7) ? msg + 7 : msg);
+}
+
 /* Reads a whole (bounded) file. Returns 0 or -errno. */
 static int read_all(const char *path, uint64_t size, uint8_t **out)
 {
@@ -387,7 +396,8 @@ static int ingest_pprof(struct pps_store *s, const struct input *in, struct pps_
 	struct pps_profile *p = NULL;
 	uint8_t *data = NULL;
 	const char *type;
-	char type_buf[256];
+	char type_buf[256], why[256];
+	pps_log_fn prev;
 	int64_t t, dur, id;
 	uint64_t count;
 	int err, ret = EXIT_ERROR;
@@ -397,12 +407,24 @@ static int ingest_pprof(struct pps_store *s, const struct input *in, struct pps_
 		fprintf(stderr, "pprofstore: %s: cannot read: %s\n", in->name, strerror(-err));
 		return EXIT_ERROR;
 	}
+	/* The reader's reason goes into our one line about the file. */
+	why[0] = '\0';
+	prev = pps_set_log(keep_error, why);
 	p = pps_profile_read(data, src->size);
+	err = p ? 0 : errno;
+	pps_set_log(prev, NULL);
 	free(data);
 	if (!p) {
-		fprintf(stderr, "pprofstore: %s: %s\n", in->name,
-			errno == EPROTO ? "neither a perf.data recording nor a pprof profile"
-					: strerror(errno));
+		if (err == EPROTO)
+			fprintf(stderr,
+				"pprofstore: %s: neither a perf.data recording nor a pprof profile: "
+				"%s\n",
+				in->name,
+				!src->size ? "empty file"
+				: *why	   ? why
+					   : "unreadable");
+		else
+			fprintf(stderr, "pprofstore: %s: %s\n", in->name, strerror(err));
 		return EXIT_ERROR;
 	}
 	type = pprof_type(p, in->name, a->type, type_buf, sizeof(type_buf));

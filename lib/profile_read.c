@@ -116,8 +116,10 @@ static bool pairs_sort(struct id_pair *m, size_t n, const char *what)
 	qsort(m, n, sizeof(*m), cmp_pair);
 	for (size_t i = 0; i < n; i++) {
 		if (!m[i].id || (i && m[i].id == m[i - 1].id)) {
-			pps_err("pprof: %s id %" PRIu64 " is %s", what, m[i].id,
-				m[i].id ? "used twice" : "0 (ids start at 1)");
+			if (m[i].id)
+				pps_err("pprof: %s id %" PRIu64 " is used twice", what, m[i].id);
+			else
+				pps_err("pprof: a %s with id 0; ids start at 1", what);
 			PPS_CORRUPT;
 			return false;
 		}
@@ -405,7 +407,7 @@ PPS_API struct pps_profile *pps_profile_read(const void *data, size_t size)
 	}
 	pb = perftools__profiles__profile__unpack(NULL, plain_size, bytes);
 	if (!pb) {
-		pps_err("pprof: not a profile.proto message (protobuf decoding failed)");
+		pps_err("pprof: not a profile.proto message: protobuf decoding failed");
 		PPS_CORRUPT;
 		err = -EPROTO;
 		goto out;
