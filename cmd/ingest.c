@@ -109,8 +109,6 @@ static void say_stored(const struct input *in, int64_t id, const char *origin, s
 	fprintf(stderr, "pprofstore: %s: stored", in->name);
 	for (size_t i = 0; i < n; i++)
 		fprintf(stderr, "%s %s (%" PRIu64 " samples)", i ? "," : "", types[i], counts[i]);
-	if (!n)
-		fputs(" no profiles (no samples)", stderr);
 	fprintf(stderr, " as source %" PRId64 "; times from %s\n", id, origin);
 }
 
@@ -213,6 +211,14 @@ static int ingest_perf(struct pps_store *s, const struct input *in, struct pps_s
 	src->host = pps_reader_hostname(r);
 	src->cmdline = pps_reader_cmdline(r);
 	n = pps_convert_nr_profiles(c);
+	if (!n) {
+		/* As perf2pprof: nothing to convert is an error, and nothing is stored. */
+		fprintf(stderr, "pprofstore: %s: no samples to store%s\n", in->name,
+			pps_reader_stats(r)->truncated || pps_reader_stats(r)->nr_bad_records
+			    ? " (the recording is damaged)"
+			    : "");
+		goto out;
+	}
 	types = calloc(n + 1, sizeof(*types));
 	profiles = calloc(n + 1, sizeof(*profiles));
 	counts = calloc(n + 1, sizeof(*counts));

@@ -140,12 +140,41 @@ def load(path):
     return raw, ([err] if raw is None else [])
 
 
+def frames(raw, s):
+    """A sample's stack as pprofraw's frames, but a location without lines named by its
+    mapping's file and its offset in the mapping: pprof merges the mappings of one file in
+    several processes when it reads a profile, and moves their addresses into the first
+    one listed, so an unsymbolized address depends on the mappings' order in the file."""
+    out = []
+    for lid in s.locs:
+        loc = raw.locations.get(lid)
+        if loc is None:
+            out.append((f"<missing location {lid}>", "", 0))
+        elif not loc.lines:
+            m = raw.mappings.get(loc.mapping)
+            out.append((f"{m['file']}+0x{loc.addr - m['start']:x}" if m else
+                        f"0x{loc.addr:x}", "", 0))
+        else:
+            out.extend((fn, fl, ln) for fn, fl, ln, _ in loc.lines)
+    return out
+
+
+def flat_by_function(raw, index):
+    """function (or mapping+offset, as frames()) -> flat value."""
+    flat = {}
+    for s in raw.samples:
+        fr = frames(raw, s)
+        name = fr[0][0] if fr else "<no stack>"
+        flat[name] = flat.get(name, 0) + s.values[index]
+    return flat
+
+
 def sample_multiset(raw):
     c = collections.Counter()
     for s in raw.samples:
         labels = tuple(sorted((k, tuple(v)) for k, v in s.labels.items()))
         nums = tuple(sorted((k, tuple(v)) for k, v in s.num.items()))
-        c[(tuple(raw.frames(s)), labels, nums, tuple(s.values))] += 1
+        c[(tuple(frames(raw, s)), labels, nums, tuple(s.values))] += 1
     return c
 
 
@@ -161,7 +190,7 @@ def compare(ref, got, samples=True):
     for i in range(len(ref.sample_types)):
         if ref.total(i) != got.total(i):
             p.append(f"total[{i}] {got.total(i)} != the reference's {ref.total(i)}")
-        fr, fg = ref.flat_by_function(i), got.flat_by_function(i)
+        fr, fg = flat_by_function(ref, i), flat_by_function(got, i)
         if fr != fg:
             diff = {k: (fr.get(k), fg.get(k)) for k in set(fr) | set(fg)
                     if fr.get(k) != fg.get(k)}

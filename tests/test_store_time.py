@@ -123,12 +123,12 @@ def check_windows(c, tmp, db):
                      f"{counts.get(b, 0)}")
         for i in range(2):
             sums[i] += got.total(i)
-            for k, v in got.flat_by_function(i).items():
+            for k, v in S.flat_by_function(got, i).items():
                 flat[i][k] = flat[i].get(k, 0) + v
     for i in range(2):
         if sums[i] != whole.total(i):
             p.append(f"windows sum to {sums[i]} in value {i}, the whole is {whole.total(i)}")
-        if flat[i] != whole.flat_by_function(i):
+        if flat[i] != S.flat_by_function(whole, i):
             p.append(f"windows' flat per function (value {i}) do not add up to the whole")
     if last > first:
         got, _, q = S.query(db, tmp, "two", ["-t", "cpu", "--from", rfc3339(first),
