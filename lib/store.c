@@ -32,6 +32,7 @@
 #include <pprofstore/convert.h>
 #include <pprofstore/store.h>
 
+#include "internal/bucket.h"
 #include "internal/util.h"
 #include "store_sql.h"
 
@@ -64,7 +65,10 @@ enum stmt_id {
 	S_TYPEVAL_INS,
 	S_TYPEVAL_READ,
 	S_SRCTYPE_UPSERT,
-	S_SAMPLE_UPSERT,
+	S_BUCKET_GET,
+	S_BUCKET_PUT,
+	S_STACK_READ,
+	S_LSET_READ,
 	S_TYPES_LIST,
 	S_ENTRIES,
 	S_MAX_IDS,
@@ -114,11 +118,15 @@ static const char *const stmt_sql[NR_STMTS] = {
 	"VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (source_id, type_id) DO UPDATE SET "
 	"start_ns = min(start_ns, excluded.start_ns), end_ns = max(end_ns, "
 	"excluded.end_ns), nr_samples = nr_samples + excluded.nr_samples",
-    [S_SAMPLE_UPSERT] =
-	"INSERT INTO samples (type_id, bucket_start, stack_id, labelset_id, source_id, "
-	"count, value, more) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (type_id, "
-	"bucket_start, stack_id, labelset_id, source_id) DO UPDATE SET count = count + "
-	"excluded.count, value = value + excluded.value, more = pps_vadd(more, excluded.more)",
+    [S_BUCKET_GET] = "SELECT data FROM samples WHERE type_id = ?1 AND bucket_start = ?2 AND "
+		     "source_id = ?3",
+    [S_BUCKET_PUT] =
+	"INSERT INTO samples (type_id, bucket_start, source_id, nr_entries, total, data) "
+	"VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (type_id, bucket_start, source_id) DO "
+	"UPDATE SET nr_entries = excluded.nr_entries, total = excluded.total, data = "
+	"excluded.data",
+    [S_STACK_READ] = "SELECT frames FROM stacks WHERE id = ?1",
+    [S_LSET_READ] = "SELECT labels FROM labelsets WHERE id = ?1",
     [S_TYPES_LIST] = "SELECT name FROM types ORDER BY name",
     [S_ENTRIES] = "SELECT s.id, s.path, s.host, s.cmdline, s.time_origin, "
 		  "coalesce((SELECT group_concat(key || '=' || value, ',') FROM "
@@ -129,7 +137,8 @@ static const char *const stmt_sql[NR_STMTS] = {
     [S_MAX_IDS] = "SELECT (SELECT coalesce(max(id), 0) FROM strings), "
 		  "(SELECT coalesce(max(id), 0) FROM mappings), "
 		  "(SELECT coalesce(max(id), 0) FROM functions), "
-		  "(SELECT coalesce(max(id), 0) FROM locations)",
+		  "(SELECT coalesce(max(id), 0) FROM locations), "
+		  "(SELECT coalesce(max(id), 0) FROM labelsets)",
 };
 
 struct pps_store {
@@ -142,13 +151,6 @@ struct pps_store {
 /* A growable byte buffer for varint keys. */
 struct bytes {
 	uint8_t *p;
-	size_t n;
-	size_t cap;
-};
-
-/* A growable vector of sample values. */
-struct vec {
-	int64_t *v;
 	size_t n;
 	size_t cap;
 };
@@ -303,118 +305,57 @@ static int64_t bucket_of(int64_t t, int64_t width)
 	return q * width;
 }
 
-/* ---- values 2.. of a sample: zigzag varint vectors, summed in SQL ------------------- */
+/* ---- SQL functions ------------------------------------------------------------------ */
 
-/* Adds the vector blob p[0..n) into v (growing it, zeros for new elements). Returns 0,
- * -EINVAL for a malformed blob, -ENOMEM. Sums wrap around, as the profile's do. */
-static int vec_add(struct vec *v, const uint8_t *p, size_t n)
+/*
+ * pps_pack(stack_id, labelset_id, v0, v1, ...): the aggregate that packs rows of
+ * (stack, label set, values) into one bucket blob (lib/internal/bucket.h), for the
+ * migration from version 1, whose samples were a row per (bucket, stack, label set).
+ */
+static void sql_pack_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
-	size_t pos = 0, i = 0;
-	uint64_t x;
+	struct pps_bucket *b = sqlite3_aggregate_context(ctx, sizeof(*b));
+	int64_t values[64];
 
-	while (pos < n) {
-		if (!bytes_get(p, n, &pos, &x))
-			return -EINVAL;
-		if (i == v->n) {
-			if (v->n == v->cap) {
-				size_t cap = v->cap ? v->cap * 2 : 8;
-				int64_t *nv = realloc(v->v, cap * sizeof(*nv));
-
-				if (!nv)
-					return -ENOMEM;
-				v->v = nv;
-				v->cap = cap;
-			}
-			v->v[v->n++] = 0;
-		}
-		v->v[i] = (int64_t)((uint64_t)v->v[i] + (uint64_t)unzigzag(x));
-		i++;
-	}
-	return 0;
-}
-
-/* Sets the SQL result to v as a blob (freeing v), or to the error err. */
-static void vec_result(sqlite3_context *ctx, struct vec *v, int err)
-{
-	struct bytes b = {0};
-
-	for (size_t i = 0; i < v->n && !err; i++)
-		err = bytes_put(&b, zigzag(v->v[i]));
-	free(v->v);
-	v->v = NULL;
-	if (err) {
-		free(b.p);
-		if (err == -ENOMEM)
-			sqlite3_result_error_nomem(ctx);
-		else
-			sqlite3_result_error(ctx, "pprofstore: malformed value vector", -1);
-		return;
-	}
-	sqlite3_result_blob64(ctx, b.p ? (const void *)b.p : "", b.n, b.p ? free : SQLITE_STATIC);
-}
-
-/* pps_vadd(a, b): the element-wise sum of two value vectors; NULL + NULL is NULL. */
-static void sql_vadd(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-	struct vec v = {0};
-	int err = 0;
-
-	(void)argc;
-	if (sqlite3_value_type(argv[0]) == SQLITE_NULL &&
-	    sqlite3_value_type(argv[1]) == SQLITE_NULL) {
-		sqlite3_result_null(ctx);
-		return;
-	}
-	for (int i = 0; i < 2 && !err; i++)
-		err =
-		    vec_add(&v, sqlite3_value_blob(argv[i]), (size_t)sqlite3_value_bytes(argv[i]));
-	vec_result(ctx, &v, err);
-}
-
-/* pps_vsum(x): the aggregate of pps_vadd(); NULL when every x is NULL. */
-struct vsum {
-	struct vec v;
-	int err;
-	bool any;
-};
-
-static void sql_vsum_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-	struct vsum *a = sqlite3_aggregate_context(ctx, sizeof(*a));
-
-	(void)argc;
-	if (!a) {
+	if (!b) {
 		sqlite3_result_error_nomem(ctx);
 		return;
 	}
-	if (sqlite3_value_type(argv[0]) == SQLITE_NULL || a->err)
+	if (argc < 3 || argc - 2 > 64) {
+		sqlite3_result_error(ctx, "pps_pack: stack, label set and 1 to 64 values", -1);
 		return;
-	a->any = true;
-	a->err = vec_add(&a->v, sqlite3_value_blob(argv[0]), (size_t)sqlite3_value_bytes(argv[0]));
+	}
+	b->nr_values = (size_t)argc - 2;
+	for (int i = 2; i < argc; i++)
+		values[i - 2] = sqlite3_value_int64(argv[i]);
+	if (pps_bucket_add(b, sqlite3_value_int64(argv[0]), sqlite3_value_int64(argv[1]), values))
+		sqlite3_result_error_nomem(ctx);
 }
 
-static void sql_vsum_final(sqlite3_context *ctx)
+static void sql_pack_final(sqlite3_context *ctx)
 {
-	struct vsum *a = sqlite3_aggregate_context(ctx, 0);
+	struct pps_bucket *b = sqlite3_aggregate_context(ctx, 0);
+	uint8_t *blob;
+	size_t n;
 
-	if (!a || !a->any) {
-		if (a)
-			free(a->v.v);
+	if (!b || !b->nr) {
 		sqlite3_result_null(ctx);
 		return;
 	}
-	vec_result(ctx, &a->v, a->err);
+	pps_bucket_merge(b);
+	if (pps_bucket_encode(b, &blob, &n))
+		sqlite3_result_error_nomem(ctx);
+	else
+		sqlite3_result_blob64(ctx, blob, n, free);
+	pps_bucket_release(b);
 }
 
 static int register_functions(struct pps_store *s)
 {
-	int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, rc;
+	int rc = sqlite3_create_function_v2(s->db, "pps_pack", -1,
+					    SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
+					    NULL, NULL, sql_pack_step, sql_pack_final, NULL);
 
-	rc = sqlite3_create_function_v2(s->db, "pps_vadd", 2, flags, NULL, sql_vadd, NULL, NULL,
-					NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_create_function_v2(s->db, "pps_vsum", 1, flags, NULL, NULL,
-						sql_vsum_step, sql_vsum_final, NULL);
 	return rc == SQLITE_OK ? 0 : db_err(s, rc, "functions");
 }
 
@@ -997,6 +938,87 @@ static int ingest_labels(struct pps_store *s, const struct pps_profile *p, size_
 	return get_or_insert(s, S_LSET_GET, S_LSET_INS, bind_hash_blob, &k, id, NULL);
 }
 
+/* Orders (bucket, stack, label set, ...) entries by bucket, stack and label set. */
+static int cmp_bucket_rows(const void *a, const void *b)
+{
+	const int64_t *x = a, *y = b;
+
+	for (int i = 0; i < 3; i++)
+		if (x[i] != y[i])
+			return x[i] < y[i] ? -1 : 1;
+	return 0;
+}
+
+/*
+ * Writes the samples of one (type, source) as a row per bucket. all holds entries of
+ * stride 2 + 1 + N: (bucket, stack, label set, N values); it is sorted here. A bucket
+ * that already has a row (another window of a recording) is merged into it. *total: the
+ * sum of the first values written.
+ */
+static int ingest_buckets(struct pps_store *s, int64_t type_id, int64_t source_id,
+			  struct pps_bucket *all, int64_t *total)
+{
+	struct pps_bucket one = {.nr_values = all->nr_values - 1};
+	sqlite3_stmt *st;
+	uint8_t *blob = NULL;
+	size_t n, i = 0;
+	int rc, err = 0;
+
+	*total = 0;
+	qsort(all->e, all->nr, (2 + all->nr_values) * sizeof(*all->e), cmp_bucket_rows);
+	while (i < all->nr && !err) {
+		int64_t bucket = pps_bucket_entry(all, i)[0];
+
+		pps_bucket_clear(&one);
+		for (; i < all->nr && pps_bucket_entry(all, i)[0] == bucket && !err; i++) {
+			const int64_t *e = pps_bucket_entry(all, i);
+
+			err = pps_bucket_add(&one, e[1], e[2], e + 3);
+		}
+		st = err ? NULL : stmt(s, S_BUCKET_GET);
+		if (!err && !st)
+			err = -EIO;
+		if (err)
+			break;
+		sqlite3_bind_int64(st, 1, type_id);
+		sqlite3_bind_int64(st, 2, bucket);
+		sqlite3_bind_int64(st, 3, source_id);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			err = pps_bucket_decode(&one, sqlite3_column_blob(st, 0),
+						(size_t)sqlite3_column_bytes(st, 0));
+			if (err == -EPROTO)
+				pps_err("store: a damaged bucket row (type %" PRId64
+					", bucket %" PRId64 ", source %" PRId64 ")",
+					type_id, bucket, source_id);
+		} else if (rc != SQLITE_DONE) {
+			err = db_err(s, rc, "bucket");
+		}
+		sqlite3_reset(st);
+		if (err)
+			break;
+		pps_bucket_merge(&one);
+		err = pps_bucket_encode(&one, &blob, &n);
+		st = err ? NULL : stmt(s, S_BUCKET_PUT);
+		if (!err && !st)
+			err = -EIO;
+		if (err)
+			break;
+		sqlite3_bind_int64(st, 1, type_id);
+		sqlite3_bind_int64(st, 2, bucket);
+		sqlite3_bind_int64(st, 3, source_id);
+		sqlite3_bind_int64(st, 4, (int64_t)one.nr);
+		sqlite3_bind_int64(st, 5, pps_bucket_total(&one));
+		sqlite3_bind_blob64(st, 6, blob, n, SQLITE_STATIC);
+		err = step_insert(s, st, NULL);
+		free(blob);
+		blob = NULL;
+		*total += pps_bucket_total(&one);
+	}
+	pps_bucket_release(&one);
+	return err;
+}
+
 /*
  * Stores one profile. A sample goes into the bucket its PPS_BUCKET_LABEL names (put on
  * this store's grid), else into the bucket of the profile's start (time_nanos, or the
@@ -1005,10 +1027,11 @@ static int ingest_labels(struct pps_store *s, const struct pps_profile *p, size_
 static int ingest_one(struct pps_store *s, int64_t source_id, const char *type,
 		      const struct pps_profile *p, int64_t ingest_ns)
 {
-	size_t nr_values = pps_profile_nr_sample_types(p);
+	size_t nr_values = pps_profile_nr_sample_types(p), row_cap = 0;
 	struct ingest_maps m = {0};
-	struct bytes b = {0}, more = {0};
-	int64_t type_id, t, dur, def_bucket, total = 0;
+	struct pps_bucket all = {0};
+	struct bytes b = {0};
+	int64_t type_id, t, dur, def_bucket, total = 0, *row = NULL;
 	sqlite3_stmt *st;
 	int err;
 
@@ -1032,12 +1055,14 @@ static int ingest_one(struct pps_store *s, int64_t source_id, const char *type,
 	if (!t)
 		t = ingest_ns;
 	def_bucket = bucket_of(t, s->bucket_ns);
+	/* (bucket, stack, label set, values) of every sample, then one row per bucket. */
+	all.nr_values = 1 + nr_values;
 	for (size_t i = 0; i < pps_profile_nr_samples(p); i++) {
 		struct keyed_blob k = {.b = &b};
 		const uint64_t *locs;
 		const int64_t *values;
 		int64_t stack_id, lset_id, bucket = def_bucket;
-		bool has_bucket;
+		bool has_bucket = false;
 		size_t nr_locs;
 
 		err = pps_profile_get_sample(p, i, &locs, &nr_locs, &values);
@@ -1052,32 +1077,27 @@ static int ingest_one(struct pps_store *s, int64_t source_id, const char *type,
 		err =
 		    get_or_insert(s, S_STACK_GET, S_STACK_INS, bind_hash_blob, &k, &stack_id, NULL);
 		err = err ?: ingest_labels(s, p, i, &b, &lset_id, &bucket, &has_bucket);
-		more.n = 0;
-		for (size_t j = 2; j < nr_values && !err; j++)
-			err = bytes_put(&more, zigzag(values[j]));
-		if (err)
-			goto out_free;
 		if (has_bucket)
 			bucket = bucket_of(bucket, s->bucket_ns);
-		st = stmt(s, S_SAMPLE_UPSERT);
-		if (!st) {
-			err = -EIO;
-			goto out_free;
+		/* The bucket rides in the label set's slot, values shifted by one. */
+		if (!err && nr_values + 1 > row_cap) {
+			int64_t *nr = realloc(row, (nr_values + 1) * sizeof(*row));
+
+			err = nr ? 0 : -ENOMEM;
+			row = nr ? nr : row;
+			row_cap = nr ? nr_values + 1 : row_cap;
 		}
-		sqlite3_bind_int64(st, 1, type_id);
-		sqlite3_bind_int64(st, 2, bucket);
-		sqlite3_bind_int64(st, 3, stack_id);
-		sqlite3_bind_int64(st, 4, lset_id);
-		sqlite3_bind_int64(st, 5, source_id);
-		sqlite3_bind_int64(st, 6, values[0]);
-		sqlite3_bind_int64(st, 7, nr_values > 1 ? values[1] : 0);
-		if (nr_values > 2)
-			sqlite3_bind_blob(st, 8, more.p, (int)more.n, SQLITE_STATIC);
-		err = step_insert(s, st, NULL);
+		if (!err) {
+			row[0] = lset_id;
+			memcpy(row + 1, values, nr_values * sizeof(*values));
+			err = pps_bucket_add(&all, bucket, stack_id, row);
+		}
 		if (err)
 			goto out_free;
-		total += values[0];
 	}
+	err = ingest_buckets(s, type_id, source_id, &all, &total);
+	if (err)
+		goto out_free;
 	st = stmt(s, S_SRCTYPE_UPSERT);
 	if (!st) {
 		err = -EIO;
@@ -1090,7 +1110,8 @@ static int ingest_one(struct pps_store *s, int64_t source_id, const char *type,
 	sqlite3_bind_int64(st, 5, total);
 	err = step_insert(s, st, NULL);
 out_free:
-	free(more.p);
+	pps_bucket_release(&all);
+	free(row);
 	free(b.p);
 	free(m.locations);
 	free(m.functions);
@@ -1163,7 +1184,8 @@ PPS_API int pps_store_ingest_profile(struct pps_store *s, const struct pps_store
 struct query_maps {
 	char **strs; /* strs[id]: malloc'ed text, NULL until read */
 	uint64_t *mappings, *functions, *locations;
-	int64_t max_str, max_map, max_fn, max_loc;
+	uint8_t *lset_match; /* by label set id: 0 not known yet, 1 passes the labels, 2 not */
+	int64_t max_str, max_map, max_fn, max_loc, max_lset;
 };
 
 static int max_ids(struct pps_store *s, struct query_maps *q)
@@ -1182,12 +1204,15 @@ static int max_ids(struct pps_store *s, struct query_maps *q)
 	q->max_map = sqlite3_column_int64(st, 1);
 	q->max_fn = sqlite3_column_int64(st, 2);
 	q->max_loc = sqlite3_column_int64(st, 3);
+	q->max_lset = sqlite3_column_int64(st, 4);
 	sqlite3_reset(st);
+	q->lset_match = calloc((size_t)q->max_lset + 1, 1);
 	q->strs = calloc((size_t)q->max_str + 1, sizeof(char *));
 	q->mappings = calloc((size_t)q->max_map + 1, sizeof(uint64_t));
 	q->functions = calloc((size_t)q->max_fn + 1, sizeof(uint64_t));
 	q->locations = calloc((size_t)q->max_loc + 1, sizeof(uint64_t));
-	return q->strs && q->mappings && q->functions && q->locations ? 0 : -ENOMEM;
+	return q->strs && q->mappings && q->functions && q->locations && q->lset_match ? 0
+										       : -ENOMEM;
 }
 
 static void query_maps_release(struct query_maps *q)
@@ -1195,6 +1220,7 @@ static void query_maps_release(struct query_maps *q)
 	for (int64_t i = 0; q->strs && i <= q->max_str; i++)
 		free(q->strs[i]);
 	free(q->strs);
+	free(q->lset_match);
 	free(q->mappings);
 	free(q->functions);
 	free(q->locations);
@@ -1580,69 +1606,150 @@ static bool labels_match(const struct pps_label *labels, size_t nr,
 	return true;
 }
 
+/* The blob of a stack or label set (stmt S_STACK_READ or S_LSET_READ) into *out, a copy
+ * in buf. -EIO when the id is not there. */
+static int read_blob(struct pps_store *s, enum stmt_id which, int64_t id, struct bytes *buf)
+{
+	sqlite3_stmt *st = stmt(s, which);
+	const void *p;
+	size_t n;
+	int rc, err = 0;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
+		if (rc == SQLITE_DONE)
+			pps_err("store: %s %" PRId64 " is missing",
+				which == S_STACK_READ ? "stack" : "label set", id);
+		return rc == SQLITE_DONE ? -EIO : db_err(s, rc, "read");
+	}
+	p = sqlite3_column_blob(st, 0);
+	n = (size_t)sqlite3_column_bytes(st, 0);
+	buf->n = 0;
+	if (n > buf->cap) {
+		uint8_t *np = realloc(buf->p, n);
+
+		err = np ? 0 : -ENOMEM;
+		buf->p = np ? np : buf->p;
+		buf->cap = np ? n : buf->cap;
+	}
+	if (!err && n) {
+		memcpy(buf->p, p, n);
+		buf->n = n;
+	}
+	sqlite3_reset(st);
+	return err;
+}
+
+/* Whether label set id passes the selection's label filters (cached in q->lset_match). */
+static int lset_passes(struct pps_store *s, struct query_maps *q,
+		       const struct pps_store_selection *sel, int64_t id, struct bytes *buf,
+		       struct pps_label **labels, size_t *cap, bool *pass)
+{
+	size_t nr;
+	int err;
+
+	if (!sel->nr_labels) {
+		*pass = true;
+		return 0;
+	}
+	if (id < 0 || id > q->max_lset)
+		return -EIO;
+	if (!q->lset_match[id]) {
+		err = read_blob(s, S_LSET_READ, id, buf);
+		err = err ?: query_labels(s, q, buf->p, buf->n, labels, cap, &nr);
+		if (err)
+			return err;
+		q->lset_match[id] = labels_match(*labels, nr, sel->labels, sel->nr_labels) ? 1 : 2;
+	}
+	*pass = q->lset_match[id] == 1;
+	return 0;
+}
+
 PPS_API struct pps_profile *pps_store_select(struct pps_store *s,
 					     const struct pps_store_selection *sel)
 {
 	static const char head[] =
-	    "SELECT st.frames, ls.labels, sum(sa.count), sum(sa.value), min(sa.bucket_start), "
-	    "max(sa.bucket_start), pps_vsum(sa.more) FROM samples sa JOIN stacks st ON "
-	    "st.id = sa.stack_id JOIN labelsets ls ON ls.id = sa.labelset_id WHERE sa.type_id = ?";
-	static const char tail[] = " GROUP BY sa.stack_id, sa.labelset_id";
+	    "SELECT sa.bucket_start, sa.data FROM samples sa WHERE sa.type_id = ?";
 	struct query_maps q = {0};
+	struct pps_bucket all = {0}, one = {0};
 	struct pps_label *labels = NULL;
+	struct bytes buf = {0};
 	uint64_t *locs = NULL;
-	size_t locs_cap = 0, labels_cap = 0, nr_values;
-	int64_t type_id = 0, first = INT64_MAX, last = INT64_MIN, *values = NULL;
-	struct pps_profile *p;
+	size_t locs_cap = 0, labels_cap = 0, nr_labels;
+	int64_t type_id = 0, first = INT64_MAX, last = INT64_MIN;
+	struct pps_profile *p = NULL;
 	sqlite3_stmt *st = NULL;
 	int rc = SQLITE_DONE, err;
+	bool own_txn;
 
 	if (!s || !sel || sel->sz < sizeof(*sel) || !sel->type || (sel->nr_tags && !sel->tags) ||
 	    (sel->nr_labels && !sel->labels)) {
 		errno = EINVAL;
 		return NULL;
 	}
-	p = query_shape(s, sel->type, &type_id);
-	if (!p)
+	/* One read transaction: one snapshot for all the statements below (an ingest may
+	 * commit meanwhile), and the WAL locks taken once instead of per statement. */
+	own_txn = sqlite3_get_autocommit(s->db);
+	if (own_txn && exec(s, "BEGIN")) {
+		errno = EIO;
 		return NULL;
-	nr_values = pps_profile_nr_sample_types(p);
-	values = calloc(nr_values < 2 ? 2 : nr_values, sizeof(*values));
-	err = values ? max_ids(s, &q) : -ENOMEM;
-	err = err ?: select_prepare(s, sel, type_id, head, tail, &st);
+	}
+	p = query_shape(s, sel->type, &type_id);
+	if (!p) {
+		err = -errno;
+		goto out_end;
+	}
+	all.nr_values = one.nr_values = pps_profile_nr_sample_types(p);
+	err = max_ids(s, &q);
+	err = err ?: select_prepare(s, sel, type_id, head, "", &st);
+	/* Every bucket row of the selection, its entries that pass the label filters. */
 	while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const uint8_t *frames = sqlite3_column_blob(st, 0);
-		size_t nf = (size_t)sqlite3_column_bytes(st, 0), pos = 0, nr_locs = 0, nr_labels;
-		const uint8_t *more = sqlite3_column_blob(st, 6);
-		size_t nm = (size_t)sqlite3_column_bytes(st, 6), mpos = 0;
+		int64_t bucket = sqlite3_column_int64(st, 0);
+		bool any = false;
+
+		pps_bucket_clear(&one);
+		err = pps_bucket_decode(&one, sqlite3_column_blob(st, 1),
+					(size_t)sqlite3_column_bytes(st, 1));
+		if (err == -EPROTO) {
+			pps_err("store: the %s bucket at %" PRId64 " is damaged", sel->type,
+				bucket);
+			err = -EIO;
+		}
+		for (size_t i = 0; i < one.nr && !err; i++) {
+			const int64_t *e = pps_bucket_entry(&one, i);
+			bool pass;
+
+			err = lset_passes(s, &q, sel, e[1], &buf, &labels, &labels_cap, &pass);
+			if (!err && pass) {
+				err = pps_bucket_add(&all, e[0], e[1], e + 2);
+				any = true;
+			}
+		}
+		if (any && bucket < first)
+			first = bucket;
+		if (any && bucket > last)
+			last = bucket;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = db_err(s, rc, "query");
+	sqlite3_finalize(st);
+	pps_bucket_release(&one);
+	/* Summed per (stack, label set), each resolved once. */
+	pps_bucket_merge(&all);
+	for (size_t i = 0; i < all.nr && !err; i++) {
+		const int64_t *e = pps_bucket_entry(&all, i);
+		size_t pos = 0, nr_locs = 0;
 		uint64_t id;
 
-		values[0] = sqlite3_column_int64(st, 2);
-		values[1] = sqlite3_column_int64(st, 3);
-		for (size_t j = 2; j < nr_values; j++) {
-			uint64_t x = 0;
-
-			if (mpos < nm && !bytes_get(more, nm, &mpos, &x)) {
-				err = -EIO;
-				break;
-			}
-			values[j] = unzigzag(x);
-		}
-		if (err)
-			break;
-
-		err = query_labels(s, &q, sqlite3_column_blob(st, 1),
-				   (size_t)sqlite3_column_bytes(st, 1), &labels, &labels_cap,
-				   &nr_labels);
-		if (err)
-			break;
-		if (!labels_match(labels, nr_labels, sel->labels, sel->nr_labels))
-			continue;
-		if (sqlite3_column_int64(st, 4) < first)
-			first = sqlite3_column_int64(st, 4);
-		if (sqlite3_column_int64(st, 5) > last)
-			last = sqlite3_column_int64(st, 5);
-		while (pos < nf && !err) {
-			if (!bytes_get(frames, nf, &pos, &id)) {
+		err = read_blob(s, S_LSET_READ, e[1], &buf);
+		err = err ?: query_labels(s, &q, buf.p, buf.n, &labels, &labels_cap, &nr_labels);
+		err = err ?: read_blob(s, S_STACK_READ, e[0], &buf);
+		while (!err && pos < buf.n) {
+			if (!bytes_get(buf.p, buf.n, &pos, &id)) {
 				err = -EIO;
 				break;
 			}
@@ -1659,17 +1766,18 @@ PPS_API struct pps_profile *pps_store_select(struct pps_store *s,
 			}
 			err = query_location(s, &q, p, (int64_t)id, &locs[nr_locs++]);
 		}
-		err = err ?: pps_profile_add_sample(p, locs, nr_locs, values, labels, nr_labels);
+		err = err ?: pps_profile_add_sample(p, locs, nr_locs, e + 2, labels, nr_labels);
 	}
-	if (!err && rc != SQLITE_DONE)
-		err = db_err(s, rc, "query");
 	if (!err && first <= last)
 		pps_profile_set_time(p, first, last - first + s->bucket_ns);
-	sqlite3_finalize(st);
-	free(values);
+	pps_bucket_release(&all);
+	free(buf.p);
 	free(labels);
 	free(locs);
 	query_maps_release(&q);
+out_end:
+	if (own_txn)
+		exec(s, "COMMIT");
 	if (err) {
 		if (err == -EIO)
 			pps_err("store: query of %s failed", sel->type);
@@ -1963,13 +2071,45 @@ static int delete_unmarked(struct pps_store *s, const char *ids_sql, const struc
 	return err;
 }
 
+/* Marks the stack and label set ids of every bucket row. -EIO for a damaged row. */
+static int mark_buckets(struct pps_store *s, struct idset *stacks, struct idset *lsets)
+{
+	struct pps_bucket b = {0};
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(s->db, "SELECT data FROM samples", -1, &st, NULL), err = 0;
+
+	if (rc != SQLITE_OK)
+		return db_err(s, rc, "gc");
+	while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		b.nr_values = 0;
+		pps_bucket_clear(&b);
+		err = pps_bucket_decode(&b, sqlite3_column_blob(st, 0),
+					(size_t)sqlite3_column_bytes(st, 0));
+		for (size_t i = 0; i < b.nr && !err; i++) {
+			idset_add(stacks, (uint64_t)pps_bucket_entry(&b, i)[0]);
+			idset_add(lsets, (uint64_t)pps_bucket_entry(&b, i)[1]);
+		}
+	}
+	if (err == -EPROTO) {
+		pps_err("store: gc: a damaged bucket row in the database");
+		err = -EIO;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = db_err(s, rc, "gc");
+	sqlite3_finalize(st);
+	pps_bucket_release(&b);
+	return err;
+}
+
 /* Everything but the samples, in one transaction with their deletion. */
 static int gc_orphans(struct pps_store *s, int64_t before_ns, struct pps_store_gc_stats *gs)
 {
 	static const char *const del_loc[] = {"DELETE FROM location_lines WHERE location_id = ?1",
 					      "DELETE FROM locations WHERE id = ?1"};
 	static const char *const del_str[] = {"DELETE FROM strings WHERE id = ?1"};
-	struct idset locs = {0}, strs = {0};
+	static const char *const del_stack[] = {"DELETE FROM stacks WHERE id = ?1"};
+	static const char *const del_lset[] = {"DELETE FROM labelsets WHERE id = ?1"};
+	struct idset locs = {0}, strs = {0}, stacks = {0}, lsets = {0};
 	int err;
 
 	/* What each (source, type) still holds. */
@@ -1980,7 +2120,7 @@ static int gc_orphans(struct pps_store *s, int64_t before_ns, struct pps_store_g
 	err = err
 		  ?: run(s,
 			 "INSERT INTO gc_live SELECT source_id, type_id, min(bucket_start), "
-			 "sum(count) FROM samples GROUP BY source_id, type_id",
+			 "sum(total) FROM samples GROUP BY source_id, type_id",
 			 NULL, 0, NULL);
 	/* Sources that lost their last samples now, and empty ones from before the cutoff
 	 * (a recent one may be a recording that has not written yet). */
@@ -2014,13 +2154,17 @@ static int gc_orphans(struct pps_store *s, int64_t before_ns, struct pps_store_g
 	err = err
 		  ?: run(s, "DELETE FROM types WHERE id NOT IN (SELECT type_id FROM source_types)",
 			 NULL, 0, NULL);
+	/* The bucket rows hold stack and label set ids, the stacks location ids, the label
+	 * sets string ids: all in blobs, marked here. */
+	err = err ?: idset_init(s, &stacks, "SELECT coalesce(max(id), 0) FROM stacks");
+	err = err ?: idset_init(s, &lsets, "SELECT coalesce(max(id), 0) FROM labelsets");
+	err = err ?: mark_buckets(s, &stacks, &lsets);
 	err = err
-		  ?: run(s, "DELETE FROM stacks WHERE id NOT IN (SELECT stack_id FROM samples)",
-			 NULL, 0, &gs->nr_stacks);
-	err =
-	    err
-		?: run(s, "DELETE FROM labelsets WHERE id NOT IN (SELECT labelset_id FROM samples)",
-		       NULL, 0, &gs->nr_labelsets);
+		  ?: delete_unmarked(s, "SELECT id FROM stacks", &stacks, del_stack, 1,
+				     &gs->nr_stacks);
+	err = err
+		  ?: delete_unmarked(s, "SELECT id FROM labelsets", &lsets, del_lset, 1,
+				     &gs->nr_labelsets);
 	/* Stacks hold location ids in blobs, label sets string ids: marked here. */
 	err = err ?: idset_init(s, &locs, "SELECT coalesce(max(id), 0) FROM locations");
 	err = err ?: mark_blobs(s, "SELECT frames FROM stacks", &locs, 1, 1);
@@ -2057,6 +2201,8 @@ static int gc_orphans(struct pps_store *s, int64_t before_ns, struct pps_store_g
 	}
 	err =
 	    err ?: delete_unmarked(s, "SELECT id FROM strings", &strs, del_str, 1, &gs->nr_strings);
+	free(lsets.bits);
+	free(stacks.bits);
 	free(strs.bits);
 	free(locs.bits);
 	return err;

@@ -8,7 +8,8 @@
 --
 -- Everything a profile repeats is stored once: strings are interned, and mappings,
 -- functions, locations, stacks and label sets are deduplicated across all sources.
--- Sample rows are aggregates per (type, bucket_start, stack, label set, source).
+-- Samples are aggregated per (type, bucket_start, stack, label set, source), packed a
+-- bucket per row.
 
 -- Key/value settings fixed at creation: bucket_ns (time bucket width, ns).
 CREATE TABLE meta (
@@ -135,20 +136,20 @@ CREATE TABLE source_types (
 	PRIMARY KEY (source_id, type_id)
 ) WITHOUT ROWID;
 
--- The samples, aggregated. The primary key starts with (type_id, bucket_start), so a
--- time-range query is an index range scan. count and value are the first two values (0
--- when the type has fewer); more holds values 2.. as zigzag varints (NULL for types of
--- at most two values), summed by the store's pps_vadd() SQL function.
+-- The samples of one type in one time bucket from one source, in one row: their entries
+-- (stack, label set, the type's values) in the blob data, in lib/internal/bucket.h's
+-- format (a row per bucket, not per stack: a row costs more than an entry). total is the
+-- sum of the entries' first value (perf samples), nr_entries their number. The unique key
+-- starts with (type_id, bucket_start), so a time-range query is an index range scan.
 CREATE TABLE samples (
+	id INTEGER PRIMARY KEY,
 	type_id INTEGER NOT NULL,
 	bucket_start INTEGER NOT NULL, -- wall-clock ns UTC, a multiple of meta.bucket_ns
-	stack_id INTEGER NOT NULL,
-	labelset_id INTEGER NOT NULL,
 	source_id INTEGER NOT NULL,
-	count INTEGER NOT NULL,
-	value INTEGER NOT NULL,
-	more BLOB,
-	PRIMARY KEY (type_id, bucket_start, stack_id, labelset_id, source_id)
-) WITHOUT ROWID;
+	nr_entries INTEGER NOT NULL,
+	total INTEGER NOT NULL,
+	data BLOB NOT NULL,
+	UNIQUE (type_id, bucket_start, source_id)
+);
 
 PRAGMA user_version = 2;

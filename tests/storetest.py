@@ -9,6 +9,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import zlib
 
 import ppstest as T
 import pprofraw as P
@@ -92,16 +93,66 @@ def db_exec(db, script):
         con.close()
 
 
+def varints(blob):
+    out, v, shift = [], 0, 0
+    for b in blob:
+        v |= (b & 0x7f) << shift
+        shift += 7
+        if not b & 0x80:
+            out.append(v)
+            v, shift = 0, 0
+    return out
+
+
+def unzigzag(v):
+    return (v >> 1) ^ -(v & 1)
+
+
+def bucket_entries(blob):
+    """A samples.data blob (lib/internal/bucket.h) as [(stack id, label set id,
+    [values])], decoded here independently of the library."""
+    if blob[0] == 1:
+        n = varints(blob[1:11])[0]
+        # The varint's length: its bytes up to the first without the top bit.
+        k = 1
+        while blob[k] & 0x80:
+            k += 1
+        body = zlib.decompress(blob[k + 1:])
+        if len(body) != n:
+            raise ValueError("inflated size differs from the blob's")
+    else:
+        body = blob[1:]
+    v = varints(body)
+    nv, count = v[0], v[1]
+    out, pos, stack = [], 2, 0
+    for _ in range(count):
+        stack += v[pos]
+        out.append((stack, v[pos + 1], [unzigzag(x) for x in v[pos + 2:pos + 2 + nv]]))
+        pos += 2 + nv
+    if pos != len(v):
+        raise ValueError("trailing bytes in a bucket blob")
+    return out
+
+
 def buckets(db, type_name, source_id=None):
-    """{bucket_start: [sum(count), sum(value)]} of one type (optionally one source)."""
-    q = ("SELECT sa.bucket_start, sum(sa.count), sum(sa.value) FROM samples sa "
-         "JOIN types t ON t.id = sa.type_id WHERE t.name = ?")
+    """{bucket_start: [sum of value 0, sum of value 1]} of one type (optionally one source),
+    from the bucket rows' blobs."""
+    q = ("SELECT sa.bucket_start, sa.total, sa.data FROM samples sa JOIN types t ON "
+         "t.id = sa.type_id WHERE t.name = ?")
     args = [type_name]
     if source_id is not None:
         q += " AND sa.source_id = ?"
         args.append(source_id)
-    q += " GROUP BY sa.bucket_start"
-    return {b: [c, v] for b, c, v in db_rows(db, q, args)}
+    out = {}
+    for b, total, data in db_rows(db, q, args):
+        v = out.setdefault(b, [0, 0])
+        entries = bucket_entries(data)
+        if sum(e[2][0] for e in entries) != total:
+            raise ValueError(f"bucket {b}: total {total} is not its entries' sum")
+        for _, _, values in entries:
+            v[0] += values[0]
+            v[1] += values[1] if len(values) > 1 else 0
+    return out
 
 
 def record(out, args, cmd, timeout=300):

@@ -124,13 +124,13 @@ def check_window(c, tmp, db, ref):
 
 
 def check_twice(c, db, data):
-    before = sql(db, "SELECT count(*), sum(count), sum(value) FROM samples")
+    before = sql(db, "SELECT count(*), sum(total), sum(length(data)) FROM samples")
     r, p = store(db, ["ingest", data])
     if not p and r.rc != 0:
         p.append(f"second ingest exit {r.rc}: {r.err_head()}")
     if "already ingested" not in r.err_text:
         p.append(f"second ingest does not say so: {r.err_head()}")
-    after = sql(db, "SELECT count(*), sum(count), sum(value) FROM samples")
+    after = sql(db, "SELECT count(*), sum(total), sum(length(data)) FROM samples")
     if before != after:
         p.append(f"sample rows changed: {before} -> {after}")
     nsrc = sql(db, "SELECT count(*) FROM sources")
@@ -273,7 +273,7 @@ def check_sigkill(c, tmp, small, ref_small, big, ref, wide):
         walsz = os.path.getsize(wal) if os.path.exists(wal) else 0
         ic = sql(db, "PRAGMA integrity_check")
         nsrc = sql(db, "SELECT count(*) FROM sources")
-        total = sql(db, "SELECT coalesce(sum(count), 0) FROM samples")
+        total = sql(db, "SELECT coalesce(sum(total), 0) FROM samples")
         state = "done" if not killed else "killed"
         if killed and walsz > 32 and nsrc == "1":
             state = "killed-in-transaction"

@@ -172,9 +172,13 @@ def orphans(db):
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     q = lambda s: [r[0] for r in con.execute(s)]  # noqa: E731
     out = {}
-    out["stacks"] = q("SELECT id FROM stacks WHERE id NOT IN (SELECT stack_id FROM samples)")
-    out["labelsets"] = q("SELECT id FROM labelsets WHERE id NOT IN "
-                         "(SELECT labelset_id FROM samples)")
+    used_stacks, used_lsets = set(), set()
+    for (data,) in con.execute("SELECT data FROM samples"):
+        for stack, lset, _ in S.bucket_entries(data):
+            used_stacks.add(stack)
+            used_lsets.add(lset)
+    out["stacks"] = [i for i in q("SELECT id FROM stacks") if i not in used_stacks]
+    out["labelsets"] = [i for i in q("SELECT id FROM labelsets") if i not in used_lsets]
     used_locs = set()
     for (frames,) in con.execute("SELECT frames FROM stacks"):
         used_locs.update(varints(frames))
