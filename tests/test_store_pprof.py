@@ -31,6 +31,8 @@ Checks:
              sample with an unknown location, a duplicate id, id 0, a label without a key,
              a string table not starting with "": each exit 1 with a message naming the
              file, no crash or sanitizer report, and the database unchanged
+  fuzz       every truncation and 200 random byte changes of a crafted profile: exit 0 or
+             1, no crash or sanitizer report, integrity_check ok
 Exit 77 (skip) when perf record is refused. PPS_KEEP=1 keeps the temporary directory.
 """
 
@@ -346,6 +348,33 @@ def check_crafted(c, tmp):
     c.result("corrupt", p, f"{len(corrupt_cases(tmp))} inputs refused")
 
 
+def check_fuzz(c, tmp):
+    """Every truncation and 200 random byte changes of a crafted profile (plain protobuf):
+    ingest exits 0 or 1, never crashes, and the database stays sound."""
+    db = os.path.join(tmp, "fuzz.db")
+    data = good()
+    rnd = random.Random(7)
+    cases = [data[:n] for n in range(len(data))]
+    for _ in range(200):
+        b = bytearray(data)
+        for _ in range(rnd.randrange(1, 4)):
+            b[rnd.randrange(len(b))] = rnd.randrange(256)
+        cases.append(bytes(b))
+    p, stored = [], 0
+    path = os.path.join(tmp, "fuzz.pprof")
+    for i, case in enumerate(cases):
+        with open(path, "wb") as f:
+            f.write(case)
+        r, q = S.store(db, ["-q", "ingest", path, "--type", "widgets"])
+        p += [f"case {i}: {x}" for x in q]
+        if r.rc not in (0, 1):
+            p.append(f"case {i}: exit {r.rc}")
+        stored += r.rc == 0
+    if os.path.exists(db) and S.db_value(db, "PRAGMA integrity_check") != "ok":
+        p.append("integrity_check")
+    c.result("fuzz", p, f"{len(cases)} damaged profiles, {stored} still parsed and stored")
+
+
 def main():
     c = S.Checker()
     keep = os.environ.get("PPS_KEEP") == "1"
@@ -356,6 +385,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="pps_store_pprof_")
     try:
         check_crafted(c, tmp)
+        check_fuzz(c, tmp)
         check_go(c, tmp)
         if not check_ours(c, tmp, wl) and not c.nfail:
             return T.SKIP
