@@ -230,7 +230,8 @@ int pps_bucket_decode(struct pps_bucket *b, const void *blob, size_t size)
 		n = v;
 		pos = 0;
 	}
-	if (!get_varint(p, n, &pos, &nv) || !nv || nv > 64 || (b->nr_values && nv != b->nr_values))
+	if (!get_varint(p, n, &pos, &nv) || !nv || nv > PPS_BUCKET_MAX_VALUES ||
+	    (b->nr_values && nv != b->nr_values))
 		goto out;
 	if (!b->nr_values)
 		b->nr_values = nv;

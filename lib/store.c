@@ -315,13 +315,13 @@ static int64_t bucket_of(int64_t t, int64_t width)
 static void sql_pack_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
 	struct pps_bucket *b = sqlite3_aggregate_context(ctx, sizeof(*b));
-	int64_t values[64];
+	int64_t values[PPS_BUCKET_MAX_VALUES];
 
 	if (!b) {
 		sqlite3_result_error_nomem(ctx);
 		return;
 	}
-	if (argc < 3 || argc - 2 > 64) {
+	if (argc < 3 || argc - 2 > PPS_BUCKET_MAX_VALUES) {
 		sqlite3_result_error(ctx, "pps_pack: stack, label set and 1 to 64 values", -1);
 		return;
 	}
@@ -838,8 +838,9 @@ static int ingest_type(struct pps_store *s, const char *type, const struct pps_p
 	bool same = true;
 	int rc, err;
 
-	if (!n) {
-		pps_err("store: profile %s has no sample types", type);
+	if (!n || n > PPS_BUCKET_MAX_VALUES) {
+		pps_err("store: profile %s has %zu sample types (1 to %d are stored)", type, n,
+			PPS_BUCKET_MAX_VALUES);
 		return -EINVAL;
 	}
 	st = stmt(s, S_TYPE_GET);
@@ -1184,7 +1185,13 @@ PPS_API int pps_store_ingest_profile(struct pps_store *s, const struct pps_store
 struct query_maps {
 	char **strs; /* strs[id]: malloc'ed text, NULL until read */
 	uint64_t *mappings, *functions, *locations;
-	uint8_t *lset_match; /* by label set id: 0 not known yet, 1 passes the labels, 2 not */
+	/* Label sets by id, decoded on first use (strings from strs). */
+	struct lset_entry {
+		struct pps_label *labels;
+		size_t nr;
+		bool loaded;
+		uint8_t match; /* 0: not known yet, 1: passes the label filters, 2: not */
+	} * lsets;
 	int64_t max_str, max_map, max_fn, max_loc, max_lset;
 };
 
@@ -1206,13 +1213,12 @@ static int max_ids(struct pps_store *s, struct query_maps *q)
 	q->max_loc = sqlite3_column_int64(st, 3);
 	q->max_lset = sqlite3_column_int64(st, 4);
 	sqlite3_reset(st);
-	q->lset_match = calloc((size_t)q->max_lset + 1, 1);
+	q->lsets = calloc((size_t)q->max_lset + 1, sizeof(*q->lsets));
 	q->strs = calloc((size_t)q->max_str + 1, sizeof(char *));
 	q->mappings = calloc((size_t)q->max_map + 1, sizeof(uint64_t));
 	q->functions = calloc((size_t)q->max_fn + 1, sizeof(uint64_t));
 	q->locations = calloc((size_t)q->max_loc + 1, sizeof(uint64_t));
-	return q->strs && q->mappings && q->functions && q->locations && q->lset_match ? 0
-										       : -ENOMEM;
+	return q->strs && q->mappings && q->functions && q->locations && q->lsets ? 0 : -ENOMEM;
 }
 
 static void query_maps_release(struct query_maps *q)
@@ -1220,7 +1226,9 @@ static void query_maps_release(struct query_maps *q)
 	for (int64_t i = 0; q->strs && i <= q->max_str; i++)
 		free(q->strs[i]);
 	free(q->strs);
-	free(q->lset_match);
+	for (int64_t i = 0; q->lsets && i <= q->max_lset; i++)
+		free(q->lsets[i].labels);
+	free(q->lsets);
 	free(q->mappings);
 	free(q->functions);
 	free(q->locations);
@@ -1305,112 +1313,340 @@ static int query_mapping(struct pps_store *s, struct query_maps *q, struct pps_p
 	return 0;
 }
 
-static int query_function(struct pps_store *s, struct query_maps *q, struct pps_profile *p,
-			  int64_t id, uint64_t *out)
-{
-	const char *name, *sys, *file;
-	int64_t v[3], start;
-	sqlite3_stmt *st;
-	int rc, err;
+/* ---- resolving a selection's stacks in bulk --------------------------------------- */
 
-	if (id <= 0 || id > q->max_fn)
-		return -EIO;
-	if (q->functions[id]) {
-		*out = q->functions[id];
+/*
+ * A query needs thousands of stacks, locations, functions and strings. Read one by one,
+ * each costs a statement; when the ids wanted are a good part of their id range, one scan
+ * of the range is cheaper. ids: sorted, unique. For every row of a wanted id, row(st, i,
+ * ctx) gets the statement (column 0: the id) and i, the id's index in ids. range_sql takes
+ * ?1 and ?2 (the first and last id, rows in id order); point_sql takes ?1.
+ */
+static int bulk_rows(struct pps_store *s, const char *range_sql, const char *point_sql,
+		     const int64_t *ids, size_t n,
+		     int (*row)(sqlite3_stmt *st, size_t i, void *ctx), void *ctx)
+{
+	bool range = n && (uint64_t)(ids[n - 1] - ids[0]) / 4 < n;
+	sqlite3_stmt *st;
+	size_t i = 0;
+	int rc, err = 0;
+
+	if (!n)
 		return 0;
+	rc = sqlite3_prepare_v2(s->db, range ? range_sql : point_sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return db_err(s, rc, "query");
+	if (range) {
+		sqlite3_bind_int64(st, 1, ids[0]);
+		sqlite3_bind_int64(st, 2, ids[n - 1]);
+		while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+			int64_t id = sqlite3_column_int64(st, 0);
+
+			while (i < n && ids[i] < id)
+				i++;
+			if (i < n && ids[i] == id)
+				err = row(st, i, ctx);
+		}
+	} else {
+		for (i = 0; i < n && !err; i++) {
+			sqlite3_reset(st);
+			sqlite3_bind_int64(st, 1, ids[i]);
+			while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW)
+				err = row(st, i, ctx);
+			if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+				break;
+		}
 	}
-	st = stmt(s, S_FN_READ);
-	if (!st)
-		return -EIO;
-	sqlite3_bind_int64(st, 1, id);
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(st);
-		return db_err(s, rc, "function");
+	if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		err = db_err(s, rc, "query");
+	sqlite3_finalize(st);
+	return err;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Sorts v[0..*n) and drops repeats. */
+static void sort_unique(int64_t *v, size_t *n)
+{
+	size_t out = 0;
+
+	qsort(v, *n, sizeof(*v), cmp_i64);
+	for (size_t i = 0; i < *n; i++)
+		if (!out || v[out - 1] != v[i])
+			v[out++] = v[i];
+	*n = out;
+}
+
+/* The index of id in sorted ids, SIZE_MAX when absent. */
+static size_t find_id(const int64_t *ids, size_t n, int64_t id)
+{
+	const int64_t *f = bsearch(&id, ids, n, sizeof(*ids), cmp_i64);
+
+	return f ? (size_t)(f - ids) : SIZE_MAX;
+}
+
+/* A growable int64 array. */
+struct ivec {
+	int64_t *v;
+	size_t n, cap;
+};
+
+static int ivec_push(struct ivec *a, int64_t x)
+{
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 256;
+		int64_t *nv = realloc(a->v, cap * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		a->v = nv;
+		a->cap = cap;
 	}
-	for (int i = 0; i < 3; i++)
-		v[i] = sqlite3_column_int64(st, i);
-	start = sqlite3_column_int64(st, 3);
-	sqlite3_reset(st);
-	err = str_get(s, q, v[0], &name);
-	err = err ?: str_get(s, q, v[1], &sys);
-	err = err ?: str_get(s, q, v[2], &file);
-	if (err)
-		return err;
-	q->functions[id] = pps_profile_add_function(p, name, sys, file, start);
-	if (!q->functions[id])
-		return -errno;
-	*out = q->functions[id];
+	a->v[a->n++] = x;
 	return 0;
 }
 
-static int query_location(struct pps_store *s, struct query_maps *q, struct pps_profile *p,
-			  int64_t id, uint64_t *out)
-{
-	struct pps_line *lines = NULL;
-	size_t nr = 0, cap = 0;
-	int64_t map, fn;
-	uint64_t addr, mapping_id = 0;
-	sqlite3_stmt *st;
-	int rc, err;
+/* What a selection's samples refer to, read in bulk. */
+struct resolve {
+	struct pps_store *s;
+	struct query_maps *q;
+	struct pps_profile *p;
+	struct ivec sid;	 /* stack ids wanted, sorted */
+	size_t *s_off, *s_len;	 /* by stack index: their location ids in frames */
+	struct ivec frames;	 /* location ids */
+	struct ivec lid;	 /* location ids wanted, sorted */
+	int64_t *l_map, *l_addr; /* by location index: mapping id, address */
+	size_t *l_off, *l_len;	 /* by location index: their lines in lines */
+	struct ivec lines;	 /* (function id, line, column) triples */
+	struct ivec fid;	 /* function ids wanted, sorted */
+	int64_t *f;		 /* by function index: name, system name, file, start line */
+	struct ivec strs;	 /* string ids wanted, sorted */
+};
 
-	if (id <= 0 || id > q->max_loc)
-		return -EIO;
-	if (q->locations[id]) {
-		*out = q->locations[id];
-		return 0;
+static int row_stack(sqlite3_stmt *st, size_t i, void *ctx)
+{
+	struct resolve *r = ctx;
+	const uint8_t *p = sqlite3_column_blob(st, 1);
+	size_t n = (size_t)sqlite3_column_bytes(st, 1), pos = 0;
+	uint64_t id;
+	int err = 0;
+
+	r->s_off[i] = r->frames.n;
+	while (pos < n && !err) {
+		if (!bytes_get(p, n, &pos, &id))
+			return -EIO;
+		err = ivec_push(&r->frames, (int64_t)id);
 	}
-	st = stmt(s, S_LOC_READ);
-	if (!st)
+	r->s_len[i] = r->frames.n - r->s_off[i];
+	return err;
+}
+
+static int row_location(sqlite3_stmt *st, size_t i, void *ctx)
+{
+	struct resolve *r = ctx;
+
+	r->l_map[i] = sqlite3_column_int64(st, 1);
+	r->l_addr[i] = sqlite3_column_int64(st, 2);
+	return 0;
+}
+
+/* Lines come in (location, idx) order: a location's lines are consecutive. */
+static int row_line(sqlite3_stmt *st, size_t i, void *ctx)
+{
+	struct resolve *r = ctx;
+	int err;
+
+	if (!r->l_len[i])
+		r->l_off[i] = r->lines.n;
+	else if (r->l_off[i] + 3 * r->l_len[i] != r->lines.n)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, id);
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(st);
-		return db_err(s, rc, "location");
+	err = ivec_push(&r->lines, sqlite3_column_int64(st, 1));
+	err = err ?: ivec_push(&r->lines, sqlite3_column_int64(st, 2));
+	err = err ?: ivec_push(&r->lines, sqlite3_column_int64(st, 3));
+	r->l_len[i]++;
+	return err;
+}
+
+static int row_function(sqlite3_stmt *st, size_t i, void *ctx)
+{
+	struct resolve *r = ctx;
+
+	for (int k = 0; k < 4; k++)
+		r->f[4 * i + (size_t)k] = sqlite3_column_int64(st, k + 1);
+	return 0;
+}
+
+static int row_string(sqlite3_stmt *st, size_t i, void *ctx)
+{
+	struct resolve *r = ctx;
+	int64_t id = r->strs.v[i];
+
+	if (id <= 0 || id > r->q->max_str)
+		return -EIO;
+	if (!r->q->strs[id]) {
+		r->q->strs[id] = strdup(col_text(st, 1));
+		if (!r->q->strs[id])
+			return -ENOMEM;
 	}
-	map = sqlite3_column_int64(st, 0);
-	addr = (uint64_t)sqlite3_column_int64(st, 1);
-	sqlite3_reset(st);
-	err = query_mapping(s, q, p, map, &mapping_id);
+	return 0;
+}
+
+static void resolve_release(struct resolve *r)
+{
+	free(r->sid.v);
+	free(r->s_off);
+	free(r->s_len);
+	free(r->frames.v);
+	free(r->lid.v);
+	free(r->l_map);
+	free(r->l_addr);
+	free(r->l_off);
+	free(r->l_len);
+	free(r->lines.v);
+	free(r->fid.v);
+	free(r->f);
+	free(r->strs.v);
+}
+
+/*
+ * Reads the stacks of the entries of all (stack, label set, values), then their locations
+ * with their lines, functions and strings, and adds the functions and locations to the
+ * profile (q->functions, q->locations map store ids to the profile's).
+ */
+static int resolve_stacks(struct resolve *r, const struct pps_bucket *all)
+{
+	uint8_t *seen;
+	int err = 0;
+
+	for (size_t i = 0; i < all->nr && !err; i++)
+		err = ivec_push(&r->sid, pps_bucket_entry(all, i)[0]);
 	if (err)
 		return err;
-	/* Collect the lines first: query_function() reuses other statements. */
-	st = stmt(s, S_LINES_READ);
-	if (!st)
-		return -EIO;
-	sqlite3_bind_int64(st, 1, id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (nr == cap) {
-			size_t ncap = cap ? cap * 2 : 4;
-			struct pps_line *nl = realloc(lines, ncap * sizeof(*lines));
+	sort_unique(r->sid.v, &r->sid.n);
+	r->s_off = calloc(r->sid.n + 1, sizeof(*r->s_off));
+	r->s_len = calloc(r->sid.n + 1, sizeof(*r->s_len));
+	if (!r->s_off || !r->s_len)
+		return -ENOMEM;
+	err = bulk_rows(r->s, "SELECT id, frames FROM stacks WHERE id BETWEEN ?1 AND ?2",
+			"SELECT id, frames FROM stacks WHERE id = ?1", r->sid.v, r->sid.n,
+			row_stack, r);
+	/* The locations of those stacks: each once (a stack shares most of its frames with
+	 * others), marked in a byte per location id rather than sorted with repeats. */
+	seen = calloc((size_t)r->q->max_loc + 1, 1);
+	if (!seen)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->frames.n && !err; i++) {
+		int64_t id = r->frames.v[i];
 
-			if (!nl) {
-				err = -ENOMEM;
-				break;
-			}
-			lines = nl;
-			cap = ncap;
+		if (id <= 0 || id > r->q->max_loc) {
+			err = -EIO;
+		} else if (!seen[id]) {
+			seen[id] = 1;
+			err = ivec_push(&r->lid, id);
 		}
-		lines[nr].function_id = (uint64_t)sqlite3_column_int64(st, 0);
-		lines[nr].line = sqlite3_column_int64(st, 1);
-		lines[nr].column = sqlite3_column_int64(st, 2);
-		nr++;
 	}
-	sqlite3_reset(st);
-	if (!err && rc != SQLITE_DONE)
-		err = db_err(s, rc, "location lines");
-	for (size_t i = 0; i < nr && !err; i++) {
-		fn = (int64_t)lines[i].function_id;
-		err = query_function(s, q, p, fn, &lines[i].function_id);
-	}
-	if (!err) {
-		q->locations[id] = pps_profile_add_location(p, mapping_id, addr, lines, nr);
-		if (!q->locations[id])
+	free(seen);
+	if (err)
+		return err;
+	sort_unique(r->lid.v, &r->lid.n);
+	r->l_map = calloc(r->lid.n + 1, sizeof(*r->l_map));
+	r->l_addr = calloc(r->lid.n + 1, sizeof(*r->l_addr));
+	r->l_off = calloc(r->lid.n + 1, sizeof(*r->l_off));
+	r->l_len = calloc(r->lid.n + 1, sizeof(*r->l_len));
+	if (!r->l_map || !r->l_addr || !r->l_off || !r->l_len)
+		return -ENOMEM;
+	err = bulk_rows(r->s,
+			"SELECT id, mapping_id, address FROM locations WHERE id BETWEEN ?1 AND ?2",
+			"SELECT id, mapping_id, address FROM locations WHERE id = ?1", r->lid.v,
+			r->lid.n, row_location, r);
+	err = err
+		  ?: bulk_rows(r->s,
+			       "SELECT location_id, function_id, line, col FROM location_lines "
+			       "WHERE location_id BETWEEN ?1 AND ?2 ORDER BY location_id, idx",
+			       "SELECT location_id, function_id, line, col FROM location_lines "
+			       "WHERE location_id = ?1 ORDER BY idx",
+			       r->lid.v, r->lid.n, row_line, r);
+	/* Their functions, and the functions' strings. */
+	for (size_t i = 0; i < r->lines.n && !err; i += 3)
+		err = ivec_push(&r->fid, r->lines.v[i]);
+	if (err)
+		return err;
+	sort_unique(r->fid.v, &r->fid.n);
+	r->f = calloc(4 * r->fid.n + 1, sizeof(*r->f));
+	if (!r->f)
+		return -ENOMEM;
+	err = bulk_rows(
+	    r->s,
+	    "SELECT id, name, system_name, filename, start_line FROM functions WHERE id "
+	    "BETWEEN ?1 AND ?2",
+	    "SELECT id, name, system_name, filename, start_line FROM functions WHERE id = ?1",
+	    r->fid.v, r->fid.n, row_function, r);
+	for (size_t i = 0; i < r->fid.n && !err; i++)
+		for (int k = 0; k < 3 && !err; k++)
+			if (r->f[4 * i + (size_t)k] > 0)
+				err = ivec_push(&r->strs, r->f[4 * i + (size_t)k]);
+	if (err)
+		return err;
+	sort_unique(r->strs.v, &r->strs.n);
+	err = bulk_rows(r->s, "SELECT id, s FROM strings WHERE id BETWEEN ?1 AND ?2",
+			"SELECT id, s FROM strings WHERE id = ?1", r->strs.v, r->strs.n, row_string,
+			r);
+	/* Into the profile: functions, then locations (with their mappings). */
+	for (size_t i = 0; i < r->fid.n && !err; i++) {
+		const char *name, *sys, *file;
+		int64_t id = r->fid.v[i];
+
+		if (id <= 0 || id > r->q->max_fn)
+			return -EIO;
+		err = str_get(r->s, r->q, r->f[4 * i], &name);
+		err = err ?: str_get(r->s, r->q, r->f[4 * i + 1], &sys);
+		err = err ?: str_get(r->s, r->q, r->f[4 * i + 2], &file);
+		if (err)
+			break;
+		r->q->functions[id] =
+		    pps_profile_add_function(r->p, name, sys, file, r->f[4 * i + 3]);
+		if (!r->q->functions[id])
 			err = -errno;
-		*out = q->locations[id];
 	}
-	free(lines);
+	for (size_t i = 0; i < r->lid.n && !err; i++) {
+		struct pps_line lines[64], *lp = lines;
+		int64_t id = r->lid.v[i];
+		uint64_t mapping_id = 0;
+		size_t n = r->l_len[i];
+
+		if (id <= 0 || id > r->q->max_loc)
+			return -EIO;
+		if (n > PPS_ARRAY_SIZE(lines)) {
+			lp = malloc(n * sizeof(*lp));
+			if (!lp)
+				return -ENOMEM;
+		}
+		for (size_t k = 0; k < n && !err; k++) {
+			const int64_t *l = &r->lines.v[r->l_off[i] + 3 * k];
+			size_t f = find_id(r->fid.v, r->fid.n, l[0]);
+
+			if (f == SIZE_MAX)
+				err = -EIO;
+			else
+				lp[k] = (struct pps_line){.function_id = r->q->functions[l[0]],
+							  .line = l[1],
+							  .column = l[2]};
+		}
+		err = err ?: query_mapping(r->s, r->q, r->p, r->l_map[i], &mapping_id);
+		if (!err) {
+			r->q->locations[id] = pps_profile_add_location(
+			    r->p, mapping_id, (uint64_t)r->l_addr[i], lp, n);
+			if (!r->q->locations[id])
+				err = -errno;
+		}
+		if (lp != lines)
+			free(lp);
+	}
 	return err;
 }
 
@@ -1644,29 +1880,98 @@ static int read_blob(struct pps_store *s, enum stmt_id which, int64_t id, struct
 	return err;
 }
 
-/* Whether label set id passes the selection's label filters (cached in q->lset_match). */
+/* Label set id, decoded once per query (q->lsets). */
+static int lset_get(struct pps_store *s, struct query_maps *q, int64_t id, struct bytes *buf,
+		    struct lset_entry **out)
+{
+	struct lset_entry *l;
+	size_t cap = 0;
+	int err;
+
+	if (id < 0 || id > q->max_lset)
+		return -EIO;
+	l = &q->lsets[id];
+	if (!l->loaded) {
+		err = read_blob(s, S_LSET_READ, id, buf);
+		err = err ?: query_labels(s, q, buf->p, buf->n, &l->labels, &cap, &l->nr);
+		if (err)
+			return err;
+		l->loaded = true;
+	}
+	*out = l;
+	return 0;
+}
+
+/* Whether label set id passes the selection's label filters. */
 static int lset_passes(struct pps_store *s, struct query_maps *q,
 		       const struct pps_store_selection *sel, int64_t id, struct bytes *buf,
-		       struct pps_label **labels, size_t *cap, bool *pass)
+		       bool *pass)
 {
-	size_t nr;
+	struct lset_entry *l;
 	int err;
 
 	if (!sel->nr_labels) {
 		*pass = true;
 		return 0;
 	}
-	if (id < 0 || id > q->max_lset)
-		return -EIO;
-	if (!q->lset_match[id]) {
-		err = read_blob(s, S_LSET_READ, id, buf);
-		err = err ?: query_labels(s, q, buf->p, buf->n, labels, cap, &nr);
-		if (err)
-			return err;
-		q->lset_match[id] = labels_match(*labels, nr, sel->labels, sel->nr_labels) ? 1 : 2;
-	}
-	*pass = q->lset_match[id] == 1;
+	err = lset_get(s, q, id, buf, &l);
+	if (err)
+		return err;
+	if (!l->match)
+		l->match = labels_match(l->labels, l->nr, sel->labels, sel->nr_labels) ? 1 : 2;
+	*pass = l->match == 1;
 	return 0;
+}
+
+/* (stack, label set) -> entry of a bucket, to sum a selection's entries as they come. */
+struct agg {
+	size_t *slots; /* entry index + 1; 0: empty */
+	size_t cap;
+};
+
+static uint64_t agg_hash(int64_t stack, int64_t lset)
+{
+	uint64_t h = (uint64_t)stack * 0x9e3779b97f4a7c15ull ^ (uint64_t)lset;
+
+	h ^= h >> 32;
+	h *= 0xd6e8feb86659fd93ull;
+	return h ^ (h >> 32);
+}
+
+/* Adds entry e (stack, label set, values) into b through the index a. */
+static int agg_add(struct agg *a, struct pps_bucket *b, const int64_t *e)
+{
+	size_t i;
+
+	if ((b->nr + 1) * 2 > a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 4096;
+		size_t *slots = calloc(cap, sizeof(*slots));
+
+		if (!slots)
+			return -ENOMEM;
+		for (size_t k = 0; k < b->nr; k++) {
+			const int64_t *x = pps_bucket_entry(b, k);
+
+			for (i = agg_hash(x[0], x[1]) & (cap - 1); slots[i];
+			     i = (i + 1) & (cap - 1))
+				;
+			slots[i] = k + 1;
+		}
+		free(a->slots);
+		a->slots = slots;
+		a->cap = cap;
+	}
+	for (i = agg_hash(e[0], e[1]) & (a->cap - 1); a->slots[i]; i = (i + 1) & (a->cap - 1)) {
+		int64_t *x = pps_bucket_entry(b, a->slots[i] - 1);
+
+		if (x[0] == e[0] && x[1] == e[1]) {
+			for (size_t k = 0; k < b->nr_values; k++)
+				x[2 + k] = (int64_t)((uint64_t)x[2 + k] + (uint64_t)e[2 + k]);
+			return 0;
+		}
+	}
+	a->slots[i] = b->nr + 1;
+	return pps_bucket_add(b, e[0], e[1], e + 2);
 }
 
 PPS_API struct pps_profile *pps_store_select(struct pps_store *s,
@@ -1676,10 +1981,12 @@ PPS_API struct pps_profile *pps_store_select(struct pps_store *s,
 	    "SELECT sa.bucket_start, sa.data FROM samples sa WHERE sa.type_id = ?";
 	struct query_maps q = {0};
 	struct pps_bucket all = {0}, one = {0};
-	struct pps_label *labels = NULL;
+	struct agg agg = {0};
+	struct resolve res = {0};
+	struct lset_entry *lset;
 	struct bytes buf = {0};
 	uint64_t *locs = NULL;
-	size_t locs_cap = 0, labels_cap = 0, nr_labels;
+	size_t locs_cap = 0;
 	int64_t type_id = 0, first = INT64_MAX, last = INT64_MIN;
 	struct pps_profile *p = NULL;
 	sqlite3_stmt *st = NULL;
@@ -1723,9 +2030,9 @@ PPS_API struct pps_profile *pps_store_select(struct pps_store *s,
 			const int64_t *e = pps_bucket_entry(&one, i);
 			bool pass;
 
-			err = lset_passes(s, &q, sel, e[1], &buf, &labels, &labels_cap, &pass);
+			err = lset_passes(s, &q, sel, e[1], &buf, &pass);
 			if (!err && pass) {
-				err = pps_bucket_add(&all, e[0], e[1], e + 2);
+				err = agg_add(&agg, &all, e);
 				any = true;
 			}
 		}
@@ -1738,41 +2045,47 @@ PPS_API struct pps_profile *pps_store_select(struct pps_store *s,
 		err = db_err(s, rc, "query");
 	sqlite3_finalize(st);
 	pps_bucket_release(&one);
-	/* Summed per (stack, label set), each resolved once. */
-	pps_bucket_merge(&all);
+	free(agg.slots);
+	/* Summed per (stack, label set); the stacks resolved in bulk. */
+	res.s = s;
+	res.q = &q;
+	res.p = p;
+	err = err ?: resolve_stacks(&res, &all);
 	for (size_t i = 0; i < all.nr && !err; i++) {
 		const int64_t *e = pps_bucket_entry(&all, i);
-		size_t pos = 0, nr_locs = 0;
-		uint64_t id;
+		size_t si = find_id(res.sid.v, res.sid.n, e[0]), n;
 
-		err = read_blob(s, S_LSET_READ, e[1], &buf);
-		err = err ?: query_labels(s, &q, buf.p, buf.n, &labels, &labels_cap, &nr_labels);
-		err = err ?: read_blob(s, S_STACK_READ, e[0], &buf);
-		while (!err && pos < buf.n) {
-			if (!bytes_get(buf.p, buf.n, &pos, &id)) {
-				err = -EIO;
+		if (si == SIZE_MAX) {
+			err = -EIO;
+			break;
+		}
+		n = res.s_len[si];
+		if (n > locs_cap) {
+			uint64_t *nl = realloc(locs, n * sizeof(*locs));
+
+			if (!nl) {
+				err = -ENOMEM;
 				break;
 			}
-			if (nr_locs == locs_cap) {
-				size_t ncap = locs_cap ? locs_cap * 2 : 64;
-				uint64_t *nl = realloc(locs, ncap * sizeof(*locs));
-
-				if (!nl) {
-					err = -ENOMEM;
-					break;
-				}
-				locs = nl;
-				locs_cap = ncap;
-			}
-			err = query_location(s, &q, p, (int64_t)id, &locs[nr_locs++]);
+			locs = nl;
+			locs_cap = n;
 		}
-		err = err ?: pps_profile_add_sample(p, locs, nr_locs, e + 2, labels, nr_labels);
+		for (size_t k = 0; k < n && !err; k++) {
+			int64_t id = res.frames.v[res.s_off[si] + k];
+
+			if (id <= 0 || id > q.max_loc || !q.locations[id])
+				err = -EIO;
+			else
+				locs[k] = q.locations[id];
+		}
+		err = err ?: lset_get(s, &q, e[1], &buf, &lset);
+		err = err ?: pps_profile_add_sample(p, locs, n, e + 2, lset->labels, lset->nr);
 	}
+	resolve_release(&res);
 	if (!err && first <= last)
 		pps_profile_set_time(p, first, last - first + s->bucket_ns);
 	pps_bucket_release(&all);
 	free(buf.p);
-	free(labels);
 	free(locs);
 	query_maps_release(&q);
 out_end:

@@ -26,6 +26,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The most values an entry has (sample types of a type). */
+#define PPS_BUCKET_MAX_VALUES 64
+
 /* Entries, stride 2 + nr_values int64s each: stack id, label set id, values. */
 struct pps_bucket {
 	size_t nr_values; /* N; set before the first add or decode */
