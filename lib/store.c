@@ -901,10 +901,49 @@ static int ingest_type(struct pps_store *s, const char *type, const struct pps_p
  * The label set of sample i, as a stored labelset id. The reserved PPS_BUCKET_LABEL is
  * not part of it: *bucket gets its value and *has_bucket is set.
  */
+/*
+ * String ids by the profile's string pointers, for one profile's labels: the profile
+ * interns its strings, so a pointer stands for its text, and the thousands of samples of a
+ * thread cost no lookups. Direct-mapped; a miss interns.
+ */
+#define STR_MEMO 1024
+struct str_memo {
+	const char *p;
+	int64_t id;
+};
+
+/* Label set ids by their blob, for one ingest (most samples share a few label sets). */
+#define LSET_MEMO 256
+struct lset_memo {
+	uint64_t hash;
+	int64_t id; /* 0: empty */
+	uint8_t n;  /* blob bytes */
+	uint8_t b[54];
+};
+
+static int intern_memo(struct pps_store *s, struct str_memo *m, const char *str, int64_t *id)
+{
+	struct str_memo *e = &m[((uintptr_t)str >> 3) * 0x9e3779b97f4a7c15ull >> 54];
+	int err;
+
+	if (str && e->p == str) {
+		*id = e->id;
+		return 0;
+	}
+	err = intern(s, str, id);
+	if (!err && str) {
+		e->p = str;
+		e->id = *id;
+	}
+	return err;
+}
+
 static int ingest_labels(struct pps_store *s, const struct pps_profile *p, size_t i,
-			 struct bytes *b, int64_t *id, int64_t *bucket, bool *has_bucket)
+			 struct str_memo *memo, struct lset_memo *lsets, struct bytes *b,
+			 int64_t *id, int64_t *bucket, bool *has_bucket)
 {
 	struct keyed_blob k = {.b = b};
+	struct lset_memo *lm;
 	size_t nr = 0;
 	int err;
 
@@ -923,11 +962,11 @@ static int ingest_labels(struct pps_store *s, const struct pps_profile *p, size_
 			*has_bucket = true;
 			continue;
 		}
-		err = intern(s, l.key, &key);
+		err = intern_memo(s, memo, l.key, &key);
 		if (!err && l.str)
-			err = intern(s, l.str, &str);
+			err = intern_memo(s, memo, l.str, &str);
 		if (!err && l.num_unit)
-			err = intern(s, l.num_unit, &unit);
+			err = intern_memo(s, memo, l.num_unit, &unit);
 		err = err ?: bytes_put(b, (uint64_t)key);
 		err = err ?: bytes_put(b, (uint64_t)str);
 		err = err ?: bytes_put(b, str ? 0 : zigzag(l.num));
@@ -936,7 +975,19 @@ static int ingest_labels(struct pps_store *s, const struct pps_profile *p, size_
 	if (err)
 		return err;
 	k.hash = (int64_t)fnv1a(FNV_INIT, b->p, b->n);
-	return get_or_insert(s, S_LSET_GET, S_LSET_INS, bind_hash_blob, &k, id, NULL);
+	lm = &lsets[(uint64_t)k.hash % LSET_MEMO];
+	if (lm->id && lm->hash == (uint64_t)k.hash && lm->n == b->n && !memcmp(lm->b, b->p, b->n)) {
+		*id = lm->id;
+		return 0;
+	}
+	err = get_or_insert(s, S_LSET_GET, S_LSET_INS, bind_hash_blob, &k, id, NULL);
+	if (!err && b->n <= sizeof(lm->b)) {
+		lm->hash = (uint64_t)k.hash;
+		lm->id = *id;
+		lm->n = (uint8_t)b->n;
+		memcpy(lm->b, b->p, b->n);
+	}
+	return err;
 }
 
 /* Orders (bucket, stack, label set, ...) entries by bucket, stack and label set. */
@@ -1031,6 +1082,8 @@ static int ingest_one(struct pps_store *s, int64_t source_id, const char *type,
 	size_t nr_values = pps_profile_nr_sample_types(p), row_cap = 0;
 	struct ingest_maps m = {0};
 	struct pps_bucket all = {0};
+	struct str_memo *memo = NULL;
+	struct lset_memo *lsets = NULL;
 	struct bytes b = {0};
 	int64_t type_id, t, dur, def_bucket, total = 0, *row = NULL;
 	sqlite3_stmt *st;
@@ -1042,7 +1095,9 @@ static int ingest_one(struct pps_store *s, int64_t source_id, const char *type,
 	m.mappings = calloc(pps_profile_nr_mappings(p) + 1, sizeof(int64_t));
 	m.functions = calloc(pps_profile_nr_functions(p) + 1, sizeof(int64_t));
 	m.locations = calloc(pps_profile_nr_locations(p) + 1, sizeof(int64_t));
-	if (!m.mappings || !m.functions || !m.locations) {
+	memo = calloc(STR_MEMO, sizeof(*memo));
+	lsets = calloc(LSET_MEMO, sizeof(*lsets));
+	if (!m.mappings || !m.functions || !m.locations || !memo || !lsets) {
 		err = -ENOMEM;
 		goto out_free;
 	}
@@ -1077,7 +1132,8 @@ static int ingest_one(struct pps_store *s, int64_t source_id, const char *type,
 		k.hash = (int64_t)fnv1a(FNV_INIT, b.p, b.n);
 		err =
 		    get_or_insert(s, S_STACK_GET, S_STACK_INS, bind_hash_blob, &k, &stack_id, NULL);
-		err = err ?: ingest_labels(s, p, i, &b, &lset_id, &bucket, &has_bucket);
+		err =
+		    err ?: ingest_labels(s, p, i, memo, lsets, &b, &lset_id, &bucket, &has_bucket);
 		if (has_bucket)
 			bucket = bucket_of(bucket, s->bucket_ns);
 		/* The bucket rides in the label set's slot, values shifted by one. */
@@ -1112,6 +1168,8 @@ static int ingest_one(struct pps_store *s, int64_t source_id, const char *type,
 	err = step_insert(s, st, NULL);
 out_free:
 	pps_bucket_release(&all);
+	free(lsets);
+	free(memo);
 	free(row);
 	free(b.p);
 	free(m.locations);
