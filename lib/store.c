@@ -46,12 +46,9 @@ enum stmt_id {
 	S_MAP_READ,
 	S_FN_GET,
 	S_FN_INS,
-	S_FN_READ,
 	S_LOC_GET,
 	S_LOC_INS,
-	S_LOC_READ,
 	S_LINE_INS,
-	S_LINES_READ,
 	S_STACK_GET,
 	S_STACK_INS,
 	S_LSET_GET,
@@ -67,7 +64,6 @@ enum stmt_id {
 	S_SRCTYPE_UPSERT,
 	S_BUCKET_GET,
 	S_BUCKET_PUT,
-	S_STACK_READ,
 	S_LSET_READ,
 	S_TYPES_LIST,
 	S_ENTRIES,
@@ -89,15 +85,11 @@ static const char *const stmt_sql[NR_STMTS] = {
 		 "filename = ?3 AND start_line = ?4",
     [S_FN_INS] = "INSERT INTO functions (name, system_name, filename, start_line) "
 		 "VALUES (?1, ?2, ?3, ?4)",
-    [S_FN_READ] = "SELECT name, system_name, filename, start_line FROM functions WHERE id = ?1",
     [S_LOC_GET] = "SELECT id FROM locations WHERE mapping_id = ?1 AND address = ?2 AND "
 		  "lines_key = ?3",
     [S_LOC_INS] = "INSERT INTO locations (mapping_id, address, lines_key) VALUES (?1, ?2, ?3)",
-    [S_LOC_READ] = "SELECT mapping_id, address FROM locations WHERE id = ?1",
     [S_LINE_INS] = "INSERT INTO location_lines (location_id, idx, function_id, line, col) "
 		   "VALUES (?1, ?2, ?3, ?4, ?5)",
-    [S_LINES_READ] = "SELECT function_id, line, col FROM location_lines WHERE location_id = ?1 "
-		     "ORDER BY idx",
     [S_STACK_GET] = "SELECT id FROM stacks WHERE hash = ?1 AND frames = ?2",
     [S_STACK_INS] = "INSERT INTO stacks (hash, frames) VALUES (?1, ?2)",
     [S_LSET_GET] = "SELECT id FROM labelsets WHERE hash = ?1 AND labels = ?2",
@@ -125,7 +117,6 @@ static const char *const stmt_sql[NR_STMTS] = {
 	"VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (type_id, bucket_start, source_id) DO "
 	"UPDATE SET nr_entries = excluded.nr_entries, total = excluded.total, data = "
 	"excluded.data",
-    [S_STACK_READ] = "SELECT frames FROM stacks WHERE id = ?1",
     [S_LSET_READ] = "SELECT labels FROM labelsets WHERE id = ?1",
     [S_TYPES_LIST] = "SELECT name FROM types ORDER BY name",
     [S_ENTRIES] = "SELECT s.id, s.path, s.host, s.cmdline, s.time_origin, "
@@ -1900,8 +1891,8 @@ static bool labels_match(const struct pps_label *labels, size_t nr,
 	return true;
 }
 
-/* The blob of a stack or label set (stmt S_STACK_READ or S_LSET_READ) into *out, a copy
- * in buf. -EIO when the id is not there. */
+/* The blob of a label set (stmt S_LSET_READ) into buf, a copy. -EIO when the id is not
+ * there. */
 static int read_blob(struct pps_store *s, enum stmt_id which, int64_t id, struct bytes *buf)
 {
 	sqlite3_stmt *st = stmt(s, which);
@@ -1916,8 +1907,7 @@ static int read_blob(struct pps_store *s, enum stmt_id which, int64_t id, struct
 	if (rc != SQLITE_ROW) {
 		sqlite3_reset(st);
 		if (rc == SQLITE_DONE)
-			pps_err("store: %s %" PRId64 " is missing",
-				which == S_STACK_READ ? "stack" : "label set", id);
+			pps_err("store: label set %" PRId64 " is missing", id);
 		return rc == SQLITE_DONE ? -EIO : db_err(s, rc, "read");
 	}
 	p = sqlite3_column_blob(st, 0);
