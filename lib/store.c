@@ -967,7 +967,8 @@ static int ingest_labels(struct pps_store *s, const struct pps_profile *p, size_
 		return err;
 	k.hash = (int64_t)fnv1a(FNV_INIT, b->p, b->n);
 	lm = &lsets[(uint64_t)k.hash % LSET_MEMO];
-	if (lm->id && lm->hash == (uint64_t)k.hash && lm->n == b->n && !memcmp(lm->b, b->p, b->n)) {
+	if (lm->id && lm->hash == (uint64_t)k.hash && lm->n == b->n &&
+	    (!b->n || !memcmp(lm->b, b->p, b->n))) {
 		*id = lm->id;
 		return 0;
 	}
@@ -976,7 +977,8 @@ static int ingest_labels(struct pps_store *s, const struct pps_profile *p, size_
 		lm->hash = (uint64_t)k.hash;
 		lm->id = *id;
 		lm->n = (uint8_t)b->n;
-		memcpy(lm->b, b->p, b->n);
+		if (b->n)
+			memcpy(lm->b, b->p, b->n);
 	}
 	return err;
 }
@@ -1008,7 +1010,8 @@ static int ingest_buckets(struct pps_store *s, int64_t type_id, int64_t source_i
 	int rc, err = 0;
 
 	*total = 0;
-	qsort(all->e, all->nr, (2 + all->nr_values) * sizeof(*all->e), cmp_bucket_rows);
+	if (all->nr > 1)
+		qsort(all->e, all->nr, (2 + all->nr_values) * sizeof(*all->e), cmp_bucket_rows);
 	while (i < all->nr && !err) {
 		int64_t bucket = pps_bucket_entry(all, i)[0];
 
@@ -1424,6 +1427,8 @@ static void sort_unique(int64_t *v, size_t *n)
 {
 	size_t out = 0;
 
+	if (*n < 2)
+		return;
 	qsort(v, *n, sizeof(*v), cmp_i64);
 	for (size_t i = 0; i < *n; i++)
 		if (!out || v[out - 1] != v[i])
@@ -1434,7 +1439,7 @@ static void sort_unique(int64_t *v, size_t *n)
 /* The index of id in sorted ids, SIZE_MAX when absent. */
 static size_t find_id(const int64_t *ids, size_t n, int64_t id)
 {
-	const int64_t *f = bsearch(&id, ids, n, sizeof(*ids), cmp_i64);
+	const int64_t *f = n ? bsearch(&id, ids, n, sizeof(*ids), cmp_i64) : NULL;
 
 	return f ? (size_t)(f - ids) : SIZE_MAX;
 }
