@@ -6,13 +6,19 @@
  * - An ingest writes a few thousand distinct functions and locations and up to tens of
  *   thousands of distinct (stack, labels) samples per profile; every row goes through one
  *   of a fixed set of prepared statements (bound parameters only, never SQL built from
- *   data), prepared once per store.
+ *   data; a selection's statement is assembled from fixed terms), prepared once per store.
  * - Most of what a new recording holds is already stored (same binaries, same hot
- *   stacks), so every write is a lookup first; rows are only appended.
+ *   stacks), so every write is a lookup first; rows are only appended, except a bucket
+ *   row that a later window of the same source adds to.
+ * - At 99 Hz most (stack, label set) pairs occur once or twice per 10 s bucket: a row per
+ *   pair would cost more than the perf.data. A bucket's samples are one row, its entries
+ *   packed (lib/bucket.c): a repetitive day takes about 1% of its perf.data.
  * - One ingest is one BEGIN IMMEDIATE transaction in WAL mode: SQLite's journal makes it
  *   all or nothing, even under SIGKILL, and readers keep reading the last commit.
- * - Queries read a few buckets of one type through the samples primary key
- *   (type_id, bucket_start, ...), then fetch each distinct stack's locations once.
+ * - A query reads the bucket rows of one type through the (type_id, bucket_start, ...)
+ *   index in one read transaction, sums their entries in a hash, then reads the stacks,
+ *   locations, functions and strings it needs in bulk: a 10-minute window of a day of
+ *   999 Hz profiles is some 30 ms.
  *
  * Integers are SQLite's signed 64 bits: addresses and hashes are stored as their
  * two's-complement int64 and cast back.
