@@ -31,7 +31,9 @@ Checks:
                selects the tagged source, another tag value selects nothing
   twice        ingesting the same file again exits 0, says "already ingested" and leaves the
                sample rows unchanged
-  integrity    PRAGMA integrity_check = ok, journal_mode = wal, user_version = 2
+  integrity    PRAGMA integrity_check = ok, journal_mode = wal, user_version = 2; the query
+               plan of a time range (the statement lib/store.c prepares) is a search of the
+               samples' (type, bucket) index, not a scan
   badtype      query --type nosuch exits 1 and names the types present (cpu)
   newer        a database with user_version 3 is refused (exit 1, "newer")
   cli          usage errors exit 2 (no command, bad TIME, bad --tag or --label, query
@@ -146,6 +148,13 @@ def check_integrity(c, db):
         got = sql(db, q)
         if got != want:
             p.append(f"{q}: {got!r} != {want!r}")
+    # The statement pps_store_select() runs for a time range (lib/store.c select_prepare:
+    # head, range term): a search of the (type, bucket) index, not a scan.
+    plan = sql(db, "EXPLAIN QUERY PLAN SELECT sa.bucket_start, sa.data FROM samples sa "
+                   "WHERE sa.type_id = 1 AND sa.bucket_start >= 0 AND sa.bucket_start < 1")
+    if not re.search(r"SEARCH sa USING INDEX \S+ \(type_id=\? AND bucket_start>\? AND "
+                     r"bucket_start<\?\)", plan) or "SCAN" in plan:
+        p.append(f"a time range is not an index search: {plan!r}")
     c.result("integrity", p)
 
 
