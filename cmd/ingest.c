@@ -422,13 +422,14 @@ static int ingest_pprof(struct pps_store *s, const struct input *in, struct pps_
 	free(data);
 	if (!p) {
 		if (err == EPROTO)
-			fprintf(stderr,
-				"pprofstore: %s: neither a perf.data recording nor a pprof profile: "
-				"%s\n",
-				in->name,
-				!src->size ? "empty file"
-				: *why	   ? why
-					   : "unreadable");
+			fprintf(
+			    stderr,
+			    "pprofstore: %s: neither a perf.data recording nor a pprof profile: "
+			    "%s\n",
+			    in->name,
+			    !src->size ? "empty file"
+			    : *why     ? why
+				       : "unreadable");
 		else
 			fprintf(stderr, "pprofstore: %s: %s\n", in->name, strerror(err));
 		return EXIT_ERROR;
