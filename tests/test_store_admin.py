@@ -222,7 +222,7 @@ def check_gc(c, tmp, wl):
         c.result("gc", [msg])
         return
     recs["old"] = big
-    for name, secs in (("mid", "0.3"), ("new", "0.4"), ("straddle", "4")):
+    for name, secs in (("mid", "0.3"), ("new", "0.4"), ("straddle", "6")):
         path = os.path.join(tmp, name + ".data")
         ok, msg = S.record(path, ["-e", "cpu-clock", "-F", "999", "-g"], [wl, secs])
         if not ok:
@@ -248,8 +248,10 @@ def check_gc(c, tmp, wl):
         got, _, q = S.query(db, tmp, "before-" + name, ["-t", "cpu", "--tag", f"age={name}"])
         p += q
         before_q[name] = got
-    # Last, and just before the gc: its first bucket ends by the cutoff, its last after.
-    p += ingest("straddle", time.time_ns() - 7 * DAY - 500 * 10**6)
+    # Last, and just before the gc: it starts 1.5 s before the cutoff and lasts 6 s, so its
+    # first bucket ends by the cutoff and its last one after it, unless the gc comes more
+    # than 4.5 s after this ingest begins.
+    p += ingest("straddle", time.time_ns() - 7 * DAY - 1500 * 10**6)
     if p:
         c.result("gc", p)
         return
