@@ -48,6 +48,18 @@ int cmd_diff(const struct compare_args *a);
 /* pprofstore compare. Returns its exit code: 0 no regression, 1 regression, 2 error. */
 int cmd_compare(const struct compare_args *a);
 
+/* What pprofstore ingest was asked for. */
+struct ingest_args {
+	const struct pps_store_tag *tags; /* --tag, for every source */
+	size_t nr_tags;
+	bool has_time_origin;
+	int64_t time_origin_ns; /* --time-origin: wall time of the first sample */
+	const char *type;	/* --type: the store type of pprof files, NULL: guessed */
+	bool quiet;
+	bool verbose;			      /* -v: per-file timings */
+	const struct pps_convert_opts *copts; /* symbolization; bucket and times set per file */
+};
+
 /* "500ms", "2s", "10m", "1h", "1d", "3" (seconds) -> ns. false when malformed. */
 bool cmd_parse_duration(const char *s, uint64_t *ns);
 
@@ -58,6 +70,10 @@ bool cmd_parse_time(const char *s, int64_t *ns);
 
 /* Converts a perf.data to pprof (perf2pprof). Returns an exit code. */
 int cmd_convert(const char *path, const struct convert_args *a);
+
+/* Stores one perf.data or pprof file ("-": standard input) as a source of s. Returns an
+ * exit code; the messages are on stderr. */
+int cmd_ingest_file(struct pps_store *s, const char *name, const struct ingest_args *a);
 
 /* Prints what a perf.data holds (perf2pprof --info). Returns an exit code. */
 int cmd_info(const char *path, bool json, FILE *out);

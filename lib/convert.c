@@ -58,7 +58,7 @@ struct loc_cache {
  * address space gives it a new generation, so older keys simply stop matching.
  * Open addressing over a pool of keys; grows with unique stacks, as the profile does.
  */
-#define MEMO_HEAD     5 /* key words before the callchain */
+#define MEMO_HEAD     6 /* key words before the callchain */
 #define MEMO_NR(key0) ((size_t)((key0) >> 32 & 0x1fff))
 struct memo {
 	struct memo_slot {
@@ -625,6 +625,24 @@ static bool in_window(const struct pps_convert *c, uint64_t time)
 	return off >= c->opts.from_ns && (!c->opts.to_ns || off < c->opts.to_ns);
 }
 
+/*
+ * The PPS_BUCKET_LABEL of perf time t into *l (opts.bucket_ns); false when there is none
+ * (no bucket_ns, no time, or a time outside int64 ns). The bucket is part of the memo's key.
+ */
+static bool bucket_label(struct pps_convert *c, uint64_t time, struct pps_label *l)
+{
+	int64_t w = c->opts.bucket_ns, t, q;
+
+	if (w <= 0 || time == PPS_NO_TIME || time > INT64_MAX ||
+	    __builtin_add_overflow((int64_t)time, c->opts.wall_offset_ns, &t))
+		return false;
+	q = t / w - (t % w < 0);
+	if (__builtin_mul_overflow(q, w, &t))
+		return false;
+	*l = (struct pps_label){.key = PPS_BUCKET_LABEL, .num = t};
+	return true;
+}
+
 static bool passes(const struct pps_convert *c, const struct pps_sample *s, const char *comm)
 {
 	int32_t pid = (int32_t)s->pid, tid = (int32_t)s->tid;
@@ -872,6 +890,8 @@ static int add_wait(struct pps_convert *c, struct pps_reader *r, enum prof_kind 
 				labels[nr++] = (struct pps_label){.key = "symbol", .str = sym};
 		}
 	}
+	if (bucket_label(c, w->end, &labels[nr]))
+		nr++;
 	values[0] = 1;
 	values[1] = (int64_t)(w->end - w->start);
 	cp->pub.nr_samples++;
@@ -1223,9 +1243,9 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 	const struct pps_sample *s = &ev->sample;
 	uint16_t cpumode = ev->misc & PERF_RECORD_MISC_CPUMODE_MASK;
 	int32_t pid = (int32_t)s->pid, tid = (int32_t)s->tid;
-	struct pps_label labels[5];
+	struct pps_label labels[6], bucket;
 	struct pps_event uev;
-	bool truncated;
+	bool truncated, has_bucket;
 	struct conv_profile *cp;
 	struct pps_thread *t;
 	size_t nr = 0, nr_labels = 0;
@@ -1285,21 +1305,23 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 					       : pps_evsel_attr(ev->evsel)->sample_period));
 	cp->pub.nr_samples++;
 
+	has_bucket = bucket_label(c, s->time, &bucket);
 	raw = s->callchain_nr ? s->callchain : &s->ip;
 	nr_raw = s->callchain_nr ? s->callchain_nr : 1;
 	pps_machine_gens(c->machine, pid, &ugen, &kgen);
 	/* An unwound (DWARF) stack is keyed by its frames; one cut short is labelled so, and
 	 * left out of the memo. */
 	if (!truncated && nr_raw <= MAX_STACK && cp->evsel_idx < 1 << 16 && ugen <= UINT32_MAX &&
-	    kgen <= UINT32_MAX) {
+	    kgen <= INT32_MAX) {
 		uint64_t *key = c->memo->key;
 
 		/* evsel (with pid, it picks the profile), cpumode, nr, cpu when labelled */
 		key[0] = (uint64_t)cp->evsel_idx << 48 | (uint64_t)(cpumode & 7) << 45 |
 			 nr_raw << 32 | (c->opts.labels & PPS_LABEL_CPU ? s->cpu : 0);
 		key[1] = (uint64_t)(uint32_t)pid << 32 | (uint32_t)tid;
-		key[2] = ugen << 32 | kgen;
+		key[2] = ugen << 32 | kgen << 1 | has_bucket;
 		memcpy(&key[3], t->comm, 2 * sizeof(uint64_t));
+		key[5] = has_bucket ? (uint64_t)bucket.num : 0;
 		memcpy(&key[MEMO_HEAD], raw, nr_raw * sizeof(*raw));
 		nr_key = MEMO_HEAD + nr_raw;
 		hash = memo_hash(key, nr_key);
@@ -1323,6 +1345,8 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 		labels[nr_labels++] = (struct pps_label){.key = "cpu", .num = s->cpu};
 	if (truncated)
 		labels[nr_labels++] = (struct pps_label){.key = "unwind", .str = "truncated"};
+	if (has_bucket)
+		labels[nr_labels++] = bucket;
 	err = pps_profile_add_sample_ref(cp->pub.profile, c->stack, nr, values, labels, nr_labels,
 					 &ref);
 	if (err || !slot)
@@ -1556,7 +1580,9 @@ static void set_times(struct pps_convert *c, struct pps_reader *r)
 		return;
 	dur = (int64_t)(c->last_time - c->first_time);
 	pps_reader_clock_data(r, &cd);
-	if (cd.has_clock_data && cd.tod_ns)
+	if (c->opts.bucket_ns > 0)
+		start = (int64_t)c->first_time + c->opts.wall_offset_ns;
+	else if (cd.has_clock_data && cd.tod_ns)
 		start = (int64_t)cd.tod_ns + ((int64_t)c->first_time - (int64_t)cd.clockid_ns);
 	else if (c->opts.end_wall_ns)
 		start = c->opts.end_wall_ns - dur;

@@ -2,17 +2,17 @@
 /*
  * pps_store: a time-keyed SQLite store of pprof profiles (schema/store.sql).
  *
- * Ingest takes built profiles (from pps_convert) and stores them normalized: strings,
- * mappings, functions, locations, stacks and label sets once each, and samples summed per
- * (type, time bucket, stack, label set, source). Query sums the buckets of a time range
- * back into one pps_profile.
- *
- * First slice: a profile goes into the single bucket holding its time_nanos (its samples
- * carry no times of their own yet); per-sample bucketing is next.
+ * Ingest takes built profiles (from pps_convert, or pps_profile_read for pprof files) and
+ * stores them normalized: strings, mappings, functions, locations, stacks and label sets
+ * once each, and samples summed per (type, time bucket, stack, label set, source), the
+ * samples of one (type, bucket, source) packed in one row. A sample goes into the bucket
+ * its PPS_BUCKET_LABEL names (pps_convert with bucket_ns), else into the bucket of its
+ * profile's time_nanos. Query sums the buckets of a selection back into one pps_profile.
  *
  * The database runs in WAL mode, so readers do not block an ingest, and an ingest is one
- * transaction: killed at any point, the database holds the whole source or none of it.
- * Not thread-safe: one struct pps_store per thread.
+ * transaction: killed at any point, the database holds the whole source or none of it. A
+ * query reads one snapshot. An older database is migrated forward when opened; a newer one
+ * is refused. Not thread-safe: one struct pps_store per thread.
  */
 #ifndef PPROFSTORE_STORE_H
 #define PPROFSTORE_STORE_H
@@ -29,7 +29,7 @@ extern "C" {
 struct pps_store;
 
 /* The schema version this library creates and reads (PRAGMA user_version). */
-#define PPS_STORE_SCHEMA_VERSION 1
+#define PPS_STORE_SCHEMA_VERSION 2
 /* Bucket width of a new database, when pps_store_open() is given 0. */
 #define PPS_STORE_DEFAULT_BUCKET_NS (10 * INT64_C(1000000000))
 
@@ -51,7 +51,8 @@ struct pps_store_source {
 	uint64_t content_hash; /* pps_store_hash_file() */
 	const char *host;
 	const char *cmdline;	 /* the perf command line */
-	const char *time_origin; /* how times were placed: "clock_data", "mtime" */
+	const char *time_origin; /* how times were placed: "clock_data", "mtime",
+				    "ingest-time", "time-origin", "pprof" */
 	const struct pps_store_tag *tags;
 	size_t nr_tags;
 };
@@ -78,9 +79,12 @@ int pps_store_has_source(struct pps_store *s, uint64_t content_hash, uint64_t si
 
 /*
  * Stores n profiles of one source in one transaction: types[i] is the type of
- * profiles[i] (each with two sample types, count and value, as pps_convert builds them).
+ * profiles[i]. A type takes the sample types (1 to 64 of them), period and default sample
+ * type of its first profile; a later profile of the type must have the same sample types.
+ * The reserved label PPS_BUCKET_LABEL places a sample and is not stored.
  * Returns 0; -EEXIST when the content is already stored (nothing written); -EINVAL for a
- * profile of another shape; -EIO (logged) or -ENOMEM, with nothing written.
+ * profile whose sample types differ from its type's (logged); -EIO (logged) or -ENOMEM,
+ * with nothing written.
  */
 int pps_store_ingest(struct pps_store *s, const struct pps_store_source *src,
 		     const char *const *types, struct pps_profile *const *profiles, size_t n);
@@ -148,12 +152,30 @@ struct pps_store_entry {
 	const char *tags; /* "k=v,k=v" ("" for none) */
 	const char *type;
 	int64_t start_ns, end_ns;
-	int64_t nr_samples; /* sum of the count values (perf samples for cpu) */
+	int64_t nr_samples; /* sum of the first values (perf samples for perf.data) */
 };
 
 /* Calls fn for each (source, type) pair, by source id then type. Returns 0 or -EIO. */
 int pps_store_for_each_entry(struct pps_store *s,
 			     void (*fn)(const struct pps_store_entry *e, void *ctx), void *ctx);
+
+/* What pps_store_gc() removed. */
+struct pps_store_gc_stats {
+	int64_t nr_samples; /* sample rows (one per bucket, stack, label set, source, type) */
+	int64_t nr_sources;
+	int64_t nr_stacks, nr_labelsets, nr_locations, nr_functions, nr_mappings, nr_strings;
+};
+
+/*
+ * Deletes the samples in buckets that end at or before before_ns (wall-clock ns, UTC),
+ * then what only they used: sources left without samples (with their tags; an empty source
+ * ingested after before_ns stays), types, stacks, label sets, locations, functions,
+ * mappings and strings nothing refers to. The deletions are one transaction. Then gives
+ * the freed pages back to the file system (incremental vacuum in a database created with
+ * it, else VACUUM, which also turns incremental vacuum on) and truncates the WAL. Returns
+ * 0, -EROFS (opened read-only), -EIO (logged) or -ENOMEM.
+ */
+int pps_store_gc(struct pps_store *s, int64_t before_ns, struct pps_store_gc_stats *stats);
 
 #ifdef __cplusplus
 }
