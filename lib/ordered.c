@@ -219,3 +219,10 @@ void pps_ordered_flush_half(struct pps_ordered *oq)
 	oq->limit = run_head(oq->runs[0])->time + (oq->max_time - run_head(oq->runs[0])->time) / 2;
 	oq->flushing = true;
 }
+
+void pps_ordered_release_to(struct pps_ordered *oq, uint64_t time)
+{
+	if (time > oq->limit)
+		oq->limit = time;
+	oq->flushing = true;
+}

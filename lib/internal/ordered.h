@@ -68,5 +68,8 @@ void pps_ordered_round(struct pps_ordered *oq);
 void pps_ordered_flush_all(struct pps_ordered *oq);
 /* Over the memory cap: deliver the older half of the queued time span. */
 void pps_ordered_flush_half(struct pps_ordered *oq);
+/* The caller knows no record at or before time is still to come (live capture drained
+ * every ring buffer): those queued may go. The limit never moves back. */
+void pps_ordered_release_to(struct pps_ordered *oq, uint64_t time);
 
 #endif /* PPS_INTERNAL_ORDERED_H */
