@@ -31,6 +31,7 @@
 #include <pprofstore/store.h>
 
 #include "internal/util.h"
+#include "store_migrate_2.h"
 #include "store_sql.h"
 
 /* The prepared statements, by purpose. */
@@ -64,6 +65,8 @@ enum stmt_id {
 	S_TYPES_LIST,
 	S_ENTRIES,
 	S_MAX_IDS,
+	S_WIN_INS,
+	S_ENTRIES_LIVE,
 	NR_STMTS
 };
 
@@ -126,6 +129,27 @@ static const char *const stmt_sql[NR_STMTS] = {
 		  "(SELECT coalesce(max(id), 0) FROM mappings), "
 		  "(SELECT coalesce(max(id), 0) FROM functions), "
 		  "(SELECT coalesce(max(id), 0) FROM locations)",
+    [S_WIN_INS] = "INSERT INTO windows (source_id, start_ns, end_ns, lost, nr_samples) "
+		  "VALUES (?1, ?2, ?3, ?4, ?5)",
+    /* S_ENTRIES with each source's live windows: their number and lost records. */
+    [S_ENTRIES_LIVE] =
+	"SELECT s.id, s.path, s.host, s.cmdline, s.time_origin, "
+	"coalesce((SELECT group_concat(key || '=' || value, ',') FROM "
+	"(SELECT key, value FROM tags WHERE source_id = s.id ORDER BY key, value)), ''), "
+	"t.name, st.start_ns, st.end_ns, st.nr_samples, "
+	"(SELECT count(*) FROM windows WHERE source_id = s.id), "
+	"(SELECT coalesce(sum(lost), 0) FROM windows WHERE source_id = s.id) "
+	"FROM source_types st JOIN sources s ON s.id = st.source_id JOIN types t ON "
+	"t.id = st.type_id ORDER BY s.id, t.name",
+};
+
+/* Forward migrations, in order: the SQL that takes a database from version from to
+ * from + 1, each applied in its own transaction. */
+static const struct {
+	int64_t from;
+	const char *sql;
+} migrations[] = {
+    {1, pps_store_migrate_2_sql}, /* live recordings' windows */
 };
 
 struct pps_store {
@@ -133,6 +157,9 @@ struct pps_store {
 	sqlite3_stmt *stmts[NR_STMTS]; /* prepared on first use, finalized at close */
 	int64_t bucket_ns;	       /* meta.bucket_ns */
 	bool readonly;		       /* PPS_STORE_READONLY */
+	/* The database has the windows table (version 2 and later; a read-only store may
+	 * be older, and reads it without live windows). */
+	bool has_windows;
 };
 
 /* A growable byte buffer for varint keys. */
@@ -307,6 +334,37 @@ static int user_version(struct pps_store *s, int64_t *v)
 	return rc == SQLITE_ROW ? 0 : db_err(s, rc, "user_version");
 }
 
+/*
+ * Brings a database of an older version up to this one, a step per transaction, so that a
+ * step that fails leaves the database at the version before it. Read-only: nothing is
+ * changed; what the older schema lacks is read as empty.
+ */
+static int migrate(struct pps_store *s, const char *path)
+{
+	int64_t v;
+	int err = 0;
+
+	if (s->readonly)
+		return 0;
+	for (size_t i = 0; i < PPS_ARRAY_SIZE(migrations) && !err; i++) {
+		err = exec(s, "BEGIN IMMEDIATE");
+		if (err)
+			break;
+		/* Another process may have migrated it meanwhile. */
+		err = user_version(s, &v);
+		if (!err && v == migrations[i].from)
+			err = exec(s, migrations[i].sql);
+		if (err) {
+			pps_err("%s: migrating the schema from version %" PRId64 " failed", path,
+				migrations[i].from);
+			exec(s, "ROLLBACK");
+			break;
+		}
+		err = exec(s, "COMMIT");
+	}
+	return err;
+}
+
 /* Creates the schema in an empty database, or checks the version of an existing one. */
 static int init_schema(struct pps_store *s, const char *path, int64_t bucket_ns)
 {
@@ -325,6 +383,8 @@ static int init_schema(struct pps_store *s, const char *path, int64_t bucket_ns)
 	}
 	if (v == PPS_STORE_SCHEMA_VERSION)
 		return 0;
+	if (v >= 1)
+		return migrate(s, path);
 	rc = sqlite3_prepare_v2(s->db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return db_err(s, rc, "schema");
@@ -367,7 +427,23 @@ static int init_schema(struct pps_store *s, const char *path, int64_t bucket_ns)
 		exec(s, "ROLLBACK");
 		return err;
 	}
-	return exec(s, "COMMIT");
+	err = exec(s, "COMMIT");
+	return err ?: migrate(s, path);
+}
+
+static int has_table(struct pps_store *s, const char *name, bool *has)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(
+	    s->db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return db_err(s, rc, "schema");
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	*has = rc == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_err(s, rc, "schema");
 }
 
 static int read_meta(struct pps_store *s)
@@ -429,6 +505,7 @@ PPS_API struct pps_store *pps_store_open(const char *path, unsigned int flags, i
 	}
 	err = init_schema(s, path, bucket_ns ? bucket_ns : PPS_STORE_DEFAULT_BUCKET_NS);
 	err = err ?: read_meta(s);
+	err = err ?: has_table(s, "windows", &s->has_windows);
 	if (err)
 		goto out_close;
 	return s;
@@ -849,12 +926,40 @@ out_free:
 	return err;
 }
 
+/* The sources row of src and its tags; *id gets its id. Inside a transaction. */
+static int insert_source(struct pps_store *s, const struct pps_store_source *src, int64_t now,
+			 int64_t *id)
+{
+	sqlite3_stmt *st = stmt(s, S_SRC_INS);
+	int err;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, src->path ? src->path : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (int64_t)src->size);
+	sqlite3_bind_int64(st, 3, (int64_t)src->content_hash);
+	sqlite3_bind_text(st, 4, src->host ? src->host : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, src->cmdline ? src->cmdline : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, src->time_origin ? src->time_origin : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, now);
+	err = step_insert(s, st, id);
+	for (size_t i = 0; i < src->nr_tags && !err; i++) {
+		st = stmt(s, S_TAG_INS);
+		if (!st)
+			return -EIO;
+		sqlite3_bind_int64(st, 1, *id);
+		sqlite3_bind_text(st, 2, src->tags[i].key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, src->tags[i].value, -1, SQLITE_STATIC);
+		err = step_insert(s, st, NULL);
+	}
+	return err;
+}
+
 PPS_API int pps_store_ingest(struct pps_store *s, const struct pps_store_source *src,
 			     const char *const *types, struct pps_profile *const *profiles,
 			     size_t n)
 {
 	int64_t source_id, now = now_wall_ns();
-	sqlite3_stmt *st;
 	int err;
 
 	if (s->readonly)
@@ -867,30 +972,7 @@ PPS_API int pps_store_ingest(struct pps_store *s, const struct pps_store_source 
 		err = err > 0 ? -EEXIST : err;
 		goto out_rollback;
 	}
-	st = stmt(s, S_SRC_INS);
-	if (!st) {
-		err = -EIO;
-		goto out_rollback;
-	}
-	sqlite3_bind_text(st, 1, src->path ? src->path : "", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (int64_t)src->size);
-	sqlite3_bind_int64(st, 3, (int64_t)src->content_hash);
-	sqlite3_bind_text(st, 4, src->host ? src->host : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, src->cmdline ? src->cmdline : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, src->time_origin ? src->time_origin : "", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 7, now);
-	err = step_insert(s, st, &source_id);
-	for (size_t i = 0; i < src->nr_tags && !err; i++) {
-		st = stmt(s, S_TAG_INS);
-		if (!st) {
-			err = -EIO;
-			break;
-		}
-		sqlite3_bind_int64(st, 1, source_id);
-		sqlite3_bind_text(st, 2, src->tags[i].key, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, src->tags[i].value, -1, SQLITE_STATIC);
-		err = step_insert(s, st, NULL);
-	}
+	err = insert_source(s, src, now, &source_id);
 	for (size_t i = 0; i < n && !err; i++)
 		err = ingest_one(s, source_id, types[i], profiles[i], now);
 	if (err)
@@ -906,6 +988,77 @@ PPS_API int pps_store_ingest_profile(struct pps_store *s, const struct pps_store
 				     const char *type, struct pps_profile *p)
 {
 	return pps_store_ingest(s, src, &type, &p, 1);
+}
+
+/* ---- live sources --------------------------------------------------------------------- */
+
+PPS_API int pps_store_add_source(struct pps_store *s, const struct pps_store_source *src,
+				 int64_t *id)
+{
+	struct pps_store_source live = *src;
+	int64_t now = now_wall_ns();
+	int err;
+
+	if (s->readonly)
+		return -EROFS;
+	if (!s->has_windows)
+		return -EPROTO; /* cannot happen: a writable store is migrated at open */
+	if (!live.content_hash && !live.size) {
+		/* No content to recognize it by: a key unique to this recording. */
+		uint64_t h = FNV_INIT;
+		pid_t pid = getpid();
+
+		h = fnv1a(h, "live", 4);
+		h = fnv1a(h, &now, sizeof(now));
+		h = fnv1a(h, &pid, sizeof(pid));
+		if (live.host)
+			h = fnv1a(h, live.host, strlen(live.host));
+		live.content_hash = h;
+	}
+	err = exec(s, "BEGIN IMMEDIATE");
+	if (err)
+		return err;
+	err = insert_source(s, &live, now, id);
+	if (err) {
+		exec(s, "ROLLBACK");
+		return err;
+	}
+	return exec(s, "COMMIT");
+}
+
+PPS_API int pps_store_append(struct pps_store *s, int64_t source_id,
+			     const struct pps_store_window *w, const char *const *types,
+			     struct pps_profile *const *profiles, size_t n)
+{
+	int64_t now = now_wall_ns();
+	sqlite3_stmt *st;
+	int err;
+
+	if (s->readonly)
+		return -EROFS;
+	if (!s->has_windows || w->end_ns < w->start_ns)
+		return -EINVAL;
+	err = exec(s, "BEGIN IMMEDIATE");
+	if (err)
+		return err;
+	for (size_t i = 0; i < n && !err; i++)
+		err = ingest_one(s, source_id, types[i], profiles[i], now);
+	st = err ? NULL : stmt(s, S_WIN_INS);
+	if (!err && !st)
+		err = -EIO;
+	if (!err) {
+		sqlite3_bind_int64(st, 1, source_id);
+		sqlite3_bind_int64(st, 2, w->start_ns);
+		sqlite3_bind_int64(st, 3, w->end_ns);
+		sqlite3_bind_int64(st, 4, (int64_t)w->lost);
+		sqlite3_bind_int64(st, 5, (int64_t)w->nr_samples);
+		err = step_insert(s, st, NULL);
+	}
+	if (err) {
+		exec(s, "ROLLBACK");
+		return err;
+	}
+	return exec(s, "COMMIT");
 }
 
 /* ---- query -------------------------------------------------------------------------- */
@@ -1215,6 +1368,55 @@ out_err:
 	return NULL;
 }
 
+/*
+ * The live windows a query's buckets hold (windows go into the bucket of their start, as
+ * their profiles do) of the sources with the tags: their number and lost records.
+ */
+static int window_losses(struct pps_store *s, int64_t from_ns, int64_t to_ns,
+			 const struct pps_store_tag *tags, size_t nr_tags, int64_t *nr,
+			 int64_t *lost)
+{
+	static const char head[] = "SELECT count(*), coalesce(sum(lost), 0) FROM windows WHERE "
+				   "start_ns >= ?1 AND start_ns < ?2";
+	static const char tag_term[] =
+	    " AND source_id IN (SELECT source_id FROM tags WHERE key = ? AND value = ?)";
+	size_t len = sizeof(head) + nr_tags * sizeof(tag_term);
+	sqlite3_stmt *st = NULL;
+	char *sql = malloc(len);
+	int rc, err = 0;
+
+	*nr = *lost = 0;
+	if (!sql)
+		return -ENOMEM;
+	memcpy(sql, head, sizeof(head) - 1);
+	len = sizeof(head) - 1;
+	for (size_t i = 0; i < nr_tags; i++, len += sizeof(tag_term) - 1)
+		memcpy(sql + len, tag_term, sizeof(tag_term) - 1);
+	sql[len] = '\0';
+	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		err = db_err(s, rc, "query windows");
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, bucket_of(from_ns, s->bucket_ns));
+	sqlite3_bind_int64(st, 2, to_ns);
+	for (size_t i = 0; i < nr_tags; i++) {
+		sqlite3_bind_text(st, 3 + 2 * (int)i, tags[i].key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4 + 2 * (int)i, tags[i].value, -1, SQLITE_STATIC);
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*nr = sqlite3_column_int64(st, 0);
+		*lost = sqlite3_column_int64(st, 1);
+	} else {
+		err = db_err(s, rc, "query windows");
+	}
+out:
+	sqlite3_finalize(st);
+	free(sql);
+	return err;
+}
+
 PPS_API struct pps_profile *pps_store_query(struct pps_store *s, const char *type, int64_t from_ns,
 					    int64_t to_ns, const struct pps_store_tag *tags,
 					    size_t nr_tags)
@@ -1306,6 +1508,19 @@ PPS_API struct pps_profile *pps_store_query(struct pps_store *s, const char *typ
 		err = db_err(s, rc, "query");
 	if (!err && first <= last)
 		pps_profile_set_time(p, first, last - first + s->bucket_ns);
+	if (!err && s->has_windows) {
+		int64_t nr_windows, lost;
+		char comment[160];
+
+		err = window_losses(s, from_ns, to_ns, tags, nr_tags, &nr_windows, &lost);
+		if (!err && nr_windows) {
+			snprintf(comment, sizeof(comment),
+				 "pprofstore: %" PRId64 " records lost in the %" PRId64
+				 " live windows queried",
+				 lost, nr_windows);
+			err = pps_profile_add_comment(p, comment);
+		}
+	}
 out:
 	sqlite3_finalize(st);
 	free(sql);
@@ -1340,7 +1555,7 @@ PPS_API int pps_store_for_each_entry(struct pps_store *s,
 				     void (*fn)(const struct pps_store_entry *e, void *ctx),
 				     void *ctx)
 {
-	sqlite3_stmt *st = stmt(s, S_ENTRIES);
+	sqlite3_stmt *st = stmt(s, s->has_windows ? S_ENTRIES_LIVE : S_ENTRIES);
 	int rc;
 
 	if (!st)
@@ -1357,6 +1572,8 @@ PPS_API int pps_store_for_each_entry(struct pps_store *s,
 		    .start_ns = sqlite3_column_int64(st, 7),
 		    .end_ns = sqlite3_column_int64(st, 8),
 		    .nr_samples = sqlite3_column_int64(st, 9),
+		    .nr_windows = s->has_windows ? sqlite3_column_int64(st, 10) : 0,
+		    .lost = s->has_windows ? sqlite3_column_int64(st, 11) : 0,
 		};
 		fn(&e, ctx);
 	}

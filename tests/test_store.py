@@ -20,9 +20,9 @@ Checks:
                selects the tagged source, another tag value selects nothing
   twice        ingesting the same file again exits 0, says "already ingested" and leaves the
                sample rows unchanged
-  integrity    PRAGMA integrity_check = ok, journal_mode = wal, user_version = 1
+  integrity    PRAGMA integrity_check = ok, journal_mode = wal, user_version = 2 (after schema/migrate-2.sql)
   badtype      query --type nosuch exits 1 and names the types present (cpu)
-  newer        a database with user_version 2 is refused (exit 1, "newer")
+  newer        a database with user_version newer than the library (1000) is refused (exit 1, "newer")
   cli          usage errors exit 2 (no command, bad TIME, bad --tag, query without -o)
   sigkill      a larger recording (system-wide for 3 s while md5sum runs over /usr, many
                processes and kernel stacks; the workload at -F 4999 for 3 s when -a is
@@ -189,7 +189,7 @@ def check_twice(c, db, data):
 def check_integrity(c, db):
     p = []
     for q, want in (("PRAGMA integrity_check", "ok"), ("PRAGMA journal_mode", "wal"),
-                    ("PRAGMA user_version", "1")):
+                    ("PRAGMA user_version", "2")):
         got = sql(db, q)
         if got != want:
             p.append(f"{q}: {got!r} != {want!r}")
@@ -208,7 +208,7 @@ def check_badtype(c, tmp, db):
 def check_newer(c, tmp, db):
     newer = os.path.join(tmp, "newer.db")
     shutil.copy(db, newer)
-    sql(newer, "PRAGMA user_version = 2")
+    sql(newer, "PRAGMA user_version = 1000")
     p = []
     for args in (["list"], ["ingest", os.path.join(tmp, "none.data")]):
         r, q = store(newer, args)
