@@ -19,6 +19,7 @@ static const char usage[] =
     "       pprofstore [--db PATH] query --type TYPE [--from TIME --to TIME | --window DUR]\n"
     "                                    [--tag KEY=VALUE]... -o FILE\n"
     "       pprofstore [--db PATH] list\n"
+    "       pprofstore [--db PATH] record [OPTIONS] [-a | -p PID | [--] COMMAND [ARGS...]]\n"
     "\n"
     "Keeps pprof profiles from perf.data recordings in a SQLite store, by time.\n"
     "(First slice of the store: a recording's profiles go into the time bucket of\n"
@@ -30,6 +31,8 @@ static const char usage[] =
     "                      the same content again is a no-op that says so\n"
     "  query               write the pprof (gzipped) of one type over a time range\n"
     "  list                sources, tags, time ranges, types and sample counts\n"
+    "  record              record live with perf_event_open, a window at a time\n"
+    "                      (pprofstore record --help)\n"
     "\n"
     "Options:\n"
     "      --db PATH       the database (default $PPROFSTORE_DB, else ./pprofstore.db);\n"
@@ -397,9 +400,13 @@ static void print_entry(const struct pps_store_entry *e, void *ctx)
 	(void)ctx;
 	format_time(from, sizeof(from), e->start_ns);
 	format_time(to, sizeof(to), e->end_ns);
-	printf("%" PRId64 "\t%s\t%s\t%s .. %s\t%" PRId64 "\t%s\t%s\t%s\t%s\n", e->source_id,
-	       e->type, e->path, from, to, e->nr_samples, e->time_origin, *e->tags ? e->tags : "-",
-	       *e->host ? e->host : "-", e->cmdline);
+	char lost[32] = "-"; /* an ingested file: no windows, nothing to lose */
+
+	if (e->nr_windows)
+		snprintf(lost, sizeof(lost), "%" PRId64, e->lost);
+	printf("%" PRId64 "\t%s\t%s\t%s .. %s\t%" PRId64 "\t%s\t%s\t%s\t%s\t%s\n", e->source_id,
+	       e->type, e->path, from, to, e->nr_samples, lost, e->time_origin,
+	       *e->tags ? e->tags : "-", *e->host ? e->host : "-", e->cmdline);
 }
 
 static int cmd_list(const struct args *a)
@@ -412,7 +419,8 @@ static int cmd_list(const struct args *a)
 			strerror(errno));
 		return EXIT_ERROR;
 	}
-	printf("source\ttype\tpath\ttime range (UTC)\tsamples\ttime from\ttags\thost\tcommand\n");
+	printf("source\ttype\tpath\ttime range (UTC)\tsamples\tlost\ttime from\ttags\thost\t"
+	       "command\n");
 	err = pps_store_for_each_entry(s, print_entry, NULL);
 	pps_store_close(s);
 	return err ? EXIT_ERROR : EXIT_OK;
@@ -459,6 +467,14 @@ int main(int argc, char **argv)
 			break;
 		switch (c) {
 		case 1:
+			if (!cmd && !strcmp(optarg, "record")) {
+				/* record has options of its own and a command after them. */
+				struct store_globals g = {a.db,	   a.bucket_ns, a.tags, a.nr_tags,
+							  a.quiet, a.verbose,	&copts};
+
+				ret = cmd_record(argc - optind + 1, argv + optind - 1, &g);
+				goto out;
+			}
 			if (!cmd)
 				cmd = optarg;
 			else
