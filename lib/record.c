@@ -707,6 +707,9 @@ static int open_events(struct pps_record *rec)
 		}
 		if (err)
 			pps_err("%s: cannot read the event ids: %s", e->name, strerror(-err));
+		/* The ids are known: libperf must not track them again at mmap time, which
+		 * 6.1 does in arrays that perf_evsel__delete() never frees. */
+		perf_evsel__attr(e->evsel)->read_format &= ~(uint64_t)PERF_FORMAT_ID;
 	}
 	if (err)
 		return err;
@@ -1161,6 +1164,10 @@ PPS_API void pps_record_free(struct pps_record *rec)
 		if (rec->mapped)
 			perf_evlist__munmap(rec->evlist);
 		perf_evlist__close(rec->evlist);
+		/* Each evsel holds references to the maps; libperf 6.1's perf_evsel__delete()
+		 * drops the evsel without them. Propagating no maps drops them here, and is a
+		 * no-op for a libperf whose delete drops them itself. */
+		perf_evlist__set_maps(rec->evlist, NULL, NULL);
 		perf_evlist__delete(rec->evlist); /* deletes the evsels too */
 	}
 	reap_child(rec);
