@@ -2,12 +2,14 @@
 /*
  * pps-cpubench: a fixed amount of CPU work on every CPU, for bench/record.sh's overhead
  * figures. Each thread runs UNITS units of integer arithmetic through a few levels of
- * calls (so callchains have some depth); the program prints the wall time the slowest
- * thread took, in seconds. It makes no system calls while it works, so a recorder slows
- * it only by taking CPU time from it and by the cost of its samples.
+ * calls (so callchains have some depth). The program prints the wall time the slowest
+ * thread took and the CPU time (user + system) all of them used, in seconds. It makes no
+ * system calls while it works, so a recorder slows it only by taking CPU time from it and
+ * by the cost of its samples.
  * Usage: pps-cpubench [UNITS] [THREADS] (default 400 units, one thread per online CPU).
  */
 #include <pthread.h>
+#include <sys/resource.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,7 +89,15 @@ int main(int argc, char **argv)
 		pthread_join(th[i], &r);
 		sum += (uintptr_t)r;
 	}
-	printf("%.6f\n", now() - t0);
+	{
+		double wall = now() - t0;
+		struct rusage ru;
+
+		getrusage(RUSAGE_SELF, &ru);
+		printf("%.6f %.6f\n", wall,
+		       (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+			   (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
+	}
 	free(th);
 	return sum ? 0 : 1;
 }

@@ -179,10 +179,12 @@ static int store_window(struct pps_record *rec, struct pps_store *s, int64_t sou
 	int err;
 
 	err = pps_record_flush(rec, last);
-	if (err) {
+	if (err < 0) {
 		fprintf(stderr, "pprofstore: record: %s\n", strerror(-err));
 		return err;
 	}
+	if (err == 0)
+		return 0; /* nothing new: the window goes on */
 	n = pps_record_nr_profiles(rec);
 	types = calloc(n + 1, sizeof(*types));
 	profiles = calloc(n + 1, sizeof(*profiles));

@@ -1112,6 +1112,9 @@ static int next_ordered(struct pps_reader *r, struct pps_event *ev)
 		if (pps_ordered_flushable(&r->oq))
 			return deliver_queued(r, ev);
 		ret = next_in_stream(r, &rec, ev);
+		/* A fed reader has read everything fed so far: what was released may go. */
+		if (ret == -EAGAIN && pps_ordered_released(&r->oq))
+			return deliver_queued(r, ev);
 		if (ret < 0)
 			return ret;
 		if (ret == 0) {

@@ -10,12 +10,14 @@
  *   waits and builds profiles. So the recorder only writes what perf record would write
  *   in pipe mode, and live and recorded profiles of one run agree by construction.
  * - A context-switch storm on a small machine makes 50,000+ sched_switch samples a
- *   second with callchains, about 10 MiB/s per CPU. The ring buffers are drained at a
- *   quarter full (wakeup watermark) or every poll timeout, whichever comes first, and
- *   4 MiB per CPU give the reader a good half second of slack before the kernel drops.
+ *   second with callchains, about 10 MiB/s per CPU, and a 4 MiB buffer fills in a few
+ *   hundred milliseconds, less than a window's symbolization and store transaction can
+ *   take. So the buffers are drained by a thread of their own (lib/ring.c), woken at a
+ *   quarter full (wakeup watermark) or every 100 ms, and everything else happens on the
+ *   caller's thread, from the passes that thread queues.
  * - Time is CLOCK_MONOTONIC (use_clockid), so window boundaries taken with
  *   clock_gettime() compare with record times, and CLOCK_DATA maps both to wall time.
- * - Records are released to the converter up to the time the last drain began, minus
+ * - Records are released to the converter up to the time the last pass began, minus
  *   RELEASE_MARGIN_NS: a record is written to its ring buffer within microseconds of its
  *   timestamp (in the tracepoint or timer interrupt, preemption off), so by then every
  *   CPU's records older than that are in the buffers we just read.
@@ -23,7 +25,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,6 +45,7 @@
 #include <pprofstore/pprofstore.h>
 #include <pprofstore/record.h>
 
+#include "internal/ring.h"
 #include "internal/synth.h"
 #include "internal/tracedata.h"
 #include "internal/tracepoint.h"
@@ -51,6 +53,9 @@
 
 #define RELEASE_MARGIN_NS 1000000u /* 1 ms: see the file comment */
 #define MAX_TRACEPOINTS	  64
+/* Ring buffer bytes read and not yet converted, at most: a pass beyond it waits in the
+ * kernel's buffers (half of what a fed reader takes). */
+#define MAX_QUEUED ((size_t)128 << 20)
 
 /* One event of the recording. */
 struct rec_event {
@@ -79,7 +84,7 @@ struct pps_record {
 	FILE *out;	 /* opts.output, or NULL */
 	bool out_stdout; /* out is stdout: not closed */
 	int out_err;	 /* first write error on out */
-	bool fed_any;	 /* records fed since the last FINISHED_ROUND written to out */
+	struct pps_ring *ring; /* drains the ring buffers on its own thread */
 
 	pid_t child;	  /* the command, 0: none */
 	int go_fd;	  /* write end: one byte lets the child exec */
@@ -235,6 +240,12 @@ static int put_head(struct pps_record *rec)
 
 		err = put_user(rec, PERF_RECORD_HEADER_ATTR, &e->attr, sizeof(e->attr), e->ids,
 			       e->nr_ids * sizeof(*e->ids));
+		/* An ATTR record's size is 16 bits, as perf's: about 8,000 ids (CPUs x target
+		 * threads) per event at most. */
+		if (err == -E2BIG)
+			pps_err("%s: %zu event ids (CPUs x threads) do not fit in a perf.data "
+				"attr record; record fewer threads, or system-wide (-a)",
+				e->name, e->nr_ids);
 	}
 	for (size_t i = 0; i < rec->nr_evs && !err; i++) {
 		struct rec_event *e = &rec->evs[i];
@@ -284,10 +295,7 @@ static int put_head(struct pps_record *rec)
 /* Synthesized records go into the stream like the kernel's. */
 static int synth_emit(const void *p, size_t size, void *ctx)
 {
-	struct pps_record *rec = ctx;
-
-	rec->fed_any = true;
-	return stream_put(rec, p, size);
+	return stream_put(ctx, p, size);
 }
 
 /* ---- events ------------------------------------------------------------------------ */
@@ -598,9 +606,9 @@ static int add_tids(int32_t pid, pid_t **tids, size_t *n)
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
 	dir = opendir(path);
 	if (!dir) {
-		pps_err("pid %d: %s", (int)pid,
-			errno == ENOENT ? "no such process" : strerror(errno));
-		return errno == ENOENT ? -ESRCH : -errno;
+		err = errno == ENOENT ? -ESRCH : -errno;
+		pps_err("pid %d: %s", (int)pid, err == -ESRCH ? "no such process" : strerror(-err));
+		return err;
 	}
 	while ((d = readdir(dir))) {
 		char *end;
@@ -869,6 +877,12 @@ PPS_API struct pps_record *pps_record_new(const struct pps_record_opts *opts)
 	err = err ?: open_events(rec);
 	if (err)
 		goto out_free;
+	/* Per-thread targets end when all their events hang up; a command when it exits. */
+	rec->ring = pps_ring_new(rec->evlist, !opts->system_wide && !opts->argv, MAX_QUEUED);
+	if (!rec->ring) {
+		err = -ENOMEM;
+		goto out_free;
+	}
 	rec->reader = pps_reader_new_fed("live", &ropts);
 	rec->conv = pps_convert_new(&rec->copts);
 	if (!rec->reader || !rec->conv) {
@@ -949,62 +963,48 @@ PPS_API int pps_record_start(struct pps_record *rec)
 		err = exec_child(rec);
 		rec->enabled = !err;
 	}
+	if (!err) {
+		err = pps_ring_start(rec->ring);
+		if (err)
+			pps_err("cannot start the ring buffer thread: %s", strerror(-err));
+	}
 	return err;
 }
 
-/* Drains every ring buffer into the stream. */
-static int drain(struct pps_record *rec)
+/*
+ * Feeds the passes to the reader (and a FINISHED_ROUND after each to the -o copy, so that
+ * readers of the file order it), lets the reader deliver each pass's records up to the
+ * time the pass began, and converts them. Frees the passes.
+ */
+static int feed_passes(struct pps_record *rec, struct pps_ring_pass *p)
 {
 	static const struct perf_event_header round = {.type = PERF_RECORD_FINISHED_ROUND,
 						       .size = 8};
-	struct perf_mmap *map;
 	int err = 0;
 
-	perf_evlist__for_each_mmap(rec->evlist, map, false)
-	{
-		union perf_event *ev;
+	while (p && !err) {
+		struct pps_ring_pass *next = p->next;
 
-		if (perf_mmap__read_init(map) < 0)
-			continue;
-		while (!err && (ev = perf_mmap__read_event(map)) != NULL) {
-			/* libperf checked header.size against what the kernel published; the
-			 * reader checks the rest, as for a file. */
-			err = stream_put(rec, ev, ev->header.size);
-			rec->fed_any = true;
-			perf_mmap__consume(map);
+		if (p->len) {
+			err = stream_put(rec, p->data, p->len);
+			out_write(rec, &round, sizeof(round));
 		}
-		perf_mmap__read_done(map);
-		if (err)
-			break;
+		if (!p->partial && p->start > RELEASE_MARGIN_NS &&
+		    p->start - RELEASE_MARGIN_NS > rec->released) {
+			rec->released = p->start - RELEASE_MARGIN_NS;
+			pps_reader_release(rec->reader, rec->released - 1);
+		}
+		err = err ?: pps_convert_feed(rec->conv, rec->reader);
+		p->next = NULL;
+		pps_ring_pass_free(p);
+		p = next;
 	}
-	/* The copy on disk gets perf's rounds, so that readers of the file order it. */
-	if (rec->fed_any) {
-		out_write(rec, &round, sizeof(round));
-		if (rec->out && !rec->out_err && fflush(rec->out)) {
-			rec->out_err = -errno;
-			pps_err("%s: write error: %s", rec->opts.output, strerror(errno));
-		}
-		rec->fed_any = false;
+	pps_ring_pass_free(p);
+	if (rec->out && !rec->out_err && fflush(rec->out)) {
+		rec->out_err = -errno;
+		pps_err("%s: write error: %s", rec->opts.output, strerror(errno));
 	}
 	return err;
-}
-
-/* Drains, releases what is safe to order, converts. */
-static int drain_and_convert(struct pps_record *rec, bool all)
-{
-	uint64_t t = clock_ns(CLOCK_MONOTONIC);
-	int err = drain(rec);
-
-	if (err)
-		return err;
-	if (all) {
-		pps_reader_feed_end(rec->reader);
-		rec->released = t > rec->released ? t : rec->released;
-	} else if (t > RELEASE_MARGIN_NS && t - RELEASE_MARGIN_NS > rec->released) {
-		rec->released = t - RELEASE_MARGIN_NS;
-		pps_reader_release(rec->reader, rec->released - 1);
-	}
-	return pps_convert_feed(rec->conv, rec->reader);
 }
 
 static void check_child(struct pps_record *rec)
@@ -1023,18 +1023,15 @@ static void check_child(struct pps_record *rec)
 
 PPS_API int pps_record_poll(struct pps_record *rec, int timeout_ms)
 {
-	int n, err;
+	int err;
 
 	if (rec->gone || rec->finished)
 		return 0;
-	n = perf_evlist__poll(rec->evlist, timeout_ms);
-	err = drain_and_convert(rec, false);
+	err = feed_passes(rec, pps_ring_take(rec->ring, timeout_ms));
 	if (err)
 		return err;
 	check_child(rec);
-	/* Per-thread events hang up when their thread exits: all of them, the target is. */
-	if (!rec->gone && !rec->opts.system_wide && !rec->child && n > 0 &&
-	    perf_evlist__filter_pollfd(rec->evlist, POLLERR | POLLHUP) == 0)
+	if (pps_ring_gone(rec->ring))
 		rec->gone = true;
 	return rec->gone ? 0 : 1;
 }
@@ -1048,11 +1045,30 @@ PPS_API int pps_record_flush(struct pps_record *rec, bool last)
 
 	if (rec->finished)
 		return -EINVAL;
-	if (last && rec->enabled) {
-		perf_evlist__disable(rec->evlist);
-		rec->enabled = false;
+	if (last) {
+		if (rec->enabled) {
+			perf_evlist__disable(rec->evlist);
+			rec->enabled = false;
+		}
+		/* Every record is in the buffers now: the last pass takes them all. */
+		err = pps_ring_stop(rec->ring);
+		if (err)
+			return err;
 	}
-	err = drain_and_convert(rec, last);
+	err = feed_passes(rec, pps_ring_take(rec->ring, 0));
+	/* No pass since the last window ended: wait for the next one (the drainer queues one
+	 * at least every 100 ms), else the window goes on. */
+	for (int i = 0; !err && !last && rec->released <= rec->win_start && i < 3; i++)
+		err = feed_passes(rec, pps_ring_take(rec->ring, 100));
+	if (!err && !last && rec->released <= rec->win_start)
+		return 0;
+	if (!err && last) {
+		uint64_t t = clock_ns(CLOCK_MONOTONIC);
+
+		pps_reader_feed_end(rec->reader);
+		rec->released = t > rec->released ? t : rec->released;
+		err = pps_convert_feed(rec->conv, rec->reader);
+	}
 	if (err)
 		return err;
 	end = rec->released > rec->win_start ? rec->released : rec->win_start;
@@ -1079,7 +1095,7 @@ PPS_API int pps_record_flush(struct pps_record *rec, bool last)
 		err = pps_profile_add_comment(pps_convert_profile(rec->conv, i)->profile, comment);
 	rec->win_start = end;
 	rec->finished = last;
-	return err;
+	return err ? err : 1;
 }
 
 PPS_API void pps_record_window(const struct pps_record *rec, struct pps_record_window *w)
@@ -1158,6 +1174,7 @@ PPS_API void pps_record_free(struct pps_record *rec)
 {
 	if (!rec)
 		return;
+	pps_ring_free(rec->ring); /* the thread stops before the events go */
 	if (rec->evlist) {
 		if (rec->enabled)
 			perf_evlist__disable(rec->evlist);

@@ -671,6 +671,28 @@ static void test_fed_release(const struct buf *pipe, const struct buf *file)
 	CHECK(pps_reader_next(r, &ev) == 0, "end");
 	pps_reader_free(r);
 
+	/* A release holds for records fed after it: a live recorder releases a pass's time
+	 * before the reader has queued its records. */
+	r = pps_reader_new_fed("fed", &opts);
+	samples = comms = 0;
+	CHECK(r && pps_reader_feed(r, b.p, 16 + 8 + sizeof(struct perf_event_attr) + 8) == 0,
+	      "feed the head");
+	while (r && (ret = pps_reader_next(r, &ev)) > 0)
+		;
+	if (r)
+		pps_reader_release(r, 1000000 + 9 * 1000);
+	CHECK(r && pps_reader_feed(r, b.p + 16 + 8 + sizeof(struct perf_event_attr) + 8,
+				   b.len - (16 + 8 + sizeof(struct perf_event_attr) + 8)) == 0,
+	      "feed the records");
+	while (r && (ret = pps_reader_next(r, &ev)) > 0) {
+		samples += ev.type == PERF_RECORD_SAMPLE;
+		comms += ev.type == PERF_RECORD_COMM;
+	}
+	CHECK(ret == -EAGAIN && samples == 10 && comms == 1,
+	      "released before feeding: ret %d, %" PRIu64 " samples, %" PRIu64 " comms", ret,
+	      samples, comms);
+	pps_reader_free(r);
+
 	/* A file-mode stream is not one a fed reader takes: fatal, reported. */
 	pps_set_log(quiet_log, &logged);
 	r = pps_reader_new_fed("fed", NULL);
