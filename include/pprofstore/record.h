@@ -14,8 +14,9 @@
  * out its profiles (cpu, block, mutex, one per extra event), the next starts where it
  * ended. Records are timestamped with CLOCK_MONOTONIC; profiles carry wall-clock times.
  *
- * Not thread-safe. The caller owns signals: pps_record_poll() returns early when one
- * interrupts it.
+ * Not thread-safe: one caller thread. The ring buffers are drained by a thread of the
+ * recorder's own (signals blocked in it), so that what the caller's thread does between
+ * polls (storing a window, say) never keeps the kernel waiting.
  */
 #ifndef PPROFSTORE_RECORD_H
 #define PPROFSTORE_RECORD_H
@@ -95,10 +96,11 @@ struct pps_record *pps_record_new(const struct pps_record_opts *opts);
 int pps_record_start(struct pps_record *rec);
 
 /*
- * Waits up to timeout_ms for the ring buffers to fill (returning early on a signal),
- * drains them and converts what they held. Returns 1 while the target lives, 0 once it is
- * gone (the command exited, every target thread exited: flush the last window then), or
- * -errno (-ENOMEM, a fatal reader error).
+ * Waits up to timeout_ms for the drainer thread's next pass over the ring buffers, and
+ * converts what it read. A signal does not cut the wait short: keep timeout_ms short
+ * (100 ms) and check your signal flags between calls. Returns 1 while the target lives,
+ * 0 once it is gone (the command exited, every target thread exited: flush the last
+ * window then), or -errno (-ENOMEM, a fatal reader error).
  */
 int pps_record_poll(struct pps_record *rec, int timeout_ms);
 
