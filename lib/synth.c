@@ -82,18 +82,22 @@ static void rec_put(struct rec *r, const void *v, size_t n)
 	r->len += n;
 }
 
-/* The address of a kallsyms symbol, 0 when absent or hidden. */
-static uint64_t kallsyms_addr(FILE *f, const char *want)
+/* The addresses of _text and _etext in one pass over kallsyms (it runs to megabytes);
+ * 0 when absent or hidden. */
+static void kernel_text(FILE *f, uint64_t *text, uint64_t *etext)
 {
 	char line[512], name[256], type;
 	unsigned long long addr;
 
-	rewind(f);
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%llx %c %255s", &addr, &type, name) == 3 && !strcmp(name, want))
-			return addr;
+	*text = *etext = 0;
+	while ((!*text || !*etext) && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%llx %c %255s", &addr, &type, name) != 3)
+			continue;
+		if (!strcmp(name, "_text"))
+			*text = addr;
+		else if (!strcmp(name, "_etext"))
+			*etext = addr;
 	}
-	return 0;
 }
 
 int pps_synth_kernel(const struct pps_synth *s)
@@ -111,8 +115,7 @@ int pps_synth_kernel(const struct pps_synth *s)
 		pps_warn("%s: %s: kernel frames will stay unresolved", path, strerror(errno));
 		return 0;
 	}
-	text = kallsyms_addr(f, "_text");
-	etext = kallsyms_addr(f, "_etext");
+	kernel_text(f, &text, &etext);
 	fclose(f);
 	if (!text) {
 		pps_warn("%s: no _text address (kernel.kptr_restrict?): kernel frames will stay "
