@@ -28,6 +28,38 @@ struct convert_args {
 	struct pps_convert_opts *copts;
 };
 
+/* What pprofstore diff and compare were asked for (strings as given; NULL when absent). */
+struct compare_args {
+	const char *db;
+	const char *type;
+	const char *base, *head;	 /* SEL: window=DUR, from=TIME, to=TIME, KEY=VALUE tags */
+	const char *output;		 /* diff: the diff profile; compare: the report */
+	const char *base_out, *head_out; /* diff: the two sides, for pprof -diff_base */
+	const char *threshold;		 /* compare: "5%" or "0.5pp" */
+	const char *min_share;		 /* compare: "1%" */
+	const char *alpha;		 /* compare: "0.01" */
+	const char *format;		 /* compare: text, markdown, json */
+	bool quiet;
+};
+
+/* pprofstore diff. Returns an exit code (0, 1 error, 2 usage). */
+int cmd_diff(const struct compare_args *a);
+
+/* pprofstore compare. Returns its exit code: 0 no regression, 1 regression, 2 error. */
+int cmd_compare(const struct compare_args *a);
+
+/* What pprofstore ingest was asked for. */
+struct ingest_args {
+	const struct pps_store_tag *tags; /* --tag, for every source */
+	size_t nr_tags;
+	bool has_time_origin;
+	int64_t time_origin_ns; /* --time-origin: wall time of the first sample */
+	const char *type;	/* --type: the store type of pprof files, NULL: guessed */
+	bool quiet;
+	bool verbose;			      /* -v: per-file timings */
+	const struct pps_convert_opts *copts; /* symbolization; bucket and times set per file */
+};
+
 /* "500ms", "2s", "10m", "1h", "1d", "3" (seconds) -> ns. false when malformed. */
 bool cmd_parse_duration(const char *s, uint64_t *ns);
 
@@ -55,6 +87,10 @@ int cmd_record(int argc, char **argv, const struct store_globals *g);
 
 /* Converts a perf.data to pprof (perf2pprof). Returns an exit code. */
 int cmd_convert(const char *path, const struct convert_args *a);
+
+/* Stores one perf.data or pprof file ("-": standard input) as a source of s. Returns an
+ * exit code; the messages are on stderr. */
+int cmd_ingest_file(struct pps_store *s, const char *name, const struct ingest_args *a);
 
 /* Prints what a perf.data holds (perf2pprof --info). Returns an exit code. */
 int cmd_info(const char *path, bool json, FILE *out);

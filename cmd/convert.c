@@ -222,6 +222,10 @@ int cmd_convert(const char *path, const struct convert_args *a)
 		if (cst->nr_unmapped_frames)
 			fprintf(stderr, ", %" PRIu64 " in no known mapping",
 				cst->nr_unmapped_frames);
+		if (cst->nr_dwarf_samples)
+			fprintf(stderr,
+				"; %" PRIu64 " user stacks unwound (DWARF), %" PRIu64 " truncated",
+				cst->nr_dwarf_samples, cst->nr_dwarf_truncated);
 		fputs(a->verbosity < PPS_LOG_DEBUG && cst->nr_unresolved_frames ? " (-v says why)\n"
 										: "\n",
 		      stderr);

@@ -433,6 +433,8 @@ int cmd_record(int argc, char **argv, const struct store_globals *g)
 		fprintf(stderr, "pprofstore: %s: cannot open the store: %s\n", db, strerror(errno));
 		goto out;
 	}
+	/* Samples go into the store's buckets (its width, which an existing store fixed). */
+	copts.bucket_ns = pps_store_bucket_ns(s);
 	rec = pps_record_new(&ro);
 	if (!rec)
 		goto out; /* the library said why */

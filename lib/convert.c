@@ -19,8 +19,10 @@
 #include <pprofstore/convert.h>
 
 #include "internal/machine.h"
+#include "internal/prefetch.h"
 #include "internal/symbolizer.h"
 #include "internal/tracepoint.h"
+#include "internal/unwind.h"
 #include "internal/waits.h"
 #include "internal/util.h"
 
@@ -49,23 +51,24 @@ struct loc_cache {
 };
 
 /*
- * A memo of recent samples: a sample with the same profile, thread, cpu, cpumode and raw
- * callchain as a remembered one, with no side-band record in between (epoch), is the
- * same pprof sample: its values are added without resolving a frame or a lookup.
- * Direct-mapped by hash; a miss costs one slot.
+ * The samples seen so far by their raw key: profile, pid and tid, the generations of the
+ * process's and the kernel's address spaces, the thread's name, cpu (when labelled),
+ * cpumode and raw callchain. Two samples with the same key are the same pprof sample, so
+ * a repeat adds its values without resolving a frame. A side-band record that changes an
+ * address space gives it a new generation, so older keys simply stop matching.
+ * Open addressing over a pool of keys; grows with unique stacks, as the profile does.
  */
-#define MEMO_SLOTS 4096
-#define MEMO_WORDS 48
+#define MEMO_HEAD     6 /* key words before the callchain */
+#define MEMO_NR(key0) ((size_t)((key0) >> 32 & 0x1fff))
 struct memo {
-	uint64_t epoch; /* c->epoch when filled; 0: empty */
-	uint64_t hash;
-	const void *cp;
-	int32_t pid, tid;
-	uint32_t cpu;
-	uint16_t cpumode;
-	uint16_t nr; /* raw callchain words, or 1 for the ip alone */
-	size_t ref;  /* the pprof sample */
-	uint64_t words[MEMO_WORDS];
+	struct memo_slot {
+		uint64_t hash;
+		uint64_t off; /* pool index of the entry + 1; 0: empty */
+	} * slots;
+	size_t cap, used;
+	uint64_t *pool; /* entries: ref, then nr key words (nr = MEMO_HEAD + MEMO_NR(key[0])) */
+	size_t pool_len, pool_cap;
+	uint64_t key[MEMO_HEAD + MAX_STACK];
 };
 
 /* What a profile is made of. */
@@ -104,6 +107,7 @@ struct conv_profile {
 	struct loc_cache cache;
 	struct loc_info *locs; /* locs[id - 1] */
 	size_t nr_locs, locs_cap;
+	uint64_t nr_dwarf, nr_dwarf_truncated; /* DWARF-unwound samples, cut short ones */
 };
 
 struct pps_convert {
@@ -123,7 +127,6 @@ struct pps_convert {
 	struct pps_convert_stats stats;
 	uint64_t first_time, last_time; /* of samples kept, PPS_NO_TIME when none */
 	uint64_t first_seen;		/* of all samples: the origin of from/to */
-	uint64_t epoch;	   /* bumped by every side-band record: memo entries before it are stale */
 	uint64_t max_time; /* of all samples, waits included: where pending waits end */
 	/* Tracepoint waits. */
 	struct pps_tracepoints *tp;
@@ -131,10 +134,14 @@ struct pps_convert {
 	struct tp_info *tps; /* by evsel index */
 	size_t nr_tps;
 	struct pps_waits *offcpu, *klock, *futex;
-	uint64_t nr_tp_undecodable; /* tracepoint samples whose fields could not be read */
-	uint64_t nr_switch_ins;	    /* PERF_RECORD_SWITCH switch-ins seen */
-	bool kernel_told;	    /* tell_symbolizer() ran for lock symbols */
-	struct memo *memo;	    /* MEMO_SLOTS */
+	uint64_t nr_tp_undecodable;    /* tracepoint samples whose fields could not be read */
+	uint64_t nr_switch_ins;	       /* PERF_RECORD_SWITCH switch-ins seen */
+	bool kernel_told;	       /* tell_symbolizer() ran (for lock symbols or prefetching) */
+	struct pps_reader *reader;     /* during pps_convert_run() */
+	struct pps_prefetch *prefetch; /* symbolizing on a second thread while reading */
+	bool prefetch_tried;
+	struct memo *memo;
+	struct pps_unwind *unwind; /* made on the first sample with user stacks */
 	bool has_cpu_profile;
 	bool window_done; /* live: pps_convert_flush() handed out the profiles of a window */
 	uint64_t stack[MAX_STACK];
@@ -181,12 +188,15 @@ PPS_API struct pps_convert *pps_convert_new(const struct pps_convert_opts *opts)
 	if (!c->opts.want)
 		c->opts.want = PPS_WANT_EVENTS | PPS_WANT_BLOCK | PPS_WANT_MUTEX;
 	c->first_time = c->last_time = c->first_seen = c->max_time = PPS_NO_TIME;
-	c->epoch = 1;
-	c->memo = calloc(MEMO_SLOTS, sizeof(*c->memo));
+	c->memo = calloc(1, sizeof(*c->memo));
+	if (c->memo) {
+		c->memo->cap = 4096;
+		c->memo->slots = calloc(c->memo->cap, sizeof(*c->memo->slots));
+	}
 	c->offcpu = pps_waits_new();
 	c->klock = pps_waits_new_keyed();
 	c->futex = pps_waits_new();
-	if (!c->memo || !c->offcpu || !c->klock || !c->futex)
+	if (!c->memo || !c->memo->slots || !c->offcpu || !c->klock || !c->futex)
 		goto out_free;
 	if (c->opts.comm && !(c->comm = strdup(c->opts.comm)))
 		goto out_free;
@@ -239,13 +249,19 @@ PPS_API void pps_convert_free(struct pps_convert *c)
 	}
 	free(c->profiles);
 	free(c->prof_idx);
-	free(c->memo);
+	if (c->memo) {
+		free(c->memo->slots);
+		free(c->memo->pool);
+		free(c->memo);
+	}
 	free(c->tps);
 	pps_tracepoints_free(c->tp);
 	pps_waits_free(c->offcpu);
 	pps_waits_free(c->klock);
 	pps_waits_free(c->futex);
+	pps_prefetch_free(c->prefetch);
 	pps_symbolizer_free(c->sym);
+	pps_unwind_free(c->unwind);
 	pps_machine_free(c->machine);
 	free(c->comm);
 	free(c->pids);
@@ -425,7 +441,6 @@ static struct conv_profile *get_profile(struct pps_convert *c, struct pps_reader
 	return get_profile_kind(c, r, e, KIND_EVENT, pid);
 }
 
-
 static struct loc_slot *cache_slot(struct loc_cache *lc, uint64_t gen, uint64_t addr)
 {
 	size_t i;
@@ -453,6 +468,48 @@ static int cache_grow(struct loc_cache *lc)
 	free(lc->slots);
 	*lc = n;
 	return 0;
+}
+
+static int tell_symbolizer(struct pps_convert *c, struct pps_reader *r);
+
+/* What the symbolizer needs to know of a location's map. */
+static void loc_sym_map(const struct loc_info *li, struct pps_sym_map *sm)
+{
+	*sm = (struct pps_sym_map){
+	    .filename = li->filename,
+	    .start = li->start,
+	    .len = li->end - li->start,
+	    .pgoff = li->pgoff,
+	    .build_id = li->build_id_size ? li->build_id : NULL,
+	    .build_id_size = li->build_id_size,
+	    .pid = li->pid,
+	    .kernel = li->kernel,
+	};
+}
+
+/*
+ * Starts symbolizing on a second thread, once the symbolizer can be told all it must know
+ * before a lookup: the build-ids (in the header of a file; a pipe sends them at its end,
+ * so a pipe gets no prefetching) and the kernel map (the first records of a recording).
+ */
+static void prefetch_start(struct pps_convert *c)
+{
+	uint64_t ref_addr;
+	const char *ref_sym;
+
+	if (!c->sym || !c->reader || pps_reader_is_pipe(c->reader)) {
+		c->prefetch_tried = true;
+		return;
+	}
+	if (!pps_machine_kernel_ref(c->machine, &ref_addr, &ref_sym))
+		return; /* not yet */
+	c->prefetch_tried = true;
+	if (!c->kernel_told) {
+		if (tell_symbolizer(c, c->reader))
+			return;
+		c->kernel_told = true;
+	}
+	c->prefetch = pps_prefetch_new(c->sym); /* NULL: symbolize afterwards, as without */
 }
 
 /* The location id of addr as seen by (pid, kernel) now; 0 on ENOMEM. */
@@ -519,6 +576,14 @@ static uint64_t frame_location(struct pps_convert *c, struct conv_profile *cp, i
 			li->pgoff = m->pgoff;
 			li->build_id_size = m->build_id_size;
 			memcpy(li->build_id, m->build_id, sizeof(li->build_id));
+			if (!c->prefetch_tried)
+				prefetch_start(c);
+			if (c->prefetch) {
+				struct pps_sym_map sm;
+
+				loc_sym_map(li, &sm);
+				pps_prefetch_push(c->prefetch, &sm, addr);
+			}
 		}
 	}
 	s->gen = gen;
@@ -561,6 +626,24 @@ static bool in_window(const struct pps_convert *c, uint64_t time)
 	return off >= c->opts.from_ns && (!c->opts.to_ns || off < c->opts.to_ns);
 }
 
+/*
+ * The PPS_BUCKET_LABEL of perf time t into *l (opts.bucket_ns); false when there is none
+ * (no bucket_ns, no time, or a time outside int64 ns). The bucket is part of the memo's key.
+ */
+static bool bucket_label(struct pps_convert *c, uint64_t time, struct pps_label *l)
+{
+	int64_t w = c->opts.bucket_ns, t, q;
+
+	if (w <= 0 || time == PPS_NO_TIME || time > INT64_MAX ||
+	    __builtin_add_overflow((int64_t)time, c->opts.wall_offset_ns, &t))
+		return false;
+	q = t / w - (t % w < 0);
+	if (__builtin_mul_overflow(q, w, &t))
+		return false;
+	*l = (struct pps_label){.key = PPS_BUCKET_LABEL, .num = t};
+	return true;
+}
+
 static bool passes(const struct pps_convert *c, const struct pps_sample *s, const char *comm)
 {
 	int32_t pid = (int32_t)s->pid, tid = (int32_t)s->tid;
@@ -587,6 +670,8 @@ static const char *thread_comm(const struct pps_thread *t, char *buf, size_t siz
 
 static int resolve_stack(struct pps_convert *c, struct conv_profile *cp, const struct pps_event *ev,
 			 size_t *nr_out);
+static int dwarf_event(struct pps_convert *c, struct pps_reader *r, struct conv_profile *cp,
+		       const struct pps_event **ev, struct pps_event *tmp, bool *truncated);
 
 /* perf lock contention's names for lock:contention_begin's flags (LCB_F_*). */
 static const char *lock_type(uint32_t flags)
@@ -742,6 +827,8 @@ static int tell_symbolizer(struct pps_convert *c, struct pps_reader *r)
 /* The kernel symbol of a static lock's address, NULL when unknown. */
 static const char *kernel_symbol(struct pps_convert *c, struct pps_reader *r, uint64_t addr)
 {
+	const char *sym;
+
 	if (!c->sym || addr < 0xffff800000000000ULL)
 		return NULL;
 	if (!c->kernel_told) {
@@ -755,7 +842,12 @@ static const char *kernel_symbol(struct pps_convert *c, struct pps_reader *r, ui
 			return NULL;
 		c->kernel_told = true;
 	}
-	return pps_symbolizer_kernel_symbol(c->sym, addr);
+	if (!c->prefetch)
+		return pps_symbolizer_kernel_symbol(c->sym, addr);
+	pps_prefetch_lock(c->prefetch);
+	sym = pps_symbolizer_kernel_symbol(c->sym, addr);
+	pps_prefetch_unlock(c->prefetch);
+	return sym;
 }
 
 /* Adds a completed wait to the block or mutex profile of its process. */
@@ -799,6 +891,9 @@ static int add_wait(struct pps_convert *c, struct pps_reader *r, enum prof_kind 
 				labels[nr++] = (struct pps_label){.key = "symbol", .str = sym};
 		}
 	}
+	/* A piece cut at a window's end belongs to that window: [start, end). */
+	if (bucket_label(c, w->continues && w->end > w->start ? w->end - 1 : w->end, &labels[nr]))
+		nr++;
 	values[0] = w->continues ? 0 : 1; /* a wait's contention counts once, where it ends */
 	values[1] = (int64_t)(w->end - w->start);
 	cp->pub.nr_samples++;
@@ -813,11 +908,16 @@ static int start_wait(struct pps_convert *c, struct pps_reader *r, const struct 
 	const struct pps_sample *s = &ev->sample;
 	struct conv_profile *cp = get_profile_kind(c, r, NULL, kind, (int32_t)s->pid);
 	struct pps_wait_start ws;
+	struct pps_event uev;
+	bool truncated;
 	size_t nr = 0;
 	int err;
 
 	if (!cp)
 		return -ENOMEM;
+	err = dwarf_event(c, r, cp, &ev, &uev, &truncated);
+	if (err)
+		return err;
 	err = resolve_stack(c, cp, ev, &nr);
 	if (err)
 		return err;
@@ -988,12 +1088,175 @@ static int resolve_stack(struct pps_convert *c, struct conv_profile *cp, const s
 	return 0;
 }
 
+static uint64_t memo_hash(const uint64_t *w, size_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ULL;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ w[i]) * 0xff51afd7ed558ccdULL;
+	return mix64(h ^ n);
+}
+
+/* The slot of key (n words, hashed h): its entry's, or the empty one to fill. */
+static struct memo_slot *memo_slot(struct memo *m, const uint64_t *key, size_t n, uint64_t h)
+{
+	for (size_t i = h & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+		struct memo_slot *s = &m->slots[i];
+		const uint64_t *e;
+
+		if (!s->off)
+			return s;
+		e = &m->pool[s->off - 1];
+		if (s->hash == h && MEMO_HEAD + MEMO_NR(e[1]) == n &&
+		    !memcmp(e + 1, key, n * sizeof(*key)))
+			return s;
+	}
+}
+
+/* Forgets every entry (their refs are samples of profiles handed out), keeping the
+ * memory. */
+static void memo_clear(struct memo *m)
+{
+	memset(m->slots, 0, m->cap * sizeof(*m->slots));
+	m->used = 0;
+	m->pool_len = 0;
+}
+
+/* Remembers key -> ref in slot (from memo_slot()). Returns 0 or -ENOMEM. */
+static int memo_insert(struct memo *m, struct memo_slot *slot, const uint64_t *key, size_t n,
+		       uint64_t h, size_t ref)
+{
+	if (m->pool_len + 1 + n > m->pool_cap) {
+		size_t ncap = m->pool_cap ? m->pool_cap * 2 : 1 << 16;
+		uint64_t *np;
+
+		while (ncap < m->pool_len + 1 + n)
+			ncap *= 2;
+		np = realloc(m->pool, ncap * sizeof(*np));
+		if (!np)
+			return -ENOMEM;
+		m->pool = np;
+		m->pool_cap = ncap;
+	}
+	slot->hash = h;
+	slot->off = m->pool_len + 1;
+	m->pool[m->pool_len] = ref;
+	memcpy(&m->pool[m->pool_len + 1], key, n * sizeof(*key));
+	m->pool_len += 1 + n;
+	m->used++;
+	if (m->used * 2 > m->cap) {
+		struct memo_slot *old = m->slots;
+		size_t ocap = m->cap;
+
+		m->cap = m->cap * 2;
+		m->slots = calloc(m->cap, sizeof(*m->slots));
+		if (!m->slots) {
+			m->slots = old;
+			m->cap = ocap;
+			m->used--; /* forget it again: the table stays at most half full */
+			slot->off = 0;
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < ocap; i++) {
+			size_t k;
+
+			if (!old[i].off)
+				continue;
+			for (k = old[i].hash & (m->cap - 1); m->slots[k].off;
+			     k = (k + 1) & (m->cap - 1))
+				;
+			m->slots[k] = old[i];
+		}
+		free(old);
+	}
+	return 0;
+}
+
+/* ---- DWARF call graphs ------------------------------------------------------------ */
+
+/* The unwinder, told the recording's build-ids; NULL on ENOMEM. */
+static struct pps_unwind *get_unwind(struct pps_convert *c, struct pps_reader *r)
+{
+	struct pps_unwind_opts uo = {
+	    .sz = sizeof(uo),
+	    .arch = pps_reader_arch(r),
+	    .symfs = c->opts.symfs,
+	    .buildid_dir = c->opts.buildid_dir,
+	    .debuginfod = c->opts.debuginfod,
+	    .max_frames = MAX_STACK,
+	};
+	size_t n = pps_reader_nr_build_ids(r);
+
+	if (c->unwind)
+		return c->unwind;
+	c->unwind = pps_unwind_new(c->machine, &uo);
+	for (size_t i = 0; c->unwind && i < n; i++) {
+		const struct pps_build_id *b = pps_reader_build_id(r, i);
+
+		if (b->filename && b->cpumode != PERF_RECORD_MISC_KERNEL &&
+		    pps_unwind_add_build_id(c->unwind, b->filename, b->id, b->size)) {
+			pps_unwind_free(c->unwind);
+			c->unwind = NULL;
+		}
+	}
+	return c->unwind;
+}
+
+/*
+ * A sample with user registers and stack (perf record --call-graph dwarf): *ev becomes
+ * tmp, a copy whose callchain has the unwound user stack in place of the recorded user
+ * part (see unwind.h), valid until the next sample; *truncated says whether that stack
+ * was cut short. Other samples are left alone. 0 or -ENOMEM.
+ */
+static int dwarf_event(struct pps_convert *c, struct pps_reader *r, struct conv_profile *cp,
+		       const struct pps_event **ev, struct pps_event *tmp, bool *truncated)
+{
+	struct pps_unwind_result res;
+	int ret;
+
+	*truncated = false;
+	if (!pps_unwind_wanted(&(*ev)->sample))
+		return 0;
+	if (!get_unwind(c, r))
+		return -ENOMEM;
+	ret = pps_unwind_sample(c->unwind, *ev, &res);
+	if (ret <= 0)
+		return ret;
+	*tmp = **ev;
+	tmp->sample.callchain = res.callchain;
+	tmp->sample.callchain_nr = res.nr;
+	*ev = tmp;
+	*truncated = res.truncated;
+	cp->nr_dwarf++;
+	cp->nr_dwarf_truncated += res.truncated;
+	c->stats.nr_dwarf_samples++;
+	c->stats.nr_dwarf_truncated += res.truncated;
+	return 0;
+}
+
+/* A comment on a profile whose stacks were unwound: how many were cut short (and, in
+ * profiles of samples, labelled so). */
+static int dwarf_comment(struct conv_profile *cp)
+{
+	char buf[160];
+
+	if (!cp->nr_dwarf)
+		return 0;
+	snprintf(buf, sizeof(buf),
+		 "dwarf unwinding: %" PRIu64 " of %" PRIu64 " user stacks truncated%s",
+		 cp->nr_dwarf_truncated, cp->nr_dwarf,
+		 cp->kind == KIND_EVENT ? " (label unwind=truncated)" : "");
+	return pps_profile_add_comment(cp->pub.profile, buf);
+}
+
 static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct pps_event *ev)
 {
 	const struct pps_sample *s = &ev->sample;
 	uint16_t cpumode = ev->misc & PERF_RECORD_MISC_CPUMODE_MASK;
 	int32_t pid = (int32_t)s->pid, tid = (int32_t)s->tid;
-	struct pps_label labels[4];
+	struct pps_label labels[6], bucket;
+	struct pps_event uev;
+	bool truncated, has_bucket;
 	struct conv_profile *cp;
 	struct pps_thread *t;
 	size_t nr = 0, nr_labels = 0;
@@ -1002,8 +1265,9 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 	const char *comm;
 	const uint64_t *raw;
 	uint64_t nr_raw;
-	struct memo *memo = NULL;
-	size_t ref;
+	struct memo_slot *slot = NULL;
+	size_t ref, nr_key = 0;
+	uint64_t hash = 0, ugen, kgen;
 	int err;
 
 	struct tp_info *ti;
@@ -1041,6 +1305,10 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 	cp = get_profile(c, r, ev->evsel, pid);
 	if (!cp)
 		return -ENOMEM;
+	err = dwarf_event(c, r, cp, &ev, &uev, &truncated);
+	if (err)
+		return err;
+	s = &ev->sample;
 	values[0] = 1;
 	values[1] = (int64_t)(s->period ? s->period
 					: (pps_evsel_attr(ev->evsel)->freq
@@ -1048,22 +1316,30 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 					       : pps_evsel_attr(ev->evsel)->sample_period));
 	cp->pub.nr_samples++;
 
+	has_bucket = bucket_label(c, s->time, &bucket);
 	raw = s->callchain_nr ? s->callchain : &s->ip;
 	nr_raw = s->callchain_nr ? s->callchain_nr : 1;
-	if (nr_raw <= MEMO_WORDS) {
-		uint64_t h = mix64((uint64_t)(uintptr_t)cp ^ (uint64_t)(uint32_t)tid << 32 ^
-				   (uint64_t)s->cpu << 16 ^ cpumode ^ nr_raw << 56);
+	pps_machine_gens(c->machine, pid, &ugen, &kgen);
+	/* An unwound (DWARF) stack is keyed by its frames; one cut short is labelled so, and
+	 * left out of the memo. */
+	if (!truncated && nr_raw <= MAX_STACK && cp->evsel_idx < 1 << 16 && ugen <= UINT32_MAX &&
+	    kgen <= INT32_MAX) {
+		uint64_t *key = c->memo->key;
 
-		for (uint64_t i = 0; i < nr_raw; i++)
-			h = mix64(h ^ raw[i]);
-		memo = &c->memo[h & (MEMO_SLOTS - 1)];
-		if (memo->epoch == c->epoch && memo->hash == h && memo->cp == cp &&
-		    memo->tid == tid && memo->pid == pid && memo->cpu == s->cpu &&
-		    memo->cpumode == cpumode && memo->nr == nr_raw &&
-		    !memcmp(memo->words, raw, nr_raw * sizeof(*raw)))
-			return pps_profile_add_values(cp->pub.profile, memo->ref, values);
-		memo->epoch = 0; /* refilled below once the sample is in */
-		memo->hash = h;
+		/* evsel (with pid, it picks the profile), cpumode, nr, cpu when labelled */
+		key[0] = (uint64_t)cp->evsel_idx << 48 | (uint64_t)(cpumode & 7) << 45 |
+			 nr_raw << 32 | (c->opts.labels & PPS_LABEL_CPU ? s->cpu : 0);
+		key[1] = (uint64_t)(uint32_t)pid << 32 | (uint32_t)tid;
+		key[2] = ugen << 32 | kgen << 1 | has_bucket;
+		memcpy(&key[3], t->comm, 2 * sizeof(uint64_t));
+		key[5] = has_bucket ? (uint64_t)bucket.num : 0;
+		memcpy(&key[MEMO_HEAD], raw, nr_raw * sizeof(*raw));
+		nr_key = MEMO_HEAD + nr_raw;
+		hash = memo_hash(key, nr_key);
+		slot = memo_slot(c->memo, key, nr_key, hash);
+		if (slot->off)
+			return pps_profile_add_values(cp->pub.profile,
+						      (size_t)c->memo->pool[slot->off - 1], values);
 	}
 
 	err = resolve_stack(c, cp, ev, &nr);
@@ -1078,20 +1354,15 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 		labels[nr_labels++] = (struct pps_label){.key = "comm", .str = comm};
 	if (c->opts.labels & PPS_LABEL_CPU)
 		labels[nr_labels++] = (struct pps_label){.key = "cpu", .num = s->cpu};
+	if (truncated)
+		labels[nr_labels++] = (struct pps_label){.key = "unwind", .str = "truncated"};
+	if (has_bucket)
+		labels[nr_labels++] = bucket;
 	err = pps_profile_add_sample_ref(cp->pub.profile, c->stack, nr, values, labels, nr_labels,
 					 &ref);
-	if (err || !memo)
+	if (err || !slot)
 		return err;
-	memo->epoch = c->epoch;
-	memo->cp = cp;
-	memo->pid = pid;
-	memo->tid = tid;
-	memo->cpu = s->cpu;
-	memo->cpumode = cpumode;
-	memo->nr = (uint16_t)nr_raw;
-	memo->ref = ref;
-	memcpy(memo->words, raw, nr_raw * sizeof(*raw));
-	return 0;
+	return memo_insert(c->memo, slot, c->memo->key, nr_key, hash, ref);
 
 filtered:
 	c->stats.nr_filtered++;
@@ -1236,16 +1507,7 @@ static int finish_profile(struct pps_convert *c, struct pps_reader *r, struct co
 			c->stats.nr_unresolved++;
 			continue;
 		}
-		sm = (struct pps_sym_map){
-		    .filename = li->filename,
-		    .start = li->start,
-		    .len = li->end - li->start,
-		    .pgoff = li->pgoff,
-		    .build_id = li->build_id_size ? li->build_id : NULL,
-		    .build_id_size = li->build_id_size,
-		    .pid = li->pid,
-		    .kernel = li->kernel,
-		};
+		loc_sym_map(li, &sm);
 		err = pps_symbolizer_lookup(c->sym, &sm, li->addr, &res);
 		if (err)
 			goto out;
@@ -1329,7 +1591,9 @@ static void set_times(struct pps_convert *c, struct pps_reader *r)
 		return;
 	dur = (int64_t)(c->last_time - c->first_time);
 	pps_reader_clock_data(r, &cd);
-	if (cd.has_clock_data && cd.tod_ns)
+	if (c->opts.bucket_ns > 0)
+		start = (int64_t)c->first_time + c->opts.wall_offset_ns;
+	else if (cd.has_clock_data && cd.tod_ns)
 		start = (int64_t)cd.tod_ns + ((int64_t)c->first_time - (int64_t)cd.clockid_ns);
 	else if (c->opts.end_wall_ns)
 		start = c->opts.end_wall_ns - dur;
@@ -1352,6 +1616,7 @@ static int read_records(struct pps_convert *c, struct pps_reader *r)
 	struct pps_event ev;
 	int ret;
 
+	c->reader = r;
 	while ((ret = pps_reader_next(r, &ev)) > 0) {
 		switch (ev.type) {
 		case PERF_RECORD_SAMPLE:
@@ -1367,7 +1632,6 @@ static int read_records(struct pps_convert *c, struct pps_reader *r)
 		case PERF_RECORD_MMAP2:
 		case PERF_RECORD_COMM:
 		case PERF_RECORD_FORK:
-			c->epoch++;
 			ret = pps_machine_process(c->machine, ev.type, ev.misc, ev.raw);
 			break;
 		default:
@@ -1388,6 +1652,9 @@ PPS_API int pps_convert_run(struct pps_convert *c, struct pps_reader *r)
 	ret = read_records(c, r);
 	if (ret < 0)
 		return ret;
+	/* The symbolizer is this thread's again. */
+	if (c->prefetch)
+		pps_prefetch_finish(c->prefetch);
 	t1 = now_ns();
 	c->stats.read_ns = t1 - t0;
 	if (pps_waits_stats(c->offcpu)->nr_starts && !pps_waits_stats(c->offcpu)->nr_ends &&
@@ -1420,6 +1687,8 @@ PPS_API int pps_convert_run(struct pps_convert *c, struct pps_reader *r)
 	}
 	for (size_t i = 0; i < c->nr_profiles; i++) {
 		ret = finish_profile(c, r, c->profiles[i]);
+		if (!ret)
+			ret = dwarf_comment(c->profiles[i]);
 		if (ret)
 			return ret;
 	}
@@ -1532,6 +1801,7 @@ static int next_window(struct pps_convert *c, struct pps_reader *r)
 		cp->locs = NULL;
 		cp->nr_locs = cp->locs_cap = 0;
 		cp->pub.nr_samples = 0;
+		cp->nr_dwarf = cp->nr_dwarf_truncated = 0;
 		if (cp->cache.slots)
 			memset(cp->cache.slots, 0, cp->cache.cap * sizeof(*cp->cache.slots));
 		cp->cache.used = 0;
@@ -1541,8 +1811,8 @@ static int next_window(struct pps_convert *c, struct pps_reader *r)
 				cp->kind == KIND_EVENT ? pps_reader_evsel(r, cp->evsel_idx) : NULL)
 			  : -ENOMEM;
 	}
-	/* Memo entries point at samples of the old profiles. */
-	c->epoch++;
+	/* Memo entries are refs to samples of the old profiles. */
+	memo_clear(c->memo);
 	x.kind = KIND_BLOCK;
 	err = err ?: pps_waits_remap(c->offcpu, remap_stack, &x);
 	x.kind = KIND_MUTEX;
@@ -1583,6 +1853,14 @@ PPS_API int pps_convert_flush(struct pps_convert *c, struct pps_reader *r, uint6
 		return -EINVAL;
 	if (c->window_done)
 		ret = next_window(c, r);
+	/* A fed reader is a pipe, so no prefetcher starts (prefetch_start()); were one
+	 * running, the symbolizer (not thread-safe) must be this thread's again before
+	 * finish_profile(), and no later window may start another. */
+	if (c->prefetch) {
+		pps_prefetch_free(c->prefetch);
+		c->prefetch = NULL;
+	}
+	c->prefetch_tried = true;
 	/* Off-CPU and futex waits still open: the part inside this window counts here (the
 	 * rest in the next ones), or, at the end, up to the end, as pps_convert_run() counts
 	 * them up to the recording's last timestamp. Kernel lock waits last microseconds and
@@ -1597,8 +1875,10 @@ PPS_API int pps_convert_flush(struct pps_convert *c, struct pps_reader *r, uint6
 	}
 	if (!ret && c->sym)
 		ret = tell_symbolizer(c, r);
-	for (size_t i = 0; i < c->nr_profiles && !ret; i++)
+	for (size_t i = 0; i < c->nr_profiles && !ret; i++) {
 		ret = finish_profile(c, r, c->profiles[i]);
+		ret = ret ?: dwarf_comment(c->profiles[i]);
+	}
 	if (ret)
 		return ret;
 	pps_reader_clock_data(r, &cd);

@@ -208,6 +208,22 @@ PPS_PRINTF(1, 2) static char *path_fmt(const char *fmt, ...)
 	return p;
 }
 
+int pps_dso_buildid_dir(const char *dir, char **out)
+{
+	const char *home;
+
+	*out = NULL;
+	if (!dir)
+		dir = getenv("PERF_BUILDID_DIR");
+	if (dir)
+		*out = strdup(dir);
+	else if ((home = getenv("HOME")) && asprintf(out, "%s/.debug", home) < 0)
+		*out = NULL; /* the contents of *out are undefined then */
+	else if (!home)
+		return 0;
+	return *out ? 0 : -ENOMEM;
+}
+
 /*
  * The build-id cache entry for id: perf >= 4.4 links .build-id/ab/cdef... to a
  * directory holding "elf" (and "debug"; "vdso" and "kallsyms" for those); older perf
@@ -328,6 +344,11 @@ static const Dwfl_Callbacks callbacks = {
     .section_address = dwfl_offline_section_address,
 };
 
+const Dwfl_Callbacks *pps_dso_dwfl_callbacks(void)
+{
+	return &callbacks;
+}
+
 void pps_dso_free(struct pps_dso *d)
 {
 	if (!d)
@@ -420,7 +441,8 @@ static int dso_new(const struct pps_dso_search *search, const char *path, const 
 		goto out_free;
 	/* This reads .symtab (or the debug file's) now rather than at the first lookup,
 	 * so that the status is known when the converter asks for the mapping. */
-	if (dwfl_module_getsymtab(d->mod) <= 0 && !dwfl_module_getdwarf(d->mod, &dwbias)) {
+	if (!search->any_elf && dwfl_module_getsymtab(d->mod) <= 0 &&
+	    !dwfl_module_getdwarf(d->mod, &dwbias)) {
 		*st = PPS_SYM_NO_SYMBOLS;
 		goto out_free;
 	}
@@ -448,7 +470,7 @@ static bool try_candidate(const struct pps_dso_search *search, const char *cand,
 	if (!cand)
 		return false;
 	r = probe_file(cand, want, want_size, id, &id_size);
-	if (r == PROBE_MISMATCH) {
+	if (r == PROBE_MISMATCH && !search->any_elf) {
 		pps_warn("build-id mismatch: %s is %s, the recording has %s", cand,
 			 pps_hex(id, id_size, hf),
 			 pps_hex(want, want_size > MAX_BUILD_ID ? MAX_BUILD_ID : want_size, hw));

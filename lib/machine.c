@@ -434,6 +434,14 @@ const struct pps_map *pps_machine_find_map(struct pps_machine *m, int32_t pid, b
 	return NULL;
 }
 
+void pps_machine_gens(struct pps_machine *m, int32_t pid, uint64_t *user, uint64_t *kernel)
+{
+	struct proc *p = find_proc(m, pid, false);
+
+	*user = p ? p->gen : 0;
+	*kernel = m->kernel.gen;
+}
+
 bool pps_machine_kernel_ref(const struct pps_machine *m, uint64_t *addr, const char **sym)
 {
 	if (!m->has_kernel_ref)

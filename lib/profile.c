@@ -496,8 +496,11 @@ static bool mapping_eq(const struct pps_profile *p, size_t idx, const void *key)
 {
 	const struct mapping *a = &p->mappings[idx], *b = key;
 
+	/* Two builds of one file loaded at the same place are two mappings (pprof's
+	 * mappingKey prefers the build-id): merging them would give one build's addresses
+	 * the other's lines. A missing build-id matches any. */
 	return a->start == b->start && a->limit == b->limit && a->offset == b->offset &&
-	       a->file == b->file;
+	       a->file == b->file && (a->build_id == b->build_id || !a->build_id || !b->build_id);
 }
 
 PPS_API uint64_t pps_profile_add_mapping(struct pps_profile *p, const struct pps_mapping_info *m)
@@ -1116,6 +1119,16 @@ PPS_API void pps_profile_get_time(const struct pps_profile *p, int64_t *time_nan
 {
 	*time_nanos = p->time_nanos;
 	*duration_nanos = p->duration_nanos;
+}
+
+PPS_API size_t pps_profile_nr_comments(const struct pps_profile *p)
+{
+	return p ? p->nr_comments : 0;
+}
+
+PPS_API const char *pps_profile_get_comment(const struct pps_profile *p, size_t i)
+{
+	return p && i < p->nr_comments ? str_at(p, p->comments[i]) : NULL;
 }
 
 PPS_API int pps_profile_get_mapping(const struct pps_profile *p, uint64_t id,

@@ -81,9 +81,9 @@ struct pps_record {
 
 	struct pps_reader *reader; /* fed, ordered */
 	struct pps_convert *conv;
-	FILE *out;	 /* opts.output, or NULL */
-	bool out_stdout; /* out is stdout: not closed */
-	int out_err;	 /* first write error on out */
+	FILE *out;	       /* opts.output, or NULL */
+	bool out_stdout;       /* out is stdout: not closed */
+	int out_err;	       /* first write error on out */
 	struct pps_ring *ring; /* drains the ring buffers on its own thread */
 
 	pid_t child;	  /* the command, 0: none */
@@ -96,7 +96,10 @@ struct pps_record {
 	uint64_t synth_time; /* time of the synthesized records: just before enabling */
 	uint64_t win_start;  /* the current window's start, CLOCK_MONOTONIC ns */
 	uint64_t released;   /* the reader may deliver records up to here */
-	int64_t wall_offset; /* CLOCK_REALTIME - CLOCK_MONOTONIC at the start, ns */
+	/* CLOCK_MONOTONIC and CLOCK_REALTIME read together at the start (the stream's
+	 * CLOCK_DATA), and their difference, ns. */
+	uint64_t mono_ns, tod_ns;
+	int64_t wall_offset;
 	struct pps_record_window win;
 	uint64_t lost_seen, lost_records_seen, samples_seen; /* totals at the last flush */
 	uint8_t *blob;					     /* tracing data */
@@ -274,9 +277,8 @@ static int put_head(struct pps_record *rec)
 		err = put_feature(rec, PPS_FEAT_CLOCKID, &ns, sizeof(ns));
 	}
 	/* The wall clock and the events' clock read together, as perf record -k does. */
-	cd.clockid_ns = clock_ns(CLOCK_MONOTONIC);
-	cd.tod_ns = clock_ns(CLOCK_REALTIME);
-	rec->wall_offset = (int64_t)cd.tod_ns - (int64_t)cd.clockid_ns;
+	cd.clockid_ns = rec->mono_ns;
+	cd.tod_ns = rec->tod_ns;
 	err = err ?: put_feature(rec, PPS_FEAT_CLOCK_DATA, &cd, sizeof(cd));
 	if (!err && rec->blob) {
 		/* perf's record is 12 bytes; 16 keeps what follows 8-byte aligned (the size
@@ -850,6 +852,12 @@ PPS_API struct pps_record *pps_record_new(const struct pps_record_opts *opts)
 	rec->copts.comm = NULL;
 	rec->copts.from_ns = rec->copts.to_ns = 0;
 	rec->copts.group_by_pid = false;
+	/* The store's buckets (copts.bucket_ns, the store's width) are wall-clock: samples
+	 * are placed by the CLOCK_DATA pair, as pprofstore ingest places a perf.data. */
+	rec->mono_ns = clock_ns(CLOCK_MONOTONIC);
+	rec->tod_ns = clock_ns(CLOCK_REALTIME);
+	rec->wall_offset = (int64_t)rec->tod_ns - (int64_t)rec->mono_ns;
+	rec->copts.wall_offset_ns = rec->wall_offset;
 
 	if (opts->output) {
 		rec->out_stdout = !strcmp(opts->output, "-");

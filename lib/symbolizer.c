@@ -274,7 +274,6 @@ static const char *opt_str(struct pps_symbolizer *s, const char *v, bool *ok)
 struct pps_symbolizer *pps_symbolizer_new(const struct pps_symbolizer_opts *opts)
 {
 	struct pps_symbolizer *s;
-	const char *dir, *home;
 	bool ok = true;
 	char *p = NULL;
 
@@ -289,17 +288,9 @@ struct pps_symbolizer *pps_symbolizer_new(const struct pps_symbolizer_opts *opts
 	s->opts.symfs = opt_str(s, s->opts.symfs, &ok);
 	s->opts.kallsyms = opt_str(s, s->opts.kallsyms, &ok);
 	s->opts.vmlinux = opt_str(s, s->opts.vmlinux, &ok);
-	dir = s->opts.buildid_dir;
-	if (!dir)
-		dir = getenv("PERF_BUILDID_DIR");
-	if (!dir && (home = getenv("HOME"))) {
-		if (asprintf(&p, "%s/.debug", home) < 0)
-			p = NULL; /* the contents of p are undefined then */
-		dir = p;
-		if (!p)
-			ok = false;
-	}
-	s->opts.buildid_dir = opt_str(s, dir, &ok);
+	if (pps_dso_buildid_dir(s->opts.buildid_dir, &p))
+		ok = false;
+	s->opts.buildid_dir = opt_str(s, p, &ok);
 	free(p);
 	if (!ok)
 		goto out_free;
@@ -527,7 +518,7 @@ out:
 
 /* ---- binaries ---- */
 
-static bool is_anon(const char *f)
+bool pps_sym_is_anon(const char *f)
 {
 	static const char *const prefixes[] = {
 	    "//anon",	      "[anon",	   "/memfd:", "[heap]",	   "[stack",
@@ -584,7 +575,7 @@ static int binary_open(struct pps_symbolizer *s, struct binary *b, const struct 
 		err = pps_dso_open_vdso(&s->search, id, id_size, &b->dso, &st);
 		if (b->dso)
 			b->kind = BIN_DSO;
-	} else if (is_anon(m->filename)) {
+	} else if (pps_sym_is_anon(m->filename)) {
 		snprintf(path, sizeof(path), "/tmp/perf-%d.map", (int)m->pid);
 		err = pps_perfmap_load(path, &b->pmap);
 		if (!err) {
@@ -687,7 +678,7 @@ static struct binary *binary_get(struct pps_symbolizer *s, const struct pps_sym_
 	mm->b = b;
 	mm->kernel = m->kernel;
 	mm->pid = m->pid;
-	mm->anon = !m->kernel && is_anon(m->filename);
+	mm->anon = !m->kernel && pps_sym_is_anon(m->filename);
 	mm->id_size = id_size;
 	if (id_size)
 		memcpy(mm->id, m->build_id, id_size);
@@ -704,7 +695,7 @@ static struct binary *binary_get_slow(struct pps_symbolizer *s, const struct pps
 
 	if (m->kernel && !strncmp(name, KERNEL_NAME, strlen(KERNEL_NAME))) {
 		name = KERNEL_NAME;
-	} else if (!m->kernel && is_anon(name)) {
+	} else if (!m->kernel && pps_sym_is_anon(name)) {
 		/* Anonymous maps of one process share its perf map, whatever their name. */
 		snprintf(pidname, sizeof(pidname), "/tmp/perf-%d.map", (int)m->pid);
 		name = pidname;

@@ -1,11 +1,15 @@
 -- SPDX-License-Identifier: BSD-2-Clause
--- pprofstore's SQLite schema, version 1 (PRAGMA user_version). lib/store.c applies it
--- to an empty database in one transaction; a database whose user_version is newer than
--- the library's is refused. Later versions add forward migrations (schema/migrate-N.sql).
+-- pprofstore's SQLite schema, version 3 (PRAGMA user_version). lib/store.c applies it
+-- to an empty database in one transaction, after PRAGMA auto_vacuum = INCREMENTAL (so gc
+-- can return freed pages without rewriting the file). A database of an older version is
+-- brought up to this one by the forward migrations schema/migrate-N.sql (N: the version
+-- each one makes), in one transaction; a database whose user_version is newer than the
+-- library's is refused.
 --
 -- Everything a profile repeats is stored once: strings are interned, and mappings,
 -- functions, locations, stacks and label sets are deduplicated across all sources.
--- Sample rows are aggregates per (type, bucket_start, stack, label set, source).
+-- Samples are aggregated per (type, bucket_start, stack, label set, source), packed a
+-- bucket per row.
 
 -- Key/value settings fixed at creation: bucket_ns (time bucket width, ns).
 CREATE TABLE meta (
@@ -88,7 +92,7 @@ CREATE TABLE sources (
 	content_hash INTEGER NOT NULL,
 	host TEXT NOT NULL,
 	cmdline TEXT NOT NULL,
-	time_origin TEXT NOT NULL, -- how times were placed: 'clock_data' or 'mtime'
+	time_origin TEXT NOT NULL, -- how times were placed (README: clock_data, mtime, ...)
 	ingested_ns INTEGER NOT NULL,
 	UNIQUE (content_hash, size)
 );
@@ -101,20 +105,26 @@ CREATE TABLE tags (
 ) WITHOUT ROWID;
 CREATE INDEX tags_kv ON tags (key, value);
 
--- A profile type ("cpu", "block", an event name) and its shape: two sample types
--- (count, value), the period type and the default sample type, from its first ingest.
+-- A profile type ("cpu", "block", "heap", an event name) and its shape: the period type
+-- and the default sample type, from its first ingest; its sample types in type_values.
 CREATE TABLE types (
 	id INTEGER PRIMARY KEY,
 	name TEXT NOT NULL UNIQUE,
-	count_type TEXT NOT NULL,
-	count_unit TEXT NOT NULL,
-	value_type TEXT NOT NULL,
-	value_unit TEXT NOT NULL,
 	period_type TEXT NOT NULL,
 	period_unit TEXT NOT NULL,
 	period INTEGER NOT NULL,
 	default_sample_type TEXT NOT NULL
 );
+
+-- The sample types of a type, in value order (idx 0, 1, ...): ("samples", "count"),
+-- ("cpu", "nanoseconds") for cpu; four for a Go heap profile, one for goroutine.
+CREATE TABLE type_values (
+	type_id INTEGER NOT NULL REFERENCES types (id),
+	idx INTEGER NOT NULL,
+	type TEXT NOT NULL,
+	unit TEXT NOT NULL,
+	PRIMARY KEY (type_id, idx)
+) WITHOUT ROWID;
 
 -- What each source holds of each type, for `list`: its time span and sample count.
 CREATE TABLE source_types (
@@ -126,17 +136,33 @@ CREATE TABLE source_types (
 	PRIMARY KEY (source_id, type_id)
 ) WITHOUT ROWID;
 
--- The samples, aggregated. The primary key starts with (type_id, bucket_start), so a
--- time-range query is an index range scan.
+-- The samples of one type in one time bucket from one source, in one row: their entries
+-- (stack, label set, the type's values) in the blob data, in lib/internal/bucket.h's
+-- format (a row per bucket, not per stack: a row costs more than an entry). total is the
+-- sum of the entries' first value (perf samples), nr_entries their number. The unique key
+-- starts with (type_id, bucket_start), so a time-range query is an index range scan.
 CREATE TABLE samples (
+	id INTEGER PRIMARY KEY,
 	type_id INTEGER NOT NULL,
 	bucket_start INTEGER NOT NULL, -- wall-clock ns UTC, a multiple of meta.bucket_ns
-	stack_id INTEGER NOT NULL,
-	labelset_id INTEGER NOT NULL,
 	source_id INTEGER NOT NULL,
-	count INTEGER NOT NULL,
-	value INTEGER NOT NULL,
-	PRIMARY KEY (type_id, bucket_start, stack_id, labelset_id, source_id)
-) WITHOUT ROWID;
+	nr_entries INTEGER NOT NULL,
+	total INTEGER NOT NULL,
+	data BLOB NOT NULL,
+	UNIQUE (type_id, bucket_start, source_id)
+);
 
-PRAGMA user_version = 1;
+-- The windows of live sources (pprofstore record), as schema/migrate-3.sql makes them: a
+-- window's span, the records the kernel lost in it (PERF_RECORD_LOST) and its sample
+-- count. A source without windows is an ingested file.
+CREATE TABLE windows (
+	source_id INTEGER NOT NULL REFERENCES sources (id),
+	start_ns INTEGER NOT NULL, -- wall-clock ns UTC: [start_ns, end_ns)
+	end_ns INTEGER NOT NULL,
+	lost INTEGER NOT NULL,
+	nr_samples INTEGER NOT NULL,
+	PRIMARY KEY (source_id, start_ns)
+) WITHOUT ROWID;
+CREATE INDEX windows_start ON windows (start_ns);
+
+PRAGMA user_version = 3;

@@ -576,6 +576,43 @@ static void test_getters(const struct pps_profile *p)
 	CHECK(pps_profile_get_sample_labels(p, 0, 2, NULL, &l) == -EINVAL, "label 2");
 }
 
+/*
+ * Two builds of one program loaded at the same address are two mappings, so that one
+ * build's address never takes the other's lines (regression: the dedup ignored build-ids,
+ * and a diff of two builds' profiles put base's samples on head's functions). A mapping
+ * without a build-id still matches either.
+ */
+static void test_mapping_build_ids(void)
+{
+	struct pps_mapping_info m = {.start = 0x400000, .limit = 0x500000, .file = "/bin/prog"};
+	struct pps_profile *p = pps_profile_new();
+	struct pps_line l1 = {0}, l2 = {0};
+	uint64_t a, b, none, a2, loc1, loc2;
+
+	if (!p)
+		abort();
+	m.build_id = "aaaa";
+	a = pps_profile_add_mapping(p, &m);
+	m.build_id = "bbbb";
+	b = pps_profile_add_mapping(p, &m);
+	m.build_id = NULL;
+	none = pps_profile_add_mapping(p, &m);
+	m.build_id = "aaaa";
+	a2 = pps_profile_add_mapping(p, &m);
+	CHECK(a && b && a != b, "builds aaaa and bbbb: mappings %llu, %llu", (unsigned long long)a,
+	      (unsigned long long)b);
+	CHECK(none == a && a2 == a, "no build-id: %llu, aaaa again: %llu (aaaa is %llu)",
+	      (unsigned long long)none, (unsigned long long)a2, (unsigned long long)a);
+	l1.function_id = pps_profile_add_function(p, "old_fn", NULL, NULL, 0);
+	l2.function_id = pps_profile_add_function(p, "new_fn", NULL, NULL, 0);
+	loc1 = pps_profile_add_location(p, a, 0x401000, &l1, 1);
+	loc2 = pps_profile_add_location(p, b, 0x401000, &l2, 1);
+	CHECK(loc1 && loc2 && loc1 != loc2, "same address in two builds: locations %llu, %llu",
+	      (unsigned long long)loc1, (unsigned long long)loc2);
+	CHECK(pps_profile_nr_mappings(p) == 2, "%zu mappings", pps_profile_nr_mappings(p));
+	pps_profile_free(p);
+}
+
 int main(void)
 {
 	const char *bin = getenv("PPROF");
@@ -589,6 +626,7 @@ int main(void)
 	setenv("TZ", "UTC", 1);
 
 	test_empty();
+	test_mapping_build_ids();
 	test_late_fill();
 	test_enomem();
 	p = build();

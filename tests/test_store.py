@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-2-Clause
-"""pprofstore (the SQLite store, first slice) against perf2pprof and sqlite3.
+"""pprofstore against perf2pprof, the real pprof and sqlite3: ingest, query, top, list.
 
 The workload tests/workloads/pps_wl_split (PPS_WL_SPLIT, else
 <repo>/build/tests/workloads/pps_wl_split) is recorded at test time with
@@ -12,18 +12,35 @@ Checks:
   roundtrip    query over the whole range = perf2pprof on the same file: both sample types'
                totals, flat value per function for each type, and every sample (frames,
                labels, values) as a multiset; sample and period types equal
-  types        a recording with cpu-clock and sched:sched_switch: every profile perf2pprof
-               --all writes (cpu, block) queried from the store equals
-               it as in roundtrip
+  types        a recording of the mutexer workload with cpu-clock, sched:sched_switch and
+               the lock and futex tracepoints: every profile perf2pprof --all writes
+               (cpu, block, mutex) queried from the store equals it as in roundtrip
+  labels       query --label comm=NAME = perf2pprof --comm NAME, --label pid=PID =
+               perf2pprof --pid PID, --label with both and with --window; a label no sample
+               has: an empty profile and a message, exit 0
+  top          top = pprof -top of the query of the same selection, line for line (but
+               pprof's Time and Duration lines), also with --label and --sample-index
+  env          $PPROFSTORE_DB is the database without --db; --db wins over it; a missing
+               database is named (exit 1)
+  concurrent   a query loop (and list) runs while another process ingests the larger
+               recording into the same store: every query exits 0 and sees the first
+               source alone or both whole, at least 3 ran during the ingest, and the
+               ingest is not refused for a lock
   window       --window 1h ending at the newest data gives the same totals; a window
                outside the data (--from 1 --to 2) exits 0 with an empty profile; --tag
                selects the tagged source, another tag value selects nothing
   twice        ingesting the same file again exits 0, says "already ingested" and leaves the
                sample rows unchanged
-  integrity    PRAGMA integrity_check = ok, journal_mode = wal, user_version = 2 (after schema/migrate-2.sql)
+  integrity    PRAGMA integrity_check = ok, journal_mode = wal, user_version = 3 (after
+               schema/migrate-2.sql and migrate-3.sql); the query
+               plan of a time range (the statement lib/store.c prepares) is a search of the
+               samples' (type, bucket) index, not a scan
   badtype      query --type nosuch exits 1 and names the types present (cpu)
-  newer        a database with user_version newer than the library (1000) is refused (exit 1, "newer")
-  cli          usage errors exit 2 (no command, bad TIME, bad --tag, query without -o)
+  newer        a database with user_version newer than the
+               library (1000) is refused (exit 1, "newer")
+  cli          usage errors exit 2 (no command, bad TIME, bad --tag or --label, query
+               without -o, top or query without --type, gc without --keep, bad --keep,
+               --time-origin, --nodefraction, --sample-index, '-' twice)
   sigkill      a larger recording (system-wide for 3 s while md5sum runs over /usr, many
                processes and kernel stacks; the workload at -F 4999 for 3 s when -a is
                refused) ingested into a store already holding one source, killed with
@@ -47,42 +64,19 @@ import time
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ppstest as T  # noqa: E402
-import pprofraw as P  # noqa: E402
-
-
-class Checker:
-    def __init__(self):
-        self.npass = self.nfail = 0
-
-    def result(self, name, problems, detail=""):
-        if problems:
-            self.nfail += 1
-            print(f"FAIL {name}: " + "; ".join(str(p) for p in problems), flush=True)
-        else:
-            self.npass += 1
-            print(f"PASS {name}" + (f": {detail}" if detail else ""), flush=True)
-
-
-def pprofstore():
-    p = os.environ.get("PPROFSTORE") or os.path.join(T.REPO, "build", "cmd", "pprofstore")
-    if not os.access(p, os.X_OK):
-        print(f"FATAL: pprofstore binary not found: {p} (set PPROFSTORE)", flush=True)
-        sys.exit(1)
-    return p
+import storetest as S  # noqa: E402
 
 
 def workload():
-    p = os.environ.get("PPS_WL_SPLIT") or os.path.join(
-        T.REPO, "build", "tests", "workloads", "pps_wl_split")
-    if not os.access(p, os.X_OK):
-        print(f"FATAL: workload not found: {p} (set PPS_WL_SPLIT)", flush=True)
+    p = S.workload("split")
+    if not p:
+        print("FATAL: workload not found (set PPS_WL_SPLIT)", flush=True)
         sys.exit(1)
     return p
 
 
 def store(db, args, timeout=300):
-    r = T.run([pprofstore(), "--db", db] + args, timeout)
-    return r, r.problems()
+    return S.store(db, args, timeout)
 
 
 def sql(db, query):
@@ -90,47 +84,10 @@ def sql(db, query):
     return r.out_text.strip() if r.rc == 0 else f"<sqlite3 exit {r.rc}: {r.err_head()}>"
 
 
-def record(out, args, cmd):
-    argv = [T.perf_bin(), "record"] + args + ["-o", out, "--"] + cmd
-    r = T.run(argv, 300)
-    if r.timed_out or r.rc != 0 or not os.path.exists(out) or os.path.getsize(out) == 0:
-        return False, f"{' '.join(argv)}: exit {r.rc}: {r.err_head()}"
-    return True, ""
-
-
-def load(path):
-    raw, err = P.load_raw(path)
-    return raw, ([err] if raw is None else [])
-
-
-def sample_multiset(raw):
-    c = collections.Counter()
-    for s in raw.samples:
-        labels = tuple(sorted((k, tuple(v)) for k, v in s.labels.items()))
-        nums = tuple(sorted((k, tuple(v)) for k, v in s.num.items()))
-        c[(tuple(raw.frames(s)), labels, nums, tuple(s.values))] += 1
-    return c
-
-
-def compare(ref, got):
-    """Problems between perf2pprof's profile (ref) and the store's (got)."""
-    p = []
-    if ref.sample_types != got.sample_types:
-        p.append(f"sample types {got.sample_types} != {ref.sample_types}")
-    if ref.period_type != got.period_type:
-        p.append(f"period type {got.period_type} != {ref.period_type}")
-    for i in range(len(ref.sample_types)):
-        if ref.total(i) != got.total(i):
-            p.append(f"total[{i}] {got.total(i)} != perf2pprof's {ref.total(i)}")
-        fr, fg = ref.flat_by_function(i), got.flat_by_function(i)
-        if fr != fg:
-            diff = {k: (fr.get(k), fg.get(k)) for k in set(fr) | set(fg)
-                    if fr.get(k) != fg.get(k)}
-            p.append(f"flat[{i}] per function differs (perf2pprof, store): "
-                     f"{dict(list(diff.items())[:5])}")
-    if not p and sample_multiset(ref) != sample_multiset(got):
-        p.append("samples (frames, labels, values) differ")
-    return p
+record = S.record
+load = S.load
+compare = S.compare
+pprofstore = S.pprofstore
 
 
 def check_roundtrip(c, tmp, db, data, ref):
@@ -171,13 +128,13 @@ def check_window(c, tmp, db, ref):
 
 
 def check_twice(c, db, data):
-    before = sql(db, "SELECT count(*), sum(count), sum(value) FROM samples")
+    before = sql(db, "SELECT count(*), sum(total), sum(length(data)) FROM samples")
     r, p = store(db, ["ingest", data])
     if not p and r.rc != 0:
         p.append(f"second ingest exit {r.rc}: {r.err_head()}")
     if "already ingested" not in r.err_text:
         p.append(f"second ingest does not say so: {r.err_head()}")
-    after = sql(db, "SELECT count(*), sum(count), sum(value) FROM samples")
+    after = sql(db, "SELECT count(*), sum(total), sum(length(data)) FROM samples")
     if before != after:
         p.append(f"sample rows changed: {before} -> {after}")
     nsrc = sql(db, "SELECT count(*) FROM sources")
@@ -189,10 +146,17 @@ def check_twice(c, db, data):
 def check_integrity(c, db):
     p = []
     for q, want in (("PRAGMA integrity_check", "ok"), ("PRAGMA journal_mode", "wal"),
-                    ("PRAGMA user_version", "2")):
+                    ("PRAGMA user_version", "3")):
         got = sql(db, q)
         if got != want:
             p.append(f"{q}: {got!r} != {want!r}")
+    # The statement pps_store_select() runs for a time range (lib/store.c select_prepare:
+    # head, range term): a search of the (type, bucket) index, not a scan.
+    plan = sql(db, "EXPLAIN QUERY PLAN SELECT sa.bucket_start, sa.data FROM samples sa "
+                   "WHERE sa.type_id = 1 AND sa.bucket_start >= 0 AND sa.bucket_start < 1")
+    if not re.search(r"SEARCH sa USING INDEX \S+ \(type_id=\? AND bucket_start>\? AND "
+                     r"bucket_start<\?\)", plan) or "SCAN" in plan:
+        p.append(f"a time range is not an index search: {plan!r}")
     c.result("integrity", p)
 
 
@@ -226,24 +190,36 @@ def check_cli(c, tmp, db):
                                       "-o", "x"],
                  ["ingest", "--tag", "novalue", "f"], ["query", "--type", "cpu"],
                  ["query", "--type", "cpu", "--window", "abc", "-o", "x"],
-                 ["list", "extra"], ["--bogus"]):
+                 ["list", "extra"], ["--bogus"], ["query", "--label", "novalue", "-t", "cpu",
+                                                  "-o", "x"],
+                 ["top"], ["query", "-o", "x"], ["gc"], ["gc", "--keep", "soon"],
+                 ["ingest", "--time-origin", "noon", "f"], ["top", "-t", "cpu",
+                                                            "--nodefraction", "2"],
+                 ["top", "-t", "cpu", "--sample-index", "nosuch"], ["ingest", "-", "-"],
+                 ["query", "-t", "cpu", "--from", "2", "--to", "1", "-o", "x"]):
         r, q = store(db, args)
         p += q
         if r.rc != 2:
             p.append(f"{args}: exit {r.rc}, expected 2")
-    r, q = store(os.path.join(tmp, "missing.db"), ["list"])
-    p += q
-    if r.rc != 1:
-        p.append(f"list on a missing database: exit {r.rc}, expected 1")
+    for cmd in (["list"], ["query", "-t", "cpu", "-o", os.path.join(tmp, "x.pprof")],
+                ["top", "-t", "cpu"], ["gc", "--keep", "1d"]):
+        r, q = store(os.path.join(tmp, "missing.db"), cmd)
+        p += q
+        if r.rc != 1 or "no database at" not in r.err_text:
+            p.append(f"{cmd[0]} on a missing database: exit {r.rc}, {r.err_head()!r}")
+    if os.path.exists(os.path.join(tmp, "missing.db")):
+        p.append("a read command created the missing database")
     r = T.run([pprofstore(), "--help"], 30)
     if r.rc != 0 or "Exit status" not in r.out_text:
         p.append("--help does not document the exit status")
     c.result("cli", p)
 
 
-def check_sigkill(c, tmp, small, ref_small):
-    # Many processes (distinct pid/tid label sets) and kernel stacks: tens of thousands of
-    # distinct samples, so the store transaction lasts long enough to be killed inside.
+def record_big(tmp):
+    """The larger recording and perf2pprof's profile of it: (path, Raw, system-wide,
+    problems). Many processes (distinct pid/tid label sets) and kernel stacks: tens of
+    thousands of distinct samples, so a store transaction lasts long enough to be killed
+    inside, and queries can run during an ingest."""
     big = os.path.join(tmp, "big.data")
     ok, msg = record(big, ["-a", "-e", "cpu-clock", "-F", "3999", "-g"],
                      ["sh", "-c", "timeout 3 sh -c 'find /usr -type f 2>/dev/null | "
@@ -252,14 +228,14 @@ def check_sigkill(c, tmp, small, ref_small):
     if not ok:  # system-wide refused: the workload alone, longer
         ok, msg = record(big, ["-e", "cpu-clock", "-F", "4999", "-g"], [workload(), "3"])
     if not ok:
-        c.result("sigkill", [msg])
-        return
+        return None, None, False, [msg]
     ref_out = os.path.join(tmp, "big-ref.pprof")
     r = T.run([T.perf2pprof(), big, "-o", ref_out], 300)
     ref, p = load(ref_out) if r.rc == 0 else (None, [f"perf2pprof exit {r.rc}"])
-    if p:
-        c.result("sigkill", p)
-        return
+    return big, ref, wide, p
+
+
+def check_sigkill(c, tmp, small, ref_small, big, ref, wide):
     db = os.path.join(tmp, "kill.db")
     r, p = store(db, ["ingest", small])
     if p or r.rc:
@@ -308,7 +284,7 @@ def check_sigkill(c, tmp, small, ref_small):
         walsz = os.path.getsize(wal) if os.path.exists(wal) else 0
         ic = sql(db, "PRAGMA integrity_check")
         nsrc = sql(db, "SELECT count(*) FROM sources")
-        total = sql(db, "SELECT coalesce(sum(count), 0) FROM samples")
+        total = sql(db, "SELECT coalesce(sum(total), 0) FROM samples")
         state = "done" if not killed else "killed"
         if killed and walsz > 32 and nsrc == "1":
             state = "killed-in-transaction"
@@ -356,8 +332,12 @@ def check_sigkill(c, tmp, small, ref_small):
 def check_types(c, tmp):
     """Every profile type of a recording round-trips, not only cpu."""
     data = os.path.join(tmp, "types.data")
-    ok, msg = record(data, ["-e", "cpu-clock", "-F", "999", "-e", "sched:sched_switch", "-g"],
-                     ["sh", "-c", f"{workload()} 0.5; sleep 0.1; {workload()} 0.3"])
+    mutexer = S.workload("mutexer")
+    cmd = ["sh", "-c", f"{workload()} 0.5; sleep 0.1; {mutexer or workload()} 0.3"]
+    events = ["-e", "cpu-clock", "-F", "999", "-e", "sched:sched_switch"]
+    ok, msg = record(data, events + LOCK_EVENTS + ["-g"], cmd)
+    if not ok:
+        ok, msg = record(data, events + ["-g"], cmd)
     if not ok:
         print(f"SKIP types: {msg}", flush=True)
         return
@@ -381,11 +361,119 @@ def check_types(c, tmp):
         p += [f"{t}: {x}" for x in q]
     if not p and len(types) < 2:
         p.append(f"only {types} converted")
+    if S.db_value(db, "PRAGMA integrity_check") != "ok":
+        p.append("integrity_check")
     c.result("types", p, ", ".join(types))
 
 
+LOCK_EVENTS = ["-e", "lock:contention_begin", "-e", "lock:contention_end",
+               "-e", "syscalls:sys_enter_futex", "-e", "syscalls:sys_exit_futex"]
+
+
+def check_labels(c, tmp, db, data, ref):
+    pids = sorted({s.num["pid"][0] for s in ref.samples if "pid" in s.num})
+    comms = sorted({s.labels["comm"][0] for s in ref.samples if "comm" in s.labels})
+    p = []
+    if not pids or not comms:
+        c.result("labels", [f"the reference has no pid or comm labels: {pids} {comms}"])
+        return
+    cases = [(["--label", f"comm={comms[0]}"], ["--comm", comms[0]]),
+             (["--label", f"pid={pids[0]}"], ["--pid", str(pids[0])]),
+             (["--label", f"pid={pids[0]}", "--label", f"comm={comms[0]}", "--window", "1d"],
+              ["--pid", str(pids[0]), "--comm", comms[0]])]
+    for ours, theirs in cases:
+        out = os.path.join(tmp, "label-ref.pprof")
+        r = T.run([T.perf2pprof(), data, "-o", out] + theirs, 300)
+        if r.rc != 0:
+            p.append(f"perf2pprof {theirs}: exit {r.rc}")
+            continue
+        want, q = load(out)
+        got, _, q2 = S.query(db, tmp, "label", ["-t", "cpu"] + ours)
+        q += q2
+        p += q or [f"{ours}: {x}" for x in compare(want, got)]
+    got, r, q = S.query(db, tmp, "label", ["-t", "cpu", "--label", "comm=no such thread"])
+    p += q or ([] if got.total(0) == 0 and "no cpu samples" in r.err_text else
+               [f"an unmatched label: {got.total(0)} samples, {r.err_head()!r}"])
+    c.result("labels", p, f"comm={comms[0]}, pid={pids[0]}")
+
+
+def check_top(c, tmp, db, ref):
+    p = []
+    pid = sorted({s.num["pid"][0] for s in ref.samples if "pid" in s.num})[:1]
+    for sel in ([], ["--sample-index", "samples"], ["--nodecount", "3"],
+                ["--label", f"pid={pid[0]}"] if pid else []):
+        _, _, q = S.query(db, tmp, "top", ["-t", "cpu"] + [a for a in sel if a not in (
+            "--sample-index", "samples", "--nodecount", "3")])
+        if q:
+            p += q
+            continue
+        r, q = store(db, ["top", "-t", "cpu"] + sel)
+        p += q or ([] if r.rc == 0 else [f"top {sel}: exit {r.rc}: {r.err_head()}"])
+        extra = {"--sample-index": "-sample_index=samples", "--nodecount": "-nodecount=3"}
+        pr = S.P.pprof(["-top"] + [extra[a] for a in sel if a in extra],
+                       os.path.join(tmp, "top.pprof"))
+        if S.top_lines(r.out_text) != S.top_lines(pr.out_text):
+            p.append(f"top {sel} differs from pprof -top: {r.out_text[:300]!r} vs "
+                     f"{pr.out_text[:300]!r}")
+    c.result("top", p)
+
+
+def check_env(c, tmp, db):
+    p = []
+    r, q = S.store(None, ["list"], env={"PPROFSTORE_DB": db})
+    r2, q2 = store(db, ["list"])
+    p += q + q2
+    if r.rc != 0 or r.out_text != r2.out_text or "run=first" not in r.out_text:
+        p.append(f"list with $PPROFSTORE_DB: exit {r.rc}, {r.out_text[:200]!r}")
+    missing = os.path.join(tmp, "elsewhere.db")
+    r, q = S.store(None, ["--db", missing, "list"], env={"PPROFSTORE_DB": db})
+    p += q
+    if r.rc != 1 or missing not in r.err_text:
+        p.append(f"--db does not win over $PPROFSTORE_DB: exit {r.rc}, {r.err_head()!r}")
+    c.result("env", p)
+
+
+def check_concurrent(c, tmp, small, ref_small, big, ref_big):
+    db = os.path.join(tmp, "concurrent.db")
+    r, p = store(db, ["ingest", small])
+    if p or r.rc:
+        c.result("concurrent", p or [f"ingest exit {r.rc}"])
+        return
+    ok_totals = {ref_small.total(0), ref_small.total(0) + ref_big.total(0)}
+    seen = collections.Counter()
+    out = os.path.join(tmp, "concurrent.pprof")
+    proc = subprocess.Popen([pprofstore(), "--db", db, "ingest", big], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=T.quiet_env())
+    during = 0
+    while True:
+        running = proc.poll() is None
+        r, q = store(db, ["-q", "query", "-t", "cpu", "-o", out])
+        p += q
+        if r.rc != 0:
+            p.append(f"query during the ingest: exit {r.rc}: {r.err_head()}")
+            break
+        got, q = load(out)
+        p += q
+        if got is not None:
+            seen[got.total(0)] += 1
+            if got.total(0) not in ok_totals:
+                p.append(f"a query saw {got.total(0)} samples, neither of {sorted(ok_totals)}")
+        r, q = store(db, ["list"])
+        p += q + ([] if r.rc == 0 else [f"list during the ingest: exit {r.rc}"])
+        during += running
+        if not running or p:
+            break
+    _, err = proc.communicate()
+    if proc.returncode != 0:
+        p.append(f"the ingest failed: exit {proc.returncode}: {err.decode()[:300]}")
+    if during < 3:
+        p.append(f"only {during} queries ran during the ingest")
+    c.result("concurrent", p, f"{during} queries during the ingest; totals seen "
+             f"{dict(seen)}")
+
+
 def main():
-    c = Checker()
+    c = S.Checker()
     keep = os.environ.get("PPS_KEEP") == "1"
     tmp = tempfile.mkdtemp(prefix="pps_store_")
     try:
@@ -421,10 +509,18 @@ def main():
                           or "cpu" not in r.out_text):
                 p.append(f"list exit {r.rc}: {r.out_text[:200]!r}")
             c.result("list", p)
+            check_labels(c, tmp, db, data, ref)
+            check_top(c, tmp, db, ref)
+            check_env(c, tmp, db)
             check_types(c, tmp)
-            check_sigkill(c, tmp, data, ref)
+            big, ref_big, wide, p = record_big(tmp)
+            if p:
+                c.result("larger recording", p)
+            else:
+                check_concurrent(c, tmp, data, ref, big, ref_big)
+                check_sigkill(c, tmp, data, ref, big, ref_big, wide)
     finally:
-        if keep:
+        if keep or c.nfail:
             print(f"kept {tmp}", flush=True)
         else:
             shutil.rmtree(tmp, ignore_errors=True)

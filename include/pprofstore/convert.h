@@ -71,7 +71,19 @@ struct pps_convert_opts {
 	/* Wall-clock ns of the end of the recording (file mtime, or now for stdin), used for
 	 * time_nanos when the recording has no CLOCK_DATA; 0: none. */
 	int64_t end_wall_ns;
+	/* Per-sample time buckets, for the store (perf2pprof leaves them 0). With bucket_ns >
+	 * 0 every sample carries the numeric label PPS_BUCKET_LABEL: the wall-clock start (ns,
+	 * UTC, a multiple of bucket_ns) of the bucket holding its time, where wall time =
+	 * perf time + wall_offset_ns. A block or mutex wait goes in the bucket of its end, the
+	 * moment it is known whole (as Go's runtime records it), so a recording cut into
+	 * windows never has to revisit an earlier one. time_nanos is then the first sample's
+	 * wall time by the same offset. */
+	int64_t bucket_ns;
+	int64_t wall_offset_ns;
 };
+
+/* The reserved sample label of bucket_ns above; the store takes it off. */
+#define PPS_BUCKET_LABEL "pps::bucket"
 
 #define PPS_CONVERT_OPTS(name, ...)                                                                \
 	struct pps_convert_opts name = {.sz = sizeof(struct pps_convert_opts),                      \
@@ -98,6 +110,8 @@ struct pps_convert_stats {
 	uint64_t nr_unmapped_frames;   /* ... in no known map */
 	uint64_t read_ns;	       /* wall time reading and aggregating samples */
 	uint64_t symbolize_ns;	       /* wall time symbolizing and finishing profiles */
+	uint64_t nr_dwarf_samples;     /* samples whose user stack was unwound (DWARF) */
+	uint64_t nr_dwarf_truncated;   /* ... and cut short */
 };
 
 /* NULL with errno (ENOMEM). opts may be NULL (defaults). */

@@ -8,6 +8,7 @@
 #define PPS_VERSION_PATCH 0
 #define PPS_VERSION_STRING "0.1.0"
 
+#include <pprofstore/compare.h>
 #include <pprofstore/convert.h>
 #include <pprofstore/log.h>
 #include <pprofstore/profile.h>

@@ -70,8 +70,9 @@ int pps_profile_set_default_sample_type(struct pps_profile *p, const char *type)
 void pps_profile_set_time(struct pps_profile *p, int64_t time_nanos, int64_t duration_nanos);
 int pps_profile_add_comment(struct pps_profile *p, const char *comment);
 
-/* Deduplicated on start, limit, offset and file (a NULL string is ""): a repeat or-s its
- * has_* flags into the first one's and fills a missing build-id. */
+/* Deduplicated on start, limit, offset, file and build-id, a missing build-id matching any
+ * (a NULL string is ""): a repeat or-s its has_* flags into the first one's and fills a
+ * missing build-id. */
 uint64_t pps_profile_add_mapping(struct pps_profile *p, const struct pps_mapping_info *m);
 /*
  * Sets a mapping's build-id (when build_id is non-empty) and its has_* flags, which a
@@ -141,6 +142,9 @@ void pps_profile_get_period(const struct pps_profile *p, const char **type, cons
 			    int64_t *period, const char **default_sample_type);
 void pps_profile_get_time(const struct pps_profile *p, int64_t *time_nanos,
 			  int64_t *duration_nanos);
+/* The number of comments, and comment i (0-based; NULL when out of range). */
+size_t pps_profile_nr_comments(const struct pps_profile *p);
+const char *pps_profile_get_comment(const struct pps_profile *p, size_t i);
 /* Mapping id; file and build_id are never NULL. */
 int pps_profile_get_mapping(const struct pps_profile *p, uint64_t id,
 			    struct pps_mapping_info *out);
@@ -158,6 +162,56 @@ size_t pps_profile_nr_samples(const struct pps_profile *p);
 size_t pps_profile_nr_locations(const struct pps_profile *p);
 size_t pps_profile_nr_functions(const struct pps_profile *p);
 size_t pps_profile_nr_mappings(const struct pps_profile *p);
+
+/*
+ * Parses a pprof profile (profile.proto, gzipped or not: Go's runtime/pprof and
+ * net/http/pprof output, ours) from data[0..size) into a new profile (free with
+ * pps_profile_free()). Ids are renumbered and equal mappings, functions and locations
+ * shared (a location is known by its mapping and address when it has one); samples with
+ * the same stack and labels are summed. drop_frames, keep_frames, doc_url and
+ * Location.is_folded are not kept. NULL with errno: EPROTO (not a profile, or one whose
+ * indices or ids do not hold together; logged with what), EFBIG (over 1 GiB once
+ * decompressed), ENOMEM.
+ */
+struct pps_profile *pps_profile_read(const void *data, size_t size);
+
+/* One row of a flat/cum table by function (pps_profile_top()). */
+struct pps_top_row {
+	const char *name; /* the function; with object, the mapping's file; NULL: unknown */
+	bool object;	  /* a frame without a function, named by its object file */
+	int64_t flat;	  /* value of the samples whose leaf frame this is */
+	int64_t cum;	  /* value of the samples with this frame anywhere, once each */
+	bool inlined;	  /* an edge in from its caller's Line in the same location */
+	bool called;	  /* an edge in from another location (pprof prints "(inline)" when
+			     only inlined, "(partial-inline)" when both) */
+};
+
+/* A flat/cum table (pps_profile_top()). */
+struct pps_top {
+	struct pps_top_row *rows; /* the rows shown, in pprof's order */
+	size_t nr;
+	size_t nr_dropped; /* rows left out by nodefraction */
+	size_t nr_beyond;  /* rows left out by nodecount */
+	int64_t total;	   /* sum of |value| over all samples: pprof's 100% */
+};
+
+/*
+ * The flat/cum table of sample type index as pprof -top computes it at function
+ * granularity, into *out (release with pps_top_release()): a node per function name
+ * (inlined frames included; a frame without a function is its object file); rows whose
+ * |cum| is below nodefraction of the total left out, then all but the first nodecount
+ * (0: no limit); rows in pprof's order (|flat| descending, then the printed name, then
+ * |cum| descending); the (inline) marks from the edges left after edgefraction. pprof's
+ * defaults are 0.005 and 0.001. Names point into p. Returns 0, -EINVAL (no such sample
+ * type) or -ENOMEM.
+ */
+int pps_profile_top(const struct pps_profile *p, size_t index, double nodefraction,
+		    double edgefraction, size_t nodecount, struct pps_top *out);
+/* Frees the rows; accepts a zeroed or released table. */
+void pps_top_release(struct pps_top *top);
+/* A row's name as pprof prints it: the function, "[base name of the object]", or
+ * "<unknown>"; in buf when it has to be built. */
+const char *pps_top_row_name(const struct pps_top_row *r, char *buf, size_t size);
 
 /* Serializes and gzips the profile to f. Returns 0 or -errno (-EIO on a write error).
  * p is left as it was (it can be written again); f is flushed, not closed. */

@@ -69,8 +69,9 @@ struct pps_record_opts {
 	/* The command line recorded in the stream's CMDLINE feature (NULL: none). */
 	const char *const *cmdline;
 	size_t nr_cmdline;
-	/* Conversion: labels, symbolization. want is set from the types; filters and the
-	 * from/to window do not apply. NULL: defaults. */
+	/* Conversion: labels, symbolization, bucket_ns (the store's bucket width, for the
+	 * pps::bucket labels). want is set from the types, wall_offset_ns from the clocks;
+	 * filters and the from/to window do not apply. NULL: defaults. */
 	const struct pps_convert_opts *convert;
 };
 

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include <elfutils/debuginfod.h>
+#include <elfutils/libdwfl.h>
 
 #include "internal/symsrc.h"
 
@@ -23,7 +24,16 @@ struct pps_dso_search {
 	const char *buildid_dir;       /* perf's build-id cache root, NULL for none */
 	debuginfod_client *debuginfod; /* NULL: no debuginfod */
 	bool has_symfs;		       /* symfs is not "" */
+	/* For an unwinder (unwind.c): any ELF file is taken, with symbols or not (its CFI
+	 * is what is needed), and a build-id mismatch is left to the symbolizer to report. */
+	bool any_elf;
 };
+
+/*
+ * perf's build-id cache directory: dir when given, else $PERF_BUILDID_DIR, else
+ * $HOME/.debug. 0 with *out malloc'ed (NULL: no cache), or -ENOMEM.
+ */
+int pps_dso_buildid_dir(const char *dir, char **out);
 
 /*
  * Finds and opens the binary recorded as path with build-id id (NULL, 0: unknown).
@@ -51,6 +61,13 @@ char *pps_dso_cache_path(const struct pps_dso_search *search, const uint8_t *id,
 size_t pps_dso_build_id(const struct pps_dso *d, const uint8_t **id);
 /* The path of the file opened. */
 const char *pps_dso_path(const struct pps_dso *d);
+
+/*
+ * Callbacks for another Dwfl whose modules have a pps_dso as their userdata (an
+ * unwinder's, with modules at their runtime addresses): debug files, hence
+ * .debug_frame, are found as for the dso itself.
+ */
+const Dwfl_Callbacks *pps_dso_dwfl_callbacks(void);
 
 /* File offset to ELF vaddr through the PT_LOAD headers; false when no segment maps it. */
 bool pps_dso_offset_to_vaddr(const struct pps_dso *d, uint64_t offset, uint64_t *vaddr);

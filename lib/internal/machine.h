@@ -63,6 +63,13 @@ const struct pps_map *pps_machine_find_map(struct pps_machine *m, int32_t pid, b
 					   uint64_t addr, uint64_t *gen);
 
 /* The kernel map's reference symbol address and name ("_text"), false when none yet. */
+/*
+ * The generations of pid's address space and of the kernel's: each changes whenever a
+ * side-band record changes that address space (0: pid unknown). Equal generations mean
+ * every address resolves as it did.
+ */
+void pps_machine_gens(struct pps_machine *m, int32_t pid, uint64_t *user, uint64_t *kernel);
+
 bool pps_machine_kernel_ref(const struct pps_machine *m, uint64_t *addr, const char **sym);
 
 #endif /* PPS_INTERNAL_MACHINE_H */

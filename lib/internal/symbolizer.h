@@ -156,6 +156,10 @@ void pps_symbolizer_for_each_file(struct pps_symbolizer *s,
 					     void *ctx),
 				  void *ctx);
 
+/* Whether a user map's file name is anonymous memory ("//anon", "[heap]", "/memfd:...",
+ * "/tmp/perf-N.map", ...): no ELF file behind it. */
+bool pps_sym_is_anon(const char *filename);
+
 /* A short reason for a status ("file not found", "build-id mismatch", ...). */
 const char *pps_sym_status_str(enum pps_sym_status st);
 
