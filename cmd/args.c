@@ -100,3 +100,35 @@ bool cmd_parse_time(const char *s, int64_t *ns)
 	*ns = (int64_t)(frac * 1e9);
 	return true;
 }
+
+bool cmd_parse_ids(const char *prog, const char *opt, const char *s, int32_t **v, size_t *n)
+{
+	const char *p = s;
+
+	free(*v);
+	*v = NULL;
+	*n = 0;
+	while (*p) {
+		char *end;
+		long x;
+		int32_t *nv;
+
+		errno = 0;
+		x = strtol(p, &end, 10);
+		if (errno || end == p || x < -1 || x > INT32_MAX || (*end && *end != ',')) {
+			fprintf(stderr, "%s: %s: bad id list '%s'\n", prog, opt, s);
+			return false;
+		}
+		nv = realloc(*v, (*n + 1) * sizeof(**v));
+		if (!nv)
+			return false;
+		*v = nv;
+		(*v)[(*n)++] = (int32_t)x;
+		p = *end ? end + 1 : end;
+	}
+	if (!*n) {
+		fprintf(stderr, "%s: %s: empty id list\n", prog, opt);
+		return false;
+	}
+	return true;
+}

@@ -68,6 +68,23 @@ bool cmd_parse_duration(const char *s, uint64_t *ns);
  * after the minus). false when malformed. */
 bool cmd_parse_time(const char *s, int64_t *ns);
 
+/* "1,2,3" -> a malloc'ed array in *v (the old one freed), ids from -1 up. false when
+ * malformed; a message on stderr, prefixed with prog, names opt. */
+bool cmd_parse_ids(const char *prog, const char *opt, const char *s, int32_t **v, size_t *n);
+
+/* What pprofstore's options before the command say, for pprofstore record. */
+struct store_globals {
+	const char *db;
+	uint64_t bucket_ns; /* 0: the store's default */
+	const struct pps_store_tag *tags;
+	size_t nr_tags;
+	bool quiet, verbose;
+	const struct pps_convert_opts *copts; /* symbolization options */
+};
+
+/* pprofstore record: argv[0] is "record". Returns an exit code. */
+int cmd_record(int argc, char **argv, const struct store_globals *g);
+
 /* Converts a perf.data to pprof (perf2pprof). Returns an exit code. */
 int cmd_convert(const char *path, const struct convert_args *a);
 

@@ -77,39 +77,6 @@ static void log_stderr(enum pps_log_level level, const char *msg, void *ctx)
 	fprintf(stderr, "perf2pprof: %s: %s\n", names[level], msg);
 }
 
-/* "1,2,3" -> a malloc'ed array. false when malformed (a message says which). */
-static bool parse_ids(const char *opt, const char *s, int32_t **v, size_t *n)
-{
-	const char *p = s;
-
-	free(*v);
-	*v = NULL;
-	*n = 0;
-	while (*p) {
-		char *end;
-		long x;
-		int32_t *nv;
-
-		errno = 0;
-		x = strtol(p, &end, 10);
-		if (errno || end == p || x < -1 || x > INT32_MAX || (*end && *end != ',')) {
-			fprintf(stderr, "perf2pprof: %s: bad id list '%s'\n", opt, s);
-			return false;
-		}
-		nv = realloc(*v, (*n + 1) * sizeof(**v));
-		if (!nv)
-			return false;
-		*v = nv;
-		(*v)[(*n)++] = (int32_t)x;
-		p = *end ? end + 1 : end;
-	}
-	if (!*n) {
-		fprintf(stderr, "perf2pprof: %s: empty id list\n", opt);
-		return false;
-	}
-	return true;
-}
-
 static bool parse_labels(const char *s, unsigned int *labels)
 {
 	static const struct {
@@ -237,12 +204,12 @@ int main(int argc, char **argv)
 				goto out;
 			break;
 		case OPT_PID:
-			if (!parse_ids("--pid", optarg, &pids, &copts.nr_pids))
+			if (!cmd_parse_ids("perf2pprof", "--pid", optarg, &pids, &copts.nr_pids))
 				goto out;
 			copts.pids = pids;
 			break;
 		case OPT_TID:
-			if (!parse_ids("--tid", optarg, &tids, &copts.nr_tids))
+			if (!cmd_parse_ids("perf2pprof", "--tid", optarg, &tids, &copts.nr_tids))
 				goto out;
 			copts.tids = tids;
 			break;

@@ -21,6 +21,7 @@ static const char usage[] =
     "       pprofstore [--db PATH] top --type TYPE [SELECTION] [--nodecount N]\n"
     "       pprofstore [--db PATH] list\n"
     "       pprofstore [--db PATH] gc --keep DUR\n"
+    "       pprofstore [--db PATH] record [OPTIONS] [-a | -p PID | [--] COMMAND [ARGS...]]\n"
     "       pprofstore [--db PATH] diff --type TYPE --base SEL --head SEL -o FILE\n"
     "                                   [--base-out FILE] [--head-out FILE]\n"
     "       pprofstore [--db PATH] compare --type TYPE --base SEL --head SEL\n"
@@ -43,6 +44,8 @@ static const char usage[] =
     "  list                sources, tags, time ranges, types, sample counts and where\n"
     "                      each source's times come from\n"
     "  gc --keep DUR       delete data older than DUR and return the space\n"
+    "  record              record live with perf_event_open, a window at a time, each\n"
+    "                      in its own transaction (pprofstore record --help)\n"
     "  diff                one pprof profile of head minus base, built as\n"
     "                      pprof -diff_base builds it: pprof -top diff.pprof\n"
     "  compare             the regression gate: per function, flat and cum share in\n"
@@ -655,13 +658,16 @@ static int cmd_top(const struct args *a)
 static void print_entry(const struct pps_store_entry *e, void *ctx)
 {
 	char from[80], to[80];
+	char lost[32] = "-"; /* an ingested file: no windows, nothing to lose */
 
 	(void)ctx;
 	format_time(from, sizeof(from), e->start_ns);
 	format_time(to, sizeof(to), e->end_ns);
-	printf("%" PRId64 "\t%s\t%s\t%s .. %s\t%" PRId64 "\t%s\t%s\t%s\t%s\n", e->source_id,
-	       e->type, e->path, from, to, e->nr_samples, e->time_origin, *e->tags ? e->tags : "-",
-	       *e->host ? e->host : "-", e->cmdline);
+	if (e->nr_windows)
+		snprintf(lost, sizeof(lost), "%" PRId64, e->lost);
+	printf("%" PRId64 "\t%s\t%s\t%s .. %s\t%" PRId64 "\t%s\t%s\t%s\t%s\t%s\n", e->source_id,
+	       e->type, e->path, from, to, e->nr_samples, lost, e->time_origin,
+	       *e->tags ? e->tags : "-", *e->host ? e->host : "-", e->cmdline);
 }
 
 static int cmd_list(const struct args *a)
@@ -674,7 +680,8 @@ static int cmd_list(const struct args *a)
 	if (a->verbose)
 		fprintf(stderr, "pprofstore: %s: schema version %d, bucket width %" PRId64 " ns\n",
 			a->db, PPS_STORE_SCHEMA_VERSION, pps_store_bucket_ns(s));
-	printf("source\ttype\tpath\ttime range (UTC)\tsamples\ttime from\ttags\thost\tcommand\n");
+	printf("source\ttype\tpath\ttime range (UTC)\tsamples\tlost\ttime from\ttags\thost\t"
+	       "command\n");
 	err = pps_store_for_each_entry(s, print_entry, NULL);
 	pps_store_close(s);
 	return err ? EXIT_ERROR : EXIT_OK;
@@ -809,6 +816,14 @@ int main(int argc, char **argv)
 			break;
 		switch (c) {
 		case 1:
+			if (!cmd && !strcmp(optarg, "record")) {
+				/* record has options of its own and a command after them. */
+				struct store_globals g = {a.db,	   a.bucket_ns, a.tags, a.nr_tags,
+							  a.quiet, a.verbose,	&copts};
+
+				ret = cmd_record(argc - optind + 1, argv + optind - 1, &g);
+				goto out;
+			}
 			if (!cmd)
 				cmd = optarg;
 			else

@@ -143,6 +143,7 @@ struct pps_convert {
 	struct memo *memo;
 	struct pps_unwind *unwind; /* made on the first sample with user stacks */
 	bool has_cpu_profile;
+	bool window_done; /* live: pps_convert_flush() handed out the profiles of a window */
 	uint64_t stack[MAX_STACK];
 };
 
@@ -890,9 +891,10 @@ static int add_wait(struct pps_convert *c, struct pps_reader *r, enum prof_kind 
 				labels[nr++] = (struct pps_label){.key = "symbol", .str = sym};
 		}
 	}
-	if (bucket_label(c, w->end, &labels[nr]))
+	/* A piece cut at a window's end belongs to that window: [start, end). */
+	if (bucket_label(c, w->continues && w->end > w->start ? w->end - 1 : w->end, &labels[nr]))
 		nr++;
-	values[0] = 1;
+	values[0] = w->continues ? 0 : 1; /* a wait's contention counts once, where it ends */
 	values[1] = (int64_t)(w->end - w->start);
 	cp->pub.nr_samples++;
 	return pps_profile_add_sample(cp->pub.profile, w->stack, w->nr_stack, values, labels, nr);
@@ -1109,6 +1111,15 @@ static struct memo_slot *memo_slot(struct memo *m, const uint64_t *key, size_t n
 		    !memcmp(e + 1, key, n * sizeof(*key)))
 			return s;
 	}
+}
+
+/* Forgets every entry (their refs are samples of profiles handed out), keeping the
+ * memory. */
+static void memo_clear(struct memo *m)
+{
+	memset(m->slots, 0, m->cap * sizeof(*m->slots));
+	m->used = 0;
+	m->pool_len = 0;
 }
 
 /* Remembers key -> ref in slot (from memo_slot()). Returns 0 or -ENOMEM. */
@@ -1598,9 +1609,10 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-PPS_API int pps_convert_run(struct pps_convert *c, struct pps_reader *r)
+/* Converts records until the reader has none: returns its 0 (end), -EAGAIN (a fed reader
+ * wants more bytes) or fatal error, or the converter's -ENOMEM. */
+static int read_records(struct pps_convert *c, struct pps_reader *r)
 {
-	uint64_t t0 = now_ns(), t1;
 	struct pps_event ev;
 	int ret;
 
@@ -1629,6 +1641,15 @@ PPS_API int pps_convert_run(struct pps_convert *c, struct pps_reader *r)
 		if (ret < 0)
 			return ret;
 	}
+	return ret;
+}
+
+PPS_API int pps_convert_run(struct pps_convert *c, struct pps_reader *r)
+{
+	uint64_t t0 = now_ns(), t1;
+	int ret;
+
+	ret = read_records(c, r);
 	if (ret < 0)
 		return ret;
 	/* The symbolizer is this thread's again. */
@@ -1673,6 +1694,200 @@ PPS_API int pps_convert_run(struct pps_convert *c, struct pps_reader *r)
 	}
 	set_times(c, r);
 	c->stats.symbolize_ns = now_ns() - t1;
+	return 0;
+}
+
+/* ---- live capture: windows ---------------------------------------------------------- */
+
+/* A profile's previous window while the next one takes its place. */
+struct old_window {
+	struct pps_profile *profile;
+	struct loc_info *locs;
+	size_t nr_locs;
+};
+
+struct remap_ctx {
+	struct pps_convert *c;
+	struct pps_reader *r;
+	struct old_window *old;
+	enum prof_kind kind;
+};
+
+/* The id in cp's new profile of a location of its old one (li); 0 on ENOMEM. */
+static uint64_t carry_location(struct conv_profile *cp, const struct loc_info *li)
+{
+	uint64_t mapping_id = 0, id;
+
+	if (li->filename) {
+		char bid[41] = "";
+		struct pps_mapping_info mi = {
+		    .start = li->start,
+		    .limit = li->end,
+		    .offset = li->pgoff,
+		    .file = li->filename,
+		    .build_id = bid,
+		};
+
+		if (li->build_id_size)
+			pps_hex(li->build_id, li->build_id_size, bid);
+		mapping_id = pps_profile_add_mapping(cp->pub.profile, &mi);
+		if (!mapping_id)
+			return 0;
+	}
+	id = pps_profile_add_location(cp->pub.profile, mapping_id, li->addr, NULL, 0);
+	if (!id || id <= cp->nr_locs)
+		return id;
+	if (id > cp->locs_cap) {
+		size_t ncap = cp->locs_cap ? cp->locs_cap * 2 : 64;
+		struct loc_info *n;
+
+		while (ncap < id)
+			ncap *= 2;
+		n = realloc(cp->locs, ncap * sizeof(*n));
+		if (!n)
+			return 0;
+		cp->locs = n;
+		cp->locs_cap = ncap;
+	}
+	cp->locs[id - 1] = *li;
+	cp->locs[id - 1].mapping_id = mapping_id;
+	cp->locs[id - 1].unresolved = false;
+	cp->nr_locs = id;
+	return id;
+}
+
+/* A pending wait's stack, from its profile's old location ids to the new ones. */
+static int remap_stack(int32_t pid, uint64_t *ids, size_t nr, void *ctx)
+{
+	struct remap_ctx *x = ctx;
+	struct conv_profile *cp = get_profile_kind(x->c, x->r, NULL, x->kind, pid);
+	size_t i = 0;
+
+	if (!cp)
+		return -ENOMEM;
+	while (i < x->c->nr_profiles && x->c->profiles[i] != cp)
+		i++;
+	for (size_t k = 0; k < nr; k++) {
+		/* A profile made by get_profile_kind() just now has no old window: only
+		 * waits that started in a window have stacks, and their profiles exist. */
+		if (i == x->c->nr_profiles || !ids[k] || ids[k] > x->old[i].nr_locs)
+			return -EINVAL;
+		ids[k] = carry_location(cp, &x->old[i].locs[ids[k] - 1]);
+		if (!ids[k])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * Replaces every profile of the window that was handed out by an empty one of the same
+ * type, keeping processes, maps and symbolization caches; pending waits get their stacks
+ * in the new profiles. After a failure the converter can only be freed.
+ */
+static int next_window(struct pps_convert *c, struct pps_reader *r)
+{
+	struct old_window *old = calloc(c->nr_profiles + 1, sizeof(*old));
+	struct remap_ctx x = {.c = c, .r = r, .old = old};
+	size_t n = c->nr_profiles;
+	int err = 0;
+
+	if (!old)
+		return -ENOMEM;
+	for (size_t i = 0; i < n && !err; i++) {
+		struct conv_profile *cp = c->profiles[i];
+
+		old[i] = (struct old_window){cp->pub.profile, cp->locs, cp->nr_locs};
+		cp->pub.profile = pps_profile_new();
+		cp->locs = NULL;
+		cp->nr_locs = cp->locs_cap = 0;
+		cp->pub.nr_samples = 0;
+		cp->nr_dwarf = cp->nr_dwarf_truncated = 0;
+		if (cp->cache.slots)
+			memset(cp->cache.slots, 0, cp->cache.cap * sizeof(*cp->cache.slots));
+		cp->cache.used = 0;
+		err = cp->pub.profile
+			  ? setup_profile(
+				c, r, cp,
+				cp->kind == KIND_EVENT ? pps_reader_evsel(r, cp->evsel_idx) : NULL)
+			  : -ENOMEM;
+	}
+	/* Memo entries are refs to samples of the old profiles. */
+	memo_clear(c->memo);
+	x.kind = KIND_BLOCK;
+	err = err ?: pps_waits_remap(c->offcpu, remap_stack, &x);
+	x.kind = KIND_MUTEX;
+	err = err ?: pps_waits_remap(c->klock, remap_stack, &x);
+	err = err ?: pps_waits_remap(c->futex, remap_stack, &x);
+	for (size_t i = 0; i < n; i++) {
+		pps_profile_free(old[i].profile);
+		free(old[i].locs);
+	}
+	free(old);
+	c->window_done = false;
+	return err;
+}
+
+PPS_API int pps_convert_feed(struct pps_convert *c, struct pps_reader *r)
+{
+	uint64_t t0 = now_ns();
+	int ret = 0;
+
+	if (c->window_done)
+		ret = next_window(c, r);
+	if (!ret)
+		ret = read_records(c, r);
+	c->stats.read_ns += now_ns() - t0;
+	return ret == -EAGAIN ? 0 : ret;
+}
+
+PPS_API int pps_convert_flush(struct pps_convert *c, struct pps_reader *r, uint64_t start,
+			      uint64_t end, bool last)
+{
+	void *a[2] = {c, r};
+	uint64_t t0 = now_ns();
+	struct pps_clock_data cd;
+	int64_t wall = 0;
+	int ret = 0;
+
+	if (end < start)
+		return -EINVAL;
+	if (c->window_done)
+		ret = next_window(c, r);
+	/* A fed reader is a pipe, so no prefetcher starts (prefetch_start()); were one
+	 * running, the symbolizer (not thread-safe) must be this thread's again before
+	 * finish_profile(), and no later window may start another. */
+	if (c->prefetch) {
+		pps_prefetch_free(c->prefetch);
+		c->prefetch = NULL;
+	}
+	c->prefetch_tried = true;
+	/* Off-CPU and futex waits still open: the part inside this window counts here (the
+	 * rest in the next ones), or, at the end, up to the end, as pps_convert_run() counts
+	 * them up to the recording's last timestamp. Kernel lock waits last microseconds and
+	 * count where they end, or not at all when the recording ends first, as perf lock
+	 * contention does. */
+	if (!ret && last) {
+		ret = pps_waits_flush(c->offcpu, end, flush_block, a);
+		ret = ret ?: pps_waits_flush(c->futex, end, flush_mutex, a);
+	} else if (!ret) {
+		ret = pps_waits_split(c->offcpu, end, flush_block, a);
+		ret = ret ?: pps_waits_split(c->futex, end, flush_mutex, a);
+	}
+	if (!ret && c->sym)
+		ret = tell_symbolizer(c, r);
+	for (size_t i = 0; i < c->nr_profiles && !ret; i++) {
+		ret = finish_profile(c, r, c->profiles[i]);
+		ret = ret ?: dwarf_comment(c->profiles[i]);
+	}
+	if (ret)
+		return ret;
+	pps_reader_clock_data(r, &cd);
+	if (cd.has_clock_data && cd.tod_ns)
+		wall = (int64_t)cd.tod_ns + ((int64_t)start - (int64_t)cd.clockid_ns);
+	for (size_t i = 0; i < c->nr_profiles; i++)
+		pps_profile_set_time(c->profiles[i]->pub.profile, wall, (int64_t)(end - start));
+	c->window_done = true;
+	c->stats.symbolize_ns += now_ns() - t0;
 	return 0;
 }
 

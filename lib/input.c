@@ -54,6 +54,59 @@ out_close:
 	return err;
 }
 
+int pps_input_open_fed(struct pps_input *in)
+{
+	memset(in, 0, sizeof(*in));
+	in->fd = -1;
+	in->limit = UINT64_MAX;
+	in->fed = true;
+	in->cap = INPUT_BUF_SIZE;
+	in->buf = aligned_alloc(8, in->cap);
+	return in->buf ? 0 : -ENOMEM;
+}
+
+int pps_input_feed(struct pps_input *in, const void *data, size_t n)
+{
+	size_t have = in->tail - in->head;
+
+	if (!in->fed || in->eof)
+		return -EPIPE;
+	if (n > PPS_INPUT_FED_MAX || have > PPS_INPUT_FED_MAX - n)
+		return -ENOBUFS;
+	if (in->tail + n > in->cap) {
+		/* Move the unread bytes to the front (they stay 8-byte aligned there), and
+		 * grow when they would still not leave room: amortized, a byte moves O(1)
+		 * times however the feeds and the consumption interleave. */
+		if (have + n > in->cap / 2) {
+			size_t cap = in->cap;
+			uint8_t *buf;
+
+			while (cap < 2 * (have + n))
+				cap *= 2;
+			buf = aligned_alloc(8, cap);
+			if (!buf)
+				return -ENOMEM;
+			memcpy(buf, in->buf + in->head, have);
+			free(in->buf);
+			in->buf = buf;
+			in->cap = cap;
+		} else {
+			memmove(in->buf, in->buf + in->head, have);
+		}
+		in->head = 0;
+		in->tail = have;
+	}
+	memcpy(in->buf + in->tail, data, n);
+	in->tail += n;
+	in->bytes_read += n;
+	return 0;
+}
+
+void pps_input_feed_end(struct pps_input *in)
+{
+	in->eof = true;
+}
+
 void pps_input_release(struct pps_input *in)
 {
 	if (!in)
@@ -88,6 +141,10 @@ const uint8_t *pps_input_peek(struct pps_input *in, size_t n, size_t *avail)
 
 	if (have >= n)
 		goto out;
+	if (in->fed) {
+		*avail = have;
+		return NULL;
+	}
 	if (n > in->cap) {
 		*avail = have;
 		return NULL;

@@ -165,6 +165,11 @@ int pps_ordered_push(struct pps_ordered *oq, uint64_t time, const void *rec, uin
 	return 0;
 }
 
+bool pps_ordered_released(const struct pps_ordered *oq)
+{
+	return oq->has_released && oq->nr_runs && run_head(oq->runs[0])->time <= oq->released;
+}
+
 bool pps_ordered_flushable(struct pps_ordered *oq)
 {
 	if (!oq->flushing)
@@ -218,4 +223,11 @@ void pps_ordered_flush_half(struct pps_ordered *oq)
 		return;
 	oq->limit = run_head(oq->runs[0])->time + (oq->max_time - run_head(oq->runs[0])->time) / 2;
 	oq->flushing = true;
+}
+
+void pps_ordered_release_to(struct pps_ordered *oq, uint64_t time)
+{
+	if (!oq->has_released || time > oq->released)
+		oq->released = time;
+	oq->has_released = true;
 }

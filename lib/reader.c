@@ -54,6 +54,7 @@ struct pps_reader {
 
 	uint64_t data_end; /* file mode: end of the data section as readable */
 	bool done;	   /* no more records can be read */
+	bool need_magic;   /* fed: the pipe header has not been read yet */
 	unsigned int nr_reports;
 
 	/* zstd stream for PERF_RECORD_COMPRESSED: input copied from the record, output
@@ -328,13 +329,10 @@ static int open_file_mode(struct pps_reader *r)
 	return err;
 }
 
-PPS_API struct pps_reader *pps_reader_open(const char *path, const struct pps_reader_opts *opts)
+/* The state both constructors start from. NULL with errno (EINVAL, ENOMEM). */
+static struct pps_reader *reader_alloc(const char *path, const struct pps_reader_opts *opts)
 {
 	struct pps_reader *r;
-	const uint8_t *p;
-	uint64_t magic_size[2];
-	size_t avail;
-	int err;
 
 	if (!path || (opts && opts->sz < offsetof(struct pps_reader_opts, max_queue_bytes))) {
 		errno = EINVAL;
@@ -348,8 +346,9 @@ PPS_API struct pps_reader *pps_reader_open(const char *path, const struct pps_re
 	r->path = strdup(path);
 	r->scratch = aligned_alloc(8, MAX_RECORD_SIZE);
 	if (!r->path || !r->scratch) {
-		err = -ENOMEM;
-		goto out_free;
+		pps_reader_free(r);
+		errno = ENOMEM;
+		return NULL;
 	}
 	r->stats.first_time = r->stats.last_time = PPS_NO_TIME;
 	if (opts) {
@@ -360,7 +359,20 @@ PPS_API struct pps_reader *pps_reader_open(const char *path, const struct pps_re
 	if (!r->queue_max)
 		r->queue_max = DEFAULT_QUEUE_MAX;
 	pps_ordered_init(&r->oq);
+	return r;
+}
 
+PPS_API struct pps_reader *pps_reader_open(const char *path, const struct pps_reader_opts *opts)
+{
+	struct pps_reader *r;
+	const uint8_t *p;
+	uint64_t magic_size[2];
+	size_t avail;
+	int err;
+
+	r = reader_alloc(path, opts);
+	if (!r)
+		return NULL;
 	err = pps_input_open(&r->in, path);
 	if (err) {
 		pps_err("%s: %s", path, strerror(-err));
@@ -407,6 +419,39 @@ out_free:
 	pps_reader_free(r);
 	errno = err == -ENOMEM ? ENOMEM : (err == PPS_CORRUPT ? EPROTO : -err);
 	return NULL;
+}
+
+PPS_API struct pps_reader *pps_reader_new_fed(const char *name, const struct pps_reader_opts *opts)
+{
+	struct pps_reader *r = reader_alloc(name, opts);
+	int err;
+
+	if (!r)
+		return NULL;
+	err = pps_input_open_fed(&r->in);
+	if (err) {
+		pps_reader_free(r);
+		errno = -err;
+		return NULL;
+	}
+	r->pipe = true;
+	r->need_magic = true;
+	return r;
+}
+
+PPS_API int pps_reader_feed(struct pps_reader *r, const void *data, size_t n)
+{
+	return pps_input_feed(&r->in, data, n);
+}
+
+PPS_API void pps_reader_feed_end(struct pps_reader *r)
+{
+	pps_input_feed_end(&r->in);
+}
+
+PPS_API void pps_reader_release(struct pps_reader *r, uint64_t time)
+{
+	pps_ordered_release_to(&r->oq, time);
 }
 
 PPS_API void pps_reader_free(struct pps_reader *r)
@@ -657,6 +702,57 @@ static int read_trailing_blob(struct pps_reader *r, uint64_t n, void **out)
 }
 
 /*
+ * Fed input: whether the bytes that follow a record in the stream (pipe-mode tracing
+ * data, AUXTRACE data) have all been fed, so that the record can be consumed with them.
+ * Sizes too short or too big to hold a length are left to validation and the normal path.
+ */
+static bool fed_trailing_ready(struct pps_reader *r, const uint8_t *p,
+			       const struct perf_event_header *h)
+{
+	uint64_t trailing;
+	uint32_t size32;
+	size_t avail;
+
+	if (h->type == PERF_RECORD_HEADER_TRACING_DATA && h->size >= 12) {
+		memcpy(&size32, p + 8, 4);
+		trailing = PPS_ALIGN8((uint64_t)size32);
+	} else if (h->type == PERF_RECORD_AUXTRACE && h->size >= 48) {
+		memcpy(&trailing, p + 8, 8);
+	} else {
+		return true;
+	}
+	if (trailing > PPS_MAX_TRACING_DATA)
+		return true;
+	return pps_input_peek(&r->in, h->size + (size_t)trailing, &avail) != NULL;
+}
+
+/* Fed input: the 16-byte pipe-mode header. 1: read; -EAGAIN: not all fed yet; -EPROTO:
+ * the stream ended before it or is not a pipe-mode perf.data (reported, fatal). */
+static int fed_magic(struct pps_reader *r)
+{
+	uint64_t magic_size[2];
+	const uint8_t *p;
+	size_t avail;
+
+	p = pps_input_peek(&r->in, sizeof(magic_size), &avail);
+	if (!p && !r->in.eof)
+		return -EAGAIN;
+	if (p)
+		memcpy(magic_size, p, sizeof(magic_size));
+	if (!p || memcmp(p, "PERFILE2", 8) != 0 || magic_size[1] != 16) {
+		pps_err("%s: not a pipe-mode perf.data stream (no PERFILE2 magic with header "
+			"size 16 at offset 0)",
+			r->path);
+		r->done = true;
+		r->stats.truncated = !p;
+		return PPS_CORRUPT;
+	}
+	pps_input_consume(&r->in, sizeof(magic_size));
+	r->need_magic = false;
+	return 1;
+}
+
+/*
  * Next record in stream order, validated, with user records applied to the reader
  * (attrs, features, tracing data, compressed data). 1: *rec; 0: end; <0: fatal.
  */
@@ -674,9 +770,16 @@ static int next_raw(struct pps_reader *r, struct raw_rec *rec)
 			goto got_record;
 		if (r->done)
 			return 0;
+		if (r->need_magic) {
+			ret = fed_magic(r);
+			if (ret <= 0)
+				return ret;
+		}
 		offset = r->in.pos;
 		p = pps_input_peek(&r->in, sizeof(h), &avail);
 		if (!p) {
+			if (r->in.fed && !r->in.eof)
+				return -EAGAIN;
 			if (r->in.err) {
 				pps_err("%s: offset %#" PRIx64 ": read error: %s", r->path, offset,
 					strerror(-r->in.err));
@@ -709,11 +812,15 @@ static int next_raw(struct pps_reader *r, struct raw_rec *rec)
 		}
 		p = pps_input_peek(&r->in, h.size, &avail);
 		if (!p) {
+			if (r->in.fed && !r->in.eof)
+				return -EAGAIN;
 			if (r->in.err)
 				continue; /* reported above on the next pass */
 			mark_truncated(r, offset, h.type, h.size, avail);
 			return 0;
 		}
+		if (r->in.fed && !r->in.eof && !fed_trailing_ready(r, p, &h))
+			return -EAGAIN;
 		rec->p = p;
 		rec->type = h.type;
 		rec->size = h.size;
@@ -1005,6 +1112,9 @@ static int next_ordered(struct pps_reader *r, struct pps_event *ev)
 		if (pps_ordered_flushable(&r->oq))
 			return deliver_queued(r, ev);
 		ret = next_in_stream(r, &rec, ev);
+		/* A fed reader has read everything fed so far: what was released may go. */
+		if (ret == -EAGAIN && pps_ordered_released(&r->oq))
+			return deliver_queued(r, ev);
 		if (ret < 0)
 			return ret;
 		if (ret == 0) {

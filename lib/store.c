@@ -74,6 +74,7 @@ enum stmt_id {
 	S_TYPES_LIST,
 	S_ENTRIES,
 	S_MAX_IDS,
+	S_WIN_INS,
 	NR_STMTS
 };
 
@@ -128,14 +129,18 @@ static const char *const stmt_sql[NR_STMTS] = {
     [S_ENTRIES] = "SELECT s.id, s.path, s.host, s.cmdline, s.time_origin, "
 		  "coalesce((SELECT group_concat(key || '=' || value, ',') FROM "
 		  "(SELECT key, value FROM tags WHERE source_id = s.id ORDER BY key, value)), ''), "
-		  "t.name, st.start_ns, st.end_ns, st.nr_samples FROM source_types st "
-		  "JOIN sources s ON s.id = st.source_id JOIN types t ON t.id = st.type_id "
-		  "ORDER BY s.id, t.name",
+		  "t.name, st.start_ns, st.end_ns, st.nr_samples, "
+		  "(SELECT count(*) FROM windows WHERE source_id = s.id), "
+		  "(SELECT coalesce(sum(lost), 0) FROM windows WHERE source_id = s.id) "
+		  "FROM source_types st JOIN sources s ON s.id = st.source_id "
+		  "JOIN types t ON t.id = st.type_id ORDER BY s.id, t.name",
     [S_MAX_IDS] = "SELECT (SELECT coalesce(max(id), 0) FROM strings), "
 		  "(SELECT coalesce(max(id), 0) FROM mappings), "
 		  "(SELECT coalesce(max(id), 0) FROM functions), "
 		  "(SELECT coalesce(max(id), 0) FROM locations), "
 		  "(SELECT coalesce(max(id), 0) FROM labelsets)",
+    [S_WIN_INS] = "INSERT INTO windows (source_id, start_ns, end_ns, lost, nr_samples) "
+		  "VALUES (?1, ?2, ?3, ?4, ?5)",
 };
 
 struct pps_store {
@@ -1004,7 +1009,7 @@ static int cmp_bucket_rows(const void *a, const void *b)
  * Writes the samples of one (type, source) as a row per bucket. all holds entries of
  * stride 2 + 1 + N: (bucket, stack, label set, N values); it is sorted here. A bucket
  * that already has a row (another window of a recording) is merged into it. *total: the
- * sum of the first values written.
+ * sum of the first values of all's entries (not of what the rows held before).
  */
 static int ingest_buckets(struct pps_store *s, int64_t type_id, int64_t source_id,
 			  struct pps_bucket *all, int64_t *total)
@@ -1032,6 +1037,8 @@ static int ingest_buckets(struct pps_store *s, int64_t type_id, int64_t source_i
 			err = -EIO;
 		if (err)
 			break;
+		/* What this call adds: not the entries an earlier window left in the row. */
+		*total += pps_bucket_total(&one);
 		sqlite3_bind_int64(st, 1, type_id);
 		sqlite3_bind_int64(st, 2, bucket);
 		sqlite3_bind_int64(st, 3, source_id);
@@ -1065,7 +1072,6 @@ static int ingest_buckets(struct pps_store *s, int64_t type_id, int64_t source_i
 		err = step_insert(s, st, NULL);
 		free(blob);
 		blob = NULL;
-		*total += pps_bucket_total(&one);
 	}
 	pps_bucket_release(&one);
 	return err;
@@ -1178,12 +1184,40 @@ out_free:
 	return err;
 }
 
+/* The sources row of src and its tags; *id gets its id. Inside a transaction. */
+static int insert_source(struct pps_store *s, const struct pps_store_source *src, int64_t now,
+			 int64_t *id)
+{
+	sqlite3_stmt *st = stmt(s, S_SRC_INS);
+	int err;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, src->path ? src->path : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (int64_t)src->size);
+	sqlite3_bind_int64(st, 3, (int64_t)src->content_hash);
+	sqlite3_bind_text(st, 4, src->host ? src->host : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, src->cmdline ? src->cmdline : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, src->time_origin ? src->time_origin : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, now);
+	err = step_insert(s, st, id);
+	for (size_t i = 0; i < src->nr_tags && !err; i++) {
+		st = stmt(s, S_TAG_INS);
+		if (!st)
+			return -EIO;
+		sqlite3_bind_int64(st, 1, *id);
+		sqlite3_bind_text(st, 2, src->tags[i].key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, src->tags[i].value, -1, SQLITE_STATIC);
+		err = step_insert(s, st, NULL);
+	}
+	return err;
+}
+
 PPS_API int pps_store_ingest(struct pps_store *s, const struct pps_store_source *src,
 			     const char *const *types, struct pps_profile *const *profiles,
 			     size_t n)
 {
 	int64_t source_id, now = now_wall_ns();
-	sqlite3_stmt *st;
 	int err;
 
 	if (s->readonly)
@@ -1196,30 +1230,7 @@ PPS_API int pps_store_ingest(struct pps_store *s, const struct pps_store_source 
 		err = err > 0 ? -EEXIST : err;
 		goto out_rollback;
 	}
-	st = stmt(s, S_SRC_INS);
-	if (!st) {
-		err = -EIO;
-		goto out_rollback;
-	}
-	sqlite3_bind_text(st, 1, src->path ? src->path : "", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (int64_t)src->size);
-	sqlite3_bind_int64(st, 3, (int64_t)src->content_hash);
-	sqlite3_bind_text(st, 4, src->host ? src->host : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, src->cmdline ? src->cmdline : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, src->time_origin ? src->time_origin : "", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 7, now);
-	err = step_insert(s, st, &source_id);
-	for (size_t i = 0; i < src->nr_tags && !err; i++) {
-		st = stmt(s, S_TAG_INS);
-		if (!st) {
-			err = -EIO;
-			break;
-		}
-		sqlite3_bind_int64(st, 1, source_id);
-		sqlite3_bind_text(st, 2, src->tags[i].key, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, src->tags[i].value, -1, SQLITE_STATIC);
-		err = step_insert(s, st, NULL);
-	}
+	err = insert_source(s, src, now, &source_id);
 	for (size_t i = 0; i < n && !err; i++)
 		err = ingest_one(s, source_id, types[i], profiles[i], now);
 	if (err)
@@ -1235,6 +1246,80 @@ PPS_API int pps_store_ingest_profile(struct pps_store *s, const struct pps_store
 				     const char *type, struct pps_profile *p)
 {
 	return pps_store_ingest(s, src, &type, &p, 1);
+}
+
+/* ---- live sources --------------------------------------------------------------------- */
+
+PPS_API int pps_store_add_source(struct pps_store *s, const struct pps_store_source *src,
+				 int64_t *id)
+{
+	struct pps_store_source live = *src;
+	int64_t now = now_wall_ns();
+	int err;
+
+	if (s->readonly)
+		return -EROFS;
+	if (!live.content_hash && !live.size) {
+		/* No content to recognize it by: a key unique to this recording. */
+		uint64_t h = FNV_INIT;
+		pid_t pid = getpid();
+
+		h = fnv1a(h, "live", 4);
+		h = fnv1a(h, &now, sizeof(now));
+		h = fnv1a(h, &pid, sizeof(pid));
+		if (live.host)
+			h = fnv1a(h, live.host, strlen(live.host));
+		live.content_hash = h;
+	}
+	err = exec(s, "BEGIN IMMEDIATE");
+	if (err)
+		return err;
+	err = insert_source(s, &live, now, id);
+	if (err) {
+		exec(s, "ROLLBACK");
+		return err;
+	}
+	return exec(s, "COMMIT");
+}
+
+/*
+ * A window goes through ingest_one(), as a file's profiles do: its samples into the buckets
+ * of their pps::bucket labels, merged into the rows earlier windows of the source left in
+ * the same buckets; source_types grows to cover it.
+ */
+PPS_API int pps_store_append(struct pps_store *s, int64_t source_id,
+			     const struct pps_store_window *w, const char *const *types,
+			     struct pps_profile *const *profiles, size_t n)
+{
+	int64_t now = now_wall_ns();
+	sqlite3_stmt *st;
+	int err;
+
+	if (s->readonly)
+		return -EROFS;
+	if (w->end_ns < w->start_ns)
+		return -EINVAL;
+	err = exec(s, "BEGIN IMMEDIATE");
+	if (err)
+		return err;
+	for (size_t i = 0; i < n && !err; i++)
+		err = ingest_one(s, source_id, types[i], profiles[i], now);
+	st = err ? NULL : stmt(s, S_WIN_INS);
+	if (!err && !st)
+		err = -EIO;
+	if (!err) {
+		sqlite3_bind_int64(st, 1, source_id);
+		sqlite3_bind_int64(st, 2, w->start_ns);
+		sqlite3_bind_int64(st, 3, w->end_ns);
+		sqlite3_bind_int64(st, 4, (int64_t)w->lost);
+		sqlite3_bind_int64(st, 5, (int64_t)w->nr_samples);
+		err = step_insert(s, st, NULL);
+	}
+	if (err) {
+		exec(s, "ROLLBACK");
+		return err;
+	}
+	return exec(s, "COMMIT");
 }
 
 /* ---- query -------------------------------------------------------------------------- */
@@ -2033,6 +2118,77 @@ static int agg_add(struct agg *a, struct pps_bucket *b, const int64_t *e)
 	return pps_bucket_add(b, e[0], e[1], e + 2);
 }
 
+/*
+ * The live windows of a selection's sources that overlap its buckets (the label filters do
+ * not apply: lost records have no labels): their number and lost records.
+ */
+static int window_losses(struct pps_store *s, const struct pps_store_selection *sel, int64_t *nr,
+			 int64_t *lost)
+{
+	static const char head[] = "SELECT count(*), coalesce(sum(lost), 0) FROM windows w "
+				   "WHERE 1";
+	static const char range_term[] = " AND w.end_ns > ? AND w.start_ns < ?";
+	static const char source_term[] = " AND w.source_id = ?";
+	static const char tag_term[] =
+	    " AND w.source_id IN (SELECT source_id FROM tags WHERE key = ? AND value = ?)";
+	bool all_time = !sel->from_ns && !sel->to_ns;
+	size_t len = sizeof(head) + sizeof(range_term) + sizeof(source_term) +
+		     sel->nr_tags * sizeof(tag_term);
+	sqlite3_stmt *st = NULL;
+	char *sql = malloc(len);
+	int rc, n = 1, err = 0;
+
+	*nr = *lost = 0;
+	if (!sql)
+		return -ENOMEM;
+	memcpy(sql, head, sizeof(head) - 1);
+	len = sizeof(head) - 1;
+	if (!all_time) {
+		memcpy(sql + len, range_term, sizeof(range_term) - 1);
+		len += sizeof(range_term) - 1;
+	}
+	if (sel->source_id > 0) {
+		memcpy(sql + len, source_term, sizeof(source_term) - 1);
+		len += sizeof(source_term) - 1;
+	}
+	for (size_t i = 0; i < sel->nr_tags; i++, len += sizeof(tag_term) - 1)
+		memcpy(sql + len, tag_term, sizeof(tag_term) - 1);
+	sql[len] = '\0';
+	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		err = db_err(s, rc, "query windows");
+		goto out;
+	}
+	if (!all_time) {
+		/* The selected buckets span [bucket_of(from), bucket_of(to - 1) + width). */
+		int64_t last = sel->to_ns > sel->from_ns ? bucket_of(sel->to_ns - 1, s->bucket_ns)
+							 : sel->to_ns;
+
+		sqlite3_bind_int64(st, n++, bucket_of(sel->from_ns, s->bucket_ns));
+		sqlite3_bind_int64(st, n++,
+				   sel->to_ns <= sel->from_ns	     ? sel->to_ns
+				   : last > INT64_MAX - s->bucket_ns ? INT64_MAX
+								     : last + s->bucket_ns);
+	}
+	if (sel->source_id > 0)
+		sqlite3_bind_int64(st, n++, sel->source_id);
+	for (size_t i = 0; i < sel->nr_tags; i++) {
+		sqlite3_bind_text(st, n++, sel->tags[i].key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, n++, sel->tags[i].value, -1, SQLITE_STATIC);
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*nr = sqlite3_column_int64(st, 0);
+		*lost = sqlite3_column_int64(st, 1);
+	} else {
+		err = db_err(s, rc, "query windows");
+	}
+out:
+	sqlite3_finalize(st);
+	free(sql);
+	return err;
+}
+
 PPS_API struct pps_profile *pps_store_select(struct pps_store *s,
 					     const struct pps_store_selection *sel)
 {
@@ -2143,6 +2299,19 @@ PPS_API struct pps_profile *pps_store_select(struct pps_store *s,
 	resolve_release(&res);
 	if (!err && first <= last)
 		pps_profile_set_time(p, first, last - first + s->bucket_ns);
+	if (!err) {
+		int64_t nr_windows, lost;
+		char comment[160];
+
+		err = window_losses(s, sel, &nr_windows, &lost);
+		if (!err && nr_windows) {
+			snprintf(comment, sizeof(comment),
+				 "pprofstore: %" PRId64 " records lost in the %" PRId64
+				 " live windows queried",
+				 lost, nr_windows);
+			err = pps_profile_add_comment(p, comment);
+		}
+	}
 	pps_bucket_release(&all);
 	free(buf.p);
 	free(locs);
@@ -2289,6 +2458,8 @@ PPS_API int pps_store_for_each_entry(struct pps_store *s,
 		    .start_ns = sqlite3_column_int64(st, 7),
 		    .end_ns = sqlite3_column_int64(st, 8),
 		    .nr_samples = sqlite3_column_int64(st, 9),
+		    .nr_windows = sqlite3_column_int64(st, 10),
+		    .lost = sqlite3_column_int64(st, 11),
 		};
 		fn(&e, ctx);
 	}
@@ -2505,6 +2676,9 @@ static int gc_orphans(struct pps_store *s, int64_t before_ns, struct pps_store_g
 		  ?: run(s, "DELETE FROM tags WHERE source_id NOT IN (SELECT id FROM sources)",
 			 NULL, 0, NULL);
 	err = err
+		  ?: run(s, "DELETE FROM windows WHERE source_id NOT IN (SELECT id FROM sources)",
+			 NULL, 0, NULL);
+	err = err
 		  ?: run(s,
 			 "DELETE FROM source_types WHERE (source_id, type_id) NOT IN "
 			 "(SELECT source_id, type_id FROM gc_live)",
@@ -2604,6 +2778,10 @@ PPS_API int pps_store_gc(struct pps_store *s, int64_t before_ns, struct pps_stor
 			  &gs->nr_samples);
 	}
 	free(types);
+	/* Windows whose samples were all in those buckets (they end by the start of the bucket
+	 * holding the cutoff); gc_orphans() drops the rest of a deleted source's. */
+	v[0] = bucket_of(before_ns, s->bucket_ns);
+	err = err ?: run(s, "DELETE FROM windows WHERE end_ns <= ?1", v, 1, NULL);
 	err = err ?: gc_orphans(s, before_ns, gs);
 	if (err) {
 		exec(s, "ROLLBACK");

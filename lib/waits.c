@@ -454,6 +454,42 @@ out:
 	return ret;
 }
 
+int pps_waits_split(struct pps_waits *w, uint64_t time,
+		    int (*fn)(const struct pps_wait *wait, void *ctx), void *ctx)
+{
+	int ret = 0;
+
+	if (!w || !fn)
+		return -EINVAL;
+	for (size_t i = 0; i < nr_slots(w) && !ret; i++) {
+		struct wait_entry *e = &w->slots[i];
+		struct pps_wait wait;
+
+		if (!e->used || e->time >= time)
+			continue;
+		fill_wait(&wait, e, time, false);
+		wait.continues = true;
+		w->stats.nr_split++;
+		ret = fn(&wait, ctx);
+		e->time = time;
+	}
+	return ret;
+}
+
+int pps_waits_remap(struct pps_waits *w, int (*fn)(int32_t pid, uint64_t *ids, size_t nr,
+						   void *ctx),
+		    void *ctx)
+{
+	int ret = 0;
+
+	if (!w || !fn)
+		return -EINVAL;
+	for (size_t i = 0; i < nr_slots(w) && !ret; i++)
+		if (w->slots[i].used)
+			ret = fn(w->slots[i].pid, w->slots[i].stack, w->slots[i].nr_stack, ctx);
+	return ret;
+}
+
 const struct pps_waits_stats *pps_waits_stats(const struct pps_waits *w)
 {
 	return &w->stats;

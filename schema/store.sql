@@ -1,5 +1,5 @@
 -- SPDX-License-Identifier: BSD-2-Clause
--- pprofstore's SQLite schema, version 2 (PRAGMA user_version). lib/store.c applies it
+-- pprofstore's SQLite schema, version 3 (PRAGMA user_version). lib/store.c applies it
 -- to an empty database in one transaction, after PRAGMA auto_vacuum = INCREMENTAL (so gc
 -- can return freed pages without rewriting the file). A database of an older version is
 -- brought up to this one by the forward migrations schema/migrate-N.sql (N: the version
@@ -152,4 +152,17 @@ CREATE TABLE samples (
 	UNIQUE (type_id, bucket_start, source_id)
 );
 
-PRAGMA user_version = 2;
+-- The windows of live sources (pprofstore record), as schema/migrate-3.sql makes them: a
+-- window's span, the records the kernel lost in it (PERF_RECORD_LOST) and its sample
+-- count. A source without windows is an ingested file.
+CREATE TABLE windows (
+	source_id INTEGER NOT NULL REFERENCES sources (id),
+	start_ns INTEGER NOT NULL, -- wall-clock ns UTC: [start_ns, end_ns)
+	end_ns INTEGER NOT NULL,
+	lost INTEGER NOT NULL,
+	nr_samples INTEGER NOT NULL,
+	PRIMARY KEY (source_id, start_ns)
+) WITHOUT ROWID;
+CREATE INDEX windows_start ON windows (start_ns);
+
+PRAGMA user_version = 3;

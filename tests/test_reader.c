@@ -7,6 +7,7 @@
  *
  * usage: test_reader [CORPUS_FILE...]
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -458,6 +459,258 @@ out:
 	pps_reader_free(b);
 }
 
+/* ---- fed readers (live capture's input) ---- */
+
+/* What one read of a stream delivers: a digest of every record, and the stats. */
+struct digest {
+	uint64_t hash, records, samples;
+	struct pps_reader_stats stats;
+	int ret;
+};
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+static void digest_event(struct digest *d, const struct pps_event *ev)
+{
+	uint64_t idx = ev->evsel ? pps_evsel_idx(ev->evsel) : UINT64_MAX;
+
+	d->records++;
+	d->samples += ev->type == PERF_RECORD_SAMPLE;
+	d->hash = fnv(d->hash, &ev->type, sizeof(ev->type));
+	d->hash = fnv(d->hash, &ev->offset, sizeof(ev->offset));
+	d->hash = fnv(d->hash, ev->raw, ev->size);
+	d->hash = fnv(d->hash, &ev->sample.time, sizeof(ev->sample.time));
+	d->hash = fnv(d->hash, &idx, sizeof(idx));
+}
+
+static void read_digest(const char *path, unsigned int flags, struct digest *d)
+{
+	PPS_READER_OPTS(opts, .flags = flags);
+	struct pps_reader *r = pps_reader_open(path, &opts);
+	struct pps_event ev;
+
+	memset(d, 0, sizeof(*d));
+	d->hash = 0xcbf29ce484222325ull;
+	d->ret = -1;
+	if (!r)
+		return;
+	while ((d->ret = pps_reader_next(r, &ev)) > 0)
+		digest_event(d, &ev);
+	d->stats = *pps_reader_stats(r);
+	pps_reader_free(r);
+}
+
+/* Feeds the bytes in chunks of pseudo-random sizes from 1 to max_chunk, reading after each
+ * feed until -EAGAIN. Ordered mode releases through the stream's rounds and the end. */
+static void fed_digest(const uint8_t *p, size_t n, unsigned int flags, size_t max_chunk,
+		       unsigned int seed, struct digest *d)
+{
+	PPS_READER_OPTS(opts, .flags = flags);
+	struct pps_reader *r = pps_reader_new_fed("fed", &opts);
+	struct pps_event ev;
+	size_t off = 0;
+
+	memset(d, 0, sizeof(*d));
+	d->hash = 0xcbf29ce484222325ull;
+	d->ret = -1;
+	if (!r)
+		return;
+	while (off < n) {
+		size_t chunk;
+
+		seed = seed * 1103515245u + 12345u;
+		chunk = 1 + (seed >> 8) % max_chunk;
+		if (chunk > n - off)
+			chunk = n - off;
+		if (pps_reader_feed(r, p + off, chunk)) {
+			d->ret = -2;
+			goto out;
+		}
+		off += chunk;
+		while ((d->ret = pps_reader_next(r, &ev)) > 0)
+			digest_event(d, &ev);
+		if (d->ret != -EAGAIN)
+			break; /* a fatal error, or the end: both also end the file reader */
+	}
+	pps_reader_feed_end(r);
+	CHECK(pps_reader_feed(r, p, 1) == -EPIPE, "feed after the end");
+	while ((d->ret = pps_reader_next(r, &ev)) > 0)
+		digest_event(d, &ev);
+out:
+	d->stats = *pps_reader_stats(r);
+	pps_reader_free(r);
+}
+
+static bool same_digest(const struct digest *a, const struct digest *b)
+{
+	const struct pps_reader_stats *x = &a->stats, *y = &b->stats;
+
+	/* bytes_read differs: the fed reader counts what was fed, the file reader what it
+	 * read ahead. Everything else must be the same. */
+	return a->hash == b->hash && a->records == b->records && a->ret == b->ret &&
+	       !memcmp(x->nr_records, y->nr_records, sizeof(x->nr_records)) &&
+	       x->nr_bad_records == y->nr_bad_records && x->nr_unknown_id == y->nr_unknown_id &&
+	       x->nr_unordered == y->nr_unordered && x->lost == y->lost &&
+	       x->first_time == y->first_time && x->last_time == y->last_time &&
+	       x->truncated == y->truncated && x->truncated_bytes == y->truncated_bytes;
+}
+
+/* A pipe-mode stream read through a fed reader, in chunks of many sizes, delivers exactly
+ * what the file reader delivers, in both modes. */
+static void test_fed_file(const char *path)
+{
+	struct digest want, got;
+	uint8_t *bytes = NULL;
+	size_t n = 0;
+	FILE *f = fopen(path, "rb");
+	char magic[16];
+	int logged = 0;
+
+	if (!f) {
+		CHECK(f, "%s: open", path);
+		return;
+	}
+	if (fread(magic, 1, 16, f) != 16 || memcmp(magic, "PERFILE2", 8) ||
+	    ((uint64_t *)(void *)magic)[1] != 16) {
+		fclose(f);
+		return; /* file mode: not a stream a fed reader takes */
+	}
+	fseek(f, 0, SEEK_END);
+	n = (size_t)ftell(f);
+	rewind(f);
+	bytes = malloc(n ? n : 1);
+	if (!bytes || fread(bytes, 1, n, f) != n) {
+		CHECK(0, "%s: read", path);
+		goto out;
+	}
+	pps_set_log(quiet_log, &logged);
+	for (unsigned int ordered = 0; ordered < 2; ordered++) {
+		unsigned int flags = ordered ? PPS_READER_ORDERED : 0;
+		static const size_t chunks[] = {1, 7, 100, 4096, 1 << 20};
+
+		read_digest(path, flags, &want);
+		for (size_t k = 0; k < sizeof(chunks) / sizeof(chunks[0]); k++) {
+			if (chunks[k] == 1 && n > (1u << 20))
+				continue; /* byte by byte is slow on big files; 7 covers splits */
+			fed_digest(bytes, n, flags, chunks[k], (unsigned int)k + 1, &got);
+			CHECK(same_digest(&want, &got),
+			      "%s%s fed in chunks up to %zu: %" PRIu64 " records (ret %d), file "
+			      "reader %" PRIu64 " (ret %d)",
+			      path, ordered ? " ordered" : "", chunks[k], got.records, got.ret,
+			      want.records, want.ret);
+		}
+	}
+	pps_set_log(NULL, NULL);
+	printf("fed %s: %" PRIu64 " records, same as the file reader\n", path, want.records);
+out:
+	free(bytes);
+	fclose(f);
+}
+
+/* Ordered fed reader without FINISHED_ROUND: records wait for pps_reader_release(). */
+static void test_fed_release(const struct buf *pipe, const struct buf *file)
+{
+	PPS_READER_OPTS(opts, .flags = PPS_READER_ORDERED);
+	struct pps_reader *r = pps_reader_new_fed("fed", &opts);
+	struct buf b = {0};
+	struct pps_event ev;
+	uint64_t samples = 0, comms = 0, last = 0;
+	int ret, logged = 0;
+
+	/* The pipe stream without its FINISHED_ROUNDs (8-byte records of type 68). */
+	for (size_t off = 0; off < pipe->len;) {
+		struct perf_event_header h;
+		size_t len = 16;
+
+		if (off) {
+			memcpy(&h, pipe->p + off, sizeof(h));
+			len = h.size;
+			if (h.type == PERF_RECORD_FINISHED_ROUND) {
+				off += len;
+				continue;
+			}
+		}
+		put(&b, pipe->p + off, len);
+		off += len;
+	}
+	CHECK(r && pps_reader_feed(r, b.p, b.len) == 0, "feed");
+	while ((ret = pps_reader_next(r, &ev)) > 0)
+		CHECK(ev.type >= PERF_RECORD_USER_TYPE_START, "kernel record %u before release",
+		      ev.type);
+	CHECK(ret == -EAGAIN, "ret %d before release", ret);
+	/* Samples have times 1000000 + i * 1000 (put_sample), the COMM 999000. */
+	pps_reader_release(r, 1000000 + 9 * 1000);
+	while ((ret = pps_reader_next(r, &ev)) > 0) {
+		CHECK(ev.sample.time <= 1009000,
+		      "type %u time %" PRIu64 " after release to 1009000", ev.type, ev.sample.time);
+		samples += ev.type == PERF_RECORD_SAMPLE;
+		comms += ev.type == PERF_RECORD_COMM;
+	}
+	CHECK(ret == -EAGAIN && samples == 10 && comms == 1,
+	      "ret %d, %" PRIu64 " samples, %" PRIu64 " comms released", ret, samples, comms);
+	comms = 0;
+	pps_reader_release(r, 5000); /* never moves back */
+	CHECK(pps_reader_next(r, &ev) == -EAGAIN, "release back");
+	pps_reader_release(r, UINT64_MAX - 1);
+	while ((ret = pps_reader_next(r, &ev)) > 0) {
+		CHECK(ev.sample.time >= last, "order");
+		last = ev.sample.time;
+		samples += ev.type == PERF_RECORD_SAMPLE;
+		comms += ev.type == PERF_RECORD_COMM;
+	}
+	CHECK(ret == -EAGAIN && samples == NR_SAMPLES && comms == 0,
+	      "ret %d, %" PRIu64 " samples, %" PRIu64 " comms", ret, samples, comms);
+	pps_reader_feed_end(r);
+	CHECK(pps_reader_next(r, &ev) == 0, "end");
+	pps_reader_free(r);
+
+	/* A release holds for records fed after it: a live recorder releases a pass's time
+	 * before the reader has queued its records. */
+	r = pps_reader_new_fed("fed", &opts);
+	samples = comms = 0;
+	CHECK(r && pps_reader_feed(r, b.p, 16 + 8 + sizeof(struct perf_event_attr) + 8) == 0,
+	      "feed the head");
+	while (r && (ret = pps_reader_next(r, &ev)) > 0)
+		;
+	if (r)
+		pps_reader_release(r, 1000000 + 9 * 1000);
+	CHECK(r && pps_reader_feed(r, b.p + 16 + 8 + sizeof(struct perf_event_attr) + 8,
+				   b.len - (16 + 8 + sizeof(struct perf_event_attr) + 8)) == 0,
+	      "feed the records");
+	while (r && (ret = pps_reader_next(r, &ev)) > 0) {
+		samples += ev.type == PERF_RECORD_SAMPLE;
+		comms += ev.type == PERF_RECORD_COMM;
+	}
+	CHECK(ret == -EAGAIN && samples == 10 && comms == 1,
+	      "released before feeding: ret %d, %" PRIu64 " samples, %" PRIu64 " comms", ret,
+	      samples, comms);
+	pps_reader_free(r);
+
+	/* A file-mode stream is not one a fed reader takes: fatal, reported. */
+	pps_set_log(quiet_log, &logged);
+	r = pps_reader_new_fed("fed", NULL);
+	CHECK(r && pps_reader_feed(r, file->p, file->len) == 0, "feed file");
+	CHECK(r && pps_reader_next(r, &ev) == -EPROTO && logged, "file mode fed: not refused");
+	CHECK(r && pps_reader_next(r, &ev) == 0, "after the refusal: the end");
+	pps_reader_free(r);
+	/* An empty stream that ends: fatal too, never a hang. */
+	r = pps_reader_new_fed("fed", NULL);
+	CHECK(r && pps_reader_next(r, &ev) == -EAGAIN, "empty: needs bytes");
+	if (r)
+		pps_reader_feed_end(r);
+	CHECK(r && pps_reader_next(r, &ev) == -EPROTO, "empty stream ended");
+	pps_reader_free(r);
+	pps_set_log(NULL, NULL);
+	free(b.p);
+}
+
 int main(int argc, char **argv)
 {
 	struct buf pipe = {0}, file = {0}, z1 = {0}, z2 = {0};
@@ -476,8 +729,20 @@ int main(int argc, char **argv)
 	test_truncation("pipe", &pipe);
 	test_truncation("file", &file);
 	test_truncation("zstd-split", &z2);
-	for (int i = 1; i < argc; i++)
+	test_fed_release(&pipe, &file);
+	{
+		char *paths[] = {write_tmp(&pipe, "fedpipe"), write_tmp(&z2, "fedzstd")};
+
+		for (size_t i = 0; i < 2; i++) {
+			test_fed_file(paths[i]);
+			unlink(paths[i]);
+			free(paths[i]);
+		}
+	}
+	for (int i = 1; i < argc; i++) {
 		test_ordered_file(argv[i]);
+		test_fed_file(argv[i]);
+	}
 	free(pipe.p);
 	free(file.p);
 	free(z1.p);

@@ -31,11 +31,13 @@ Checks:
                selects the tagged source, another tag value selects nothing
   twice        ingesting the same file again exits 0, says "already ingested" and leaves the
                sample rows unchanged
-  integrity    PRAGMA integrity_check = ok, journal_mode = wal, user_version = 2; the query
+  integrity    PRAGMA integrity_check = ok, journal_mode = wal, user_version = 3 (after
+               schema/migrate-2.sql and migrate-3.sql); the query
                plan of a time range (the statement lib/store.c prepares) is a search of the
                samples' (type, bucket) index, not a scan
   badtype      query --type nosuch exits 1 and names the types present (cpu)
-  newer        a database with user_version 3 is refused (exit 1, "newer")
+  newer        a database with user_version newer than the
+               library (1000) is refused (exit 1, "newer")
   cli          usage errors exit 2 (no command, bad TIME, bad --tag or --label, query
                without -o, top or query without --type, gc without --keep, bad --keep,
                --time-origin, --nodefraction, --sample-index, '-' twice)
@@ -144,7 +146,7 @@ def check_twice(c, db, data):
 def check_integrity(c, db):
     p = []
     for q, want in (("PRAGMA integrity_check", "ok"), ("PRAGMA journal_mode", "wal"),
-                    ("PRAGMA user_version", "2")):
+                    ("PRAGMA user_version", "3")):
         got = sql(db, q)
         if got != want:
             p.append(f"{q}: {got!r} != {want!r}")
@@ -170,7 +172,7 @@ def check_badtype(c, tmp, db):
 def check_newer(c, tmp, db):
     newer = os.path.join(tmp, "newer.db")
     shutil.copy(db, newer)
-    sql(newer, "PRAGMA user_version = 3")
+    sql(newer, "PRAGMA user_version = 1000")
     p = []
     for args in (["list"], ["ingest", os.path.join(tmp, "none.data")]):
         r, q = store(newer, args)

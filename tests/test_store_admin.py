@@ -7,8 +7,9 @@ the first slice of pprofstore (commit 18151df) wrote from three corpus recording
 (singleprocess-3.8, group_desc-4.14, ctx_switch_namespaces-4.14), tagged fixture=NAME.
 
 Checks:
-  migrate        `list` (a read-only command) on the v1 database migrates it: exit 0,
-                 user_version 2, integrity_check ok, WAL; every (source, type) queried
+  migrate        `list` (a read-only command) on the v1 database migrates it through
+                 version 2 to 3: exit 0, user_version 3, integrity_check ok, WAL, the
+                 windows table of migrate-3.sql present and empty; every (source, type) queried
                  back = the v1 rows themselves (frames through location_lines, labels,
                  count and value per sample, decoded here from the v1 tables); a new
                  ingest into it works and queries back
@@ -130,8 +131,10 @@ def check_migrate(c, tmp, data):
     oracle = v1_oracle(db)
     r, q = S.store(db, ["list"])
     p += S.ok(r, q, "list")
-    for qry, want in (("PRAGMA user_version", 2), ("PRAGMA integrity_check", "ok"),
-                      ("PRAGMA journal_mode", "wal")):
+    for qry, want in (("PRAGMA user_version", 3), ("PRAGMA integrity_check", "ok"),
+                      ("PRAGMA journal_mode", "wal"),
+                      ("SELECT count(*) FROM sqlite_master WHERE name = 'windows'", 1),
+                      ("SELECT count(*) FROM windows", 0)):
         got = S.db_value(db, qry)
         if got != want:
             p.append(f"{qry}: {got!r}, expected {want!r}")

@@ -313,6 +313,113 @@ static void test_flush(void)
 	pps_waits_free(w);
 }
 
+static int add_ten(int32_t pid, uint64_t *ids, size_t nr, void *ctx)
+{
+	int *calls = ctx;
+
+	(*calls)++;
+	for (size_t i = 0; i < nr; i++)
+		ids[i] += (uint64_t)pid * 10;
+	return *calls == 99 ? 7 : 0;
+}
+
+/* Window boundaries: pieces up to the boundary, the rest later; whole delays add up. */
+static void test_split(void)
+{
+	struct pps_waits *w = new_waits(), *k = pps_waits_new_keyed();
+	const struct pps_waits_stats *st = pps_waits_stats(w);
+	struct flushed f = {.n = 0};
+	struct pps_wait out;
+	uint64_t total[3] = {0, 0, 0};
+	int calls = 0;
+
+	for (int i = 0; i < 3; i++) {
+		const uint64_t stack[] = {1, 2, (uint64_t)i};
+		struct pps_wait_start s = {.pid = 1 + i,
+					   .tid = 10 + i,
+					   .time = 100 * (uint64_t)(i + 1),
+					   .stack = stack,
+					   .nr_stack = 3,
+					   .key = 0x40 + (uint64_t)i,
+					   .flags = 'S',
+					   .cpu = (uint32_t)i};
+
+		CHECK(pps_waits_start(w, &s) == 0, "start %d", i);
+	}
+	/* Waits of tids 10 (t 100) and 11 (t 200) cross 250; tid 12 (t 300) does not. */
+	CHECK(pps_waits_split(w, 250, on_flush, &f) == 0 && f.n == 2, "split: %d pieces", f.n);
+	for (int i = 0; i < f.n; i++) {
+		const struct pps_wait *x = &f.waits[i];
+		int j = x->tid - 10;
+
+		CHECK(j >= 0 && j < 2 && x->start == 100 * (uint64_t)(j + 1) && x->end == 250 &&
+			  x->continues && !x->truncated && x->pid == 1 + j && x->key == 0x40u + (unsigned)j &&
+			  x->flags == 'S' && x->cpu == (uint32_t)j && x->nr_stack == 3 &&
+			  f.stacks[i][2] == (uint64_t)j,
+		      "piece %d: tid %d %llu..%llu", i, x->tid, (unsigned long long)x->start,
+		      (unsigned long long)x->end);
+		if (j >= 0 && j < 3)
+			total[j] += x->end - x->start;
+	}
+	CHECK(st->nr_split == 2 && st->nr_completed == 0, "split stats %llu %llu",
+	      (unsigned long long)st->nr_split, (unsigned long long)st->nr_completed);
+	for (int i = 0; i < 3; i++)
+		CHECK(pps_waits_pending(w, 10 + i), "still pending %d", i);
+	/* A split at the same time again cuts nothing. */
+	f.n = 0;
+	CHECK(pps_waits_split(w, 250, on_flush, &f) == 0 && f.n == 0, "split again: %d", f.n);
+	/* Remapping rewrites pending stacks; the ends carry the rewritten ones. */
+	CHECK(pps_waits_remap(w, add_ten, &calls) == 0 && calls == 3, "remap calls %d", calls);
+	CHECK(pps_waits_end(w, 10, 400, 0, false, &out) == 1 && out.start == 250 &&
+		  out.end == 400 && !out.continues && stack_eq(out.stack, out.nr_stack,
+							      (const uint64_t[]){11, 12, 10}, 3),
+	      "end after split and remap: %llu..%llu", (unsigned long long)out.start,
+	      (unsigned long long)out.end);
+	total[0] += out.end - out.start;
+	CHECK(total[0] == 300, "pieces add up to the whole delay: %llu",
+	      (unsigned long long)total[0]);
+	f.n = 0;
+	CHECK(pps_waits_flush(w, 500, on_flush, &f) == 0 && f.n == 2, "flush %d", f.n);
+	for (int i = 0; i < f.n; i++) {
+		int j = f.waits[i].tid - 10;
+
+		if (j >= 0 && j < 3)
+			total[j] += f.waits[i].end - f.waits[i].start;
+	}
+	CHECK(total[1] == 300 && total[2] == 200, "flushed totals %llu %llu",
+	      (unsigned long long)total[1], (unsigned long long)total[2]);
+	/* fn's value stops the split and the remap. */
+	for (int i = 0; i < 3; i++) {
+		struct pps_wait_start s = {.pid = 1, .tid = 20 + i, .time = 10};
+
+		CHECK(pps_waits_start(w, &s) == 0, "start");
+	}
+	f.n = 0;
+	f.stop_after = 1;
+	CHECK(pps_waits_split(w, 20, on_flush, &f) == 42 && f.n == 1, "stopped split");
+	calls = 98;
+	CHECK(pps_waits_remap(w, add_ten, &calls) == 7 && calls == 99, "stopped remap");
+	CHECK(pps_waits_split(NULL, 1, on_flush, &f) == -EINVAL &&
+		  pps_waits_split(w, 1, NULL, NULL) == -EINVAL &&
+		  pps_waits_remap(w, NULL, NULL) == -EINVAL,
+	      "NULL arguments");
+	/* Keyed: pieces per (tid, key). */
+	for (int i = 0; i < 2; i++) {
+		struct pps_wait_start s = {.pid = 1, .tid = 5, .time = 10, .key = 1 + (uint64_t)i};
+
+		CHECK(pps_waits_start(k, &s) == 0, "keyed start");
+	}
+	f.n = 0;
+	f.stop_after = 0;
+	CHECK(pps_waits_split(k, 30, on_flush, &f) == 0 && f.n == 2 &&
+		  f.waits[0].key != f.waits[1].key,
+	      "keyed split %d", f.n);
+	CHECK(pps_waits_end(k, 5, 35, 2, true, &out) == 1 && out.start == 30 && out.key == 2,
+	      "keyed end after split");
+	pps_waits_free(w);
+	pps_waits_free(k);
+}
+
 /* xorshift64*: the same sequence on every run. */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
@@ -698,6 +805,7 @@ int main(void)
 	test_pairing();
 	test_orphans();
 	test_flush();
+	test_split();
 	test_model();
 	test_memory();
 	test_enomem();

@@ -125,6 +125,30 @@ void pps_convert_free(struct pps_convert *c);
  */
 int pps_convert_run(struct pps_convert *c, struct pps_reader *r);
 
+/*
+ * Live capture: converts the records a fed reader (pps_reader_new_fed()) can hand out
+ * now, without finishing anything. Returns 0 (the reader wants more bytes, or the stream
+ * ended), or -errno as pps_convert_run(). Profiles handed out by the last
+ * pps_convert_flush() are replaced by new empty ones first.
+ */
+int pps_convert_feed(struct pps_convert *c, struct pps_reader *r);
+
+/*
+ * Live capture: ends a window [start, end) (times in the records' clock; every record
+ * before end must have been fed, released and converted). Symbolizes and finishes its
+ * profiles, which pps_convert_nr_profiles() and pps_convert_profile() then give (each
+ * with time_nanos at start in wall-clock time from the stream's CLOCK_DATA, duration
+ * end - start) until the next pps_convert_feed() or pps_convert_flush(), which start the
+ * next window with new profiles. Processes, maps and symbols carry over; so do pending
+ * waits: a thread off-CPU or in a futex wait across the boundary counts its delay up to
+ * end in this window and the rest in the next ones, its contention (count 1) in the
+ * window where the wait ends. With last, pending off-CPU and futex waits end at end
+ * instead, as at the end of pps_convert_run(). Returns 0, -EINVAL (end before start) or
+ * -ENOMEM; after an error the converter can only be freed.
+ */
+int pps_convert_flush(struct pps_convert *c, struct pps_reader *r, uint64_t start, uint64_t end,
+		      bool last);
+
 size_t pps_convert_nr_profiles(const struct pps_convert *c);
 const struct pps_convert_profile *pps_convert_profile(const struct pps_convert *c, size_t i);
 const struct pps_convert_stats *pps_convert_stats(const struct pps_convert *c);

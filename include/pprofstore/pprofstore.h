@@ -13,6 +13,7 @@
 #include <pprofstore/log.h>
 #include <pprofstore/profile.h>
 #include <pprofstore/reader.h>
+#include <pprofstore/record.h>
 #include <pprofstore/store.h>
 
 #ifdef __cplusplus

@@ -145,14 +145,38 @@ struct pps_reader_opts {
  */
 struct pps_reader *pps_reader_open(const char *path, const struct pps_reader_opts *opts);
 
+/**
+ * @brief A reader of a pipe-mode perf.data stream that the caller feeds, for live capture
+ * (pps_record, lib/record.c): the ring buffers' records go through the same validation,
+ * decoding and ordering as a file's.
+ * @param name what messages call the stream
+ * @return the reader, to be freed with pps_reader_free(); NULL with errno (EINVAL, ENOMEM).
+ *
+ * pps_reader_next() then returns -EAGAIN, not 0, when it has handed out everything it can
+ * before more bytes are fed; 0 only after pps_reader_feed_end(). In ordered mode
+ * (PPS_READER_ORDERED) records are held until pps_reader_release() lets them go (or a
+ * FINISHED_ROUND record of the stream, or the end).
+ */
+struct pps_reader *pps_reader_new_fed(const char *name, const struct pps_reader_opts *opts);
+/* Appends n bytes of the stream (the 16-byte pipe header first); records may be split
+ * across calls. Returns 0, -ENOBUFS (256 MiB fed and not yet read: read first; nothing
+ * appended), -EPIPE (not a fed reader, or after pps_reader_feed_end()) or -ENOMEM. */
+int pps_reader_feed(struct pps_reader *r, const void *data, size_t n);
+/* The stream ends: the rest is delivered, then pps_reader_next() returns 0. */
+void pps_reader_feed_end(struct pps_reader *r);
+/* Ordered mode: the caller guarantees no record at or before time (the records' own
+ * clock) is still to be fed, so every queued record up to it may be delivered. */
+void pps_reader_release(struct pps_reader *r, uint64_t time);
+
 /* Frees the reader and everything it handed out; accepts NULL. */
 void pps_reader_free(struct pps_reader *r);
 
 /**
  * @brief Read the next record.
- * @return 1 with *ev filled, 0 at the end of the data, negative errno on a fatal error
- * (an unreadable input: the rest of the file cannot be found). Corrupt records are
- * skipped and counted, not fatal.
+ * @return 1 with *ev filled, 0 at the end of the data, -EAGAIN when a fed reader needs
+ * more bytes (not an error), other negative errno on a fatal error (an unreadable input:
+ * the rest of the file cannot be found). Corrupt records are skipped and counted, not
+ * fatal.
  */
 int pps_reader_next(struct pps_reader *r, struct pps_event *ev);
 

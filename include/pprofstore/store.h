@@ -28,8 +28,9 @@ extern "C" {
 
 struct pps_store;
 
-/* The schema version this library creates and reads (PRAGMA user_version). */
-#define PPS_STORE_SCHEMA_VERSION 2
+/* The schema version this library creates and reads (PRAGMA user_version). Older
+ * databases are migrated when opened (schema/migrate-N.sql). */
+#define PPS_STORE_SCHEMA_VERSION 3
 /* Bucket width of a new database, when pps_store_open() is given 0. */
 #define PPS_STORE_DEFAULT_BUCKET_NS (10 * INT64_C(1000000000))
 
@@ -93,9 +94,35 @@ int pps_store_ingest_profile(struct pps_store *s, const struct pps_store_source 
 			     const char *type, struct pps_profile *p);
 
 /*
+ * A live source (pprofstore record): its row and tags, in one transaction; its windows
+ * come with pps_store_append(). A source without content (content_hash and size 0) gets
+ * a key of its own, so it is never taken for a re-ingest. *id gets its id. Returns 0,
+ * -EROFS, -EIO (logged) or -ENOMEM.
+ */
+int pps_store_add_source(struct pps_store *s, const struct pps_store_source *src, int64_t *id);
+
+/* One window of a live source. */
+struct pps_store_window {
+	int64_t start_ns, end_ns; /* wall-clock ns, UTC */
+	uint64_t lost;		  /* records the kernel lost (sum of PERF_RECORD_LOST counts) */
+	uint64_t nr_samples;	  /* perf samples converted */
+};
+
+/*
+ * Appends a window of source id: its n profiles (as pps_store_ingest(): each sample into
+ * the bucket its pps::bucket label names, else the bucket of the profile's time_nanos)
+ * and its lost count, in one transaction: killed at any point, the database holds the
+ * window whole or not at all. Returns 0, -EINVAL (a profile of another shape, end before
+ * start), -EROFS, -EIO (logged) or -ENOMEM, with nothing written.
+ */
+int pps_store_append(struct pps_store *s, int64_t source_id, const struct pps_store_window *w,
+		     const char *const *types, struct pps_profile *const *profiles, size_t n);
+
+/*
  * The samples of type in buckets starting in [from_ns, to_ns) (wall-clock ns, UTC), of
  * sources carrying every one of the nr_tags tags, summed into a new profile (free with
- * pps_profile_free()). An empty selection gives a profile without samples. NULL with
+ * pps_profile_free()). An empty selection gives a profile without samples. When live
+ * windows are in the selection, a comment says how many records they lost. NULL with
  * errno: ENOENT (no such type), EIO, ENOMEM.
  */
 struct pps_profile *pps_store_query(struct pps_store *s, const char *type, int64_t from_ns,
@@ -153,6 +180,8 @@ struct pps_store_entry {
 	const char *type;
 	int64_t start_ns, end_ns;
 	int64_t nr_samples; /* sum of the first values (perf samples for perf.data) */
+	int64_t nr_windows; /* live source: its windows; 0 for an ingested file */
+	int64_t lost;	    /* live source: records lost over all its windows */
 };
 
 /* Calls fn for each (source, type) pair, by source id then type. Returns 0 or -EIO. */

@@ -20,13 +20,27 @@ struct pps_input {
 	size_t tail;	/* end of valid bytes in buf */
 	uint64_t pos;	/* file offset of buf[head] */
 	uint64_t limit; /* do not read at or past this offset (UINT64_MAX: to EOF) */
-	bool eof;	/* read() returned 0 */
+	bool eof;	/* read() returned 0; fed: pps_input_feed_end() was called */
+	bool fed;	/* no fd: bytes come from pps_input_feed() */
 	int err;	/* sticky read error, negative errno */
 	uint64_t bytes_read;
 };
 
 /* path "-" is standard input. Returns 0 or negative errno. */
 int pps_input_open(struct pps_input *in, const char *path);
+
+/*
+ * An input without a file: the caller appends bytes with pps_input_feed() (live capture).
+ * Peeks never block; they see what was fed. The buffer grows to hold what is fed and not
+ * yet consumed, up to PPS_INPUT_FED_MAX bytes. Returns 0 or -ENOMEM.
+ */
+#define PPS_INPUT_FED_MAX ((size_t)256 << 20)
+int pps_input_open_fed(struct pps_input *in);
+/* Appends n bytes. Returns 0, -ENOBUFS (more than PPS_INPUT_FED_MAX unconsumed; nothing
+ * appended), -EPIPE (after pps_input_feed_end()) or -ENOMEM. */
+int pps_input_feed(struct pps_input *in, const void *data, size_t n);
+/* No more bytes will come: what is left is the end of the stream. */
+void pps_input_feed_end(struct pps_input *in);
 void pps_input_release(struct pps_input *in);
 
 /*

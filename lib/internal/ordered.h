@@ -47,6 +47,10 @@ struct pps_ordered {
 	uint64_t limit;		/* records at or before this are being flushed */
 	bool flushing;
 	uint64_t last_flushed;	/* time of the last record handed out */
+	/* pps_ordered_release_to(): records at or before this may go whenever they are
+	 * queued, whatever the rounds say (has_released: it was called). */
+	uint64_t released;
+	bool has_released;
 };
 
 void pps_ordered_init(struct pps_ordered *oq);
@@ -68,5 +72,11 @@ void pps_ordered_round(struct pps_ordered *oq);
 void pps_ordered_flush_all(struct pps_ordered *oq);
 /* Over the memory cap: deliver the older half of the queued time span. */
 void pps_ordered_flush_half(struct pps_ordered *oq);
+/* The caller knows no record at or before time is still to come (live capture drained
+ * every ring buffer): those queued, and those queued later, may go. It never moves back. */
+void pps_ordered_release_to(struct pps_ordered *oq, uint64_t time);
+/* Whether the oldest queued record is at or before the released time. Ask only once all
+ * input was read: a record read later may be older than one delivered now. */
+bool pps_ordered_released(const struct pps_ordered *oq);
 
 #endif /* PPS_INTERNAL_ORDERED_H */

@@ -55,6 +55,7 @@ struct pps_wait {
 	uint32_t flags;
 	uint32_t cpu;
 	bool truncated; /* completed by pps_waits_flush(), not by a real end */
+	bool continues; /* a piece cut by pps_waits_split(): the wait goes on after end */
 };
 
 struct pps_waits_stats {
@@ -64,6 +65,7 @@ struct pps_waits_stats {
 	uint64_t nr_backwards;	   /* end before start */
 	uint64_t nr_flushed;	   /* completed at the end of the recording */
 	uint64_t nr_repeat_starts; /* keyed mode: a start for a wait already pending */
+	uint64_t nr_split;	   /* pieces cut at window boundaries */
 };
 
 struct pps_waits *pps_waits_new(void);
@@ -102,6 +104,26 @@ bool pps_waits_cancel(struct pps_waits *w, int32_t tid);
  */
 int pps_waits_flush(struct pps_waits *w, uint64_t end_time,
 		    int (*fn)(const struct pps_wait *wait, void *ctx), void *ctx);
+
+/*
+ * A window boundary in live capture: every pending wait that started before time is
+ * handed to fn as a wait from its start to time (continues set, not counted as
+ * completed), and stays pending from time on, so the next piece starts there. The sum
+ * of a wait's pieces is its whole delay. Waits are handed out in table order. fn must not
+ * call back into w. Returns 0, or the first non-zero value fn returned (which stops the
+ * split: later waits are left whole).
+ */
+int pps_waits_split(struct pps_waits *w, uint64_t time,
+		    int (*fn)(const struct pps_wait *wait, void *ctx), void *ctx);
+
+/*
+ * Lets fn rewrite the stack of every pending wait in place (the converter renumbers
+ * location ids when a window's profiles are replaced by new ones). fn gets the wait's
+ * pid and its stack. Returns 0, or the first non-zero value fn returned (which stops).
+ */
+int pps_waits_remap(struct pps_waits *w, int (*fn)(int32_t pid, uint64_t *ids, size_t nr,
+						   void *ctx),
+		    void *ctx);
 
 const struct pps_waits_stats *pps_waits_stats(const struct pps_waits *w);
 

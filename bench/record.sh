@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-2-Clause
+#
+# Live capture benchmark (pprofstore record). Not a test: it only prints figures.
+#
+# 1. Overhead. pps-cpubench (bench/cpubench.c: a fixed amount of CPU work on every CPU, no
+#    system calls while it works) is timed in each mode, the modes interleaved run by run
+#    (BENCH_REPS rounds) so that drift on a shared machine hits all of them alike:
+#      none           no recording
+#      pprofstore F   pprofstore record -a with all three types: cpu-clock at F Hz,
+#                     sched:sched_switch, lock:contention_begin/end, syscalls:sys_enter_futex
+#                     and sys_exit_futex, callchains; windows every 10 s into a SQLite store
+#      perf F         perf record -a -g with the same events (cpu-clock/freq=F/, the
+#                     tracepoints at every hit), into a file
+#    for F = 99 and 999. Each recorder is started BENCH_SETTLE seconds before the timed
+#    run and stopped with SIGINT after it, so its start (synthesis of /proc) and its last
+#    window are outside the timing. Figures, per mode:
+#      wall       the best (shortest) run time, and its slowdown against the best run
+#                 time without recording, as a ratio
+#      cpu        the best CPU time the run cost: the benchmark's own (user + system,
+#                 where the kernel's sampling work lands) plus the recorder's during the
+#                 run; its ratio to the same without recording is the slowdown the run
+#                 would see on a machine of its own. On a shared machine other people's
+#                 load moves wall times by far more than 1%, and CPU time much less.
+# 2. Context-switch storm. `perf bench sched pipe -T` (two threads ping-ponging over a
+#    pipe) runs BENCH_STORM_SECONDS under pprofstore record -a with default settings (all
+#    types, 99 Hz, default ring buffers), then under perf record -a with the same events
+#    and its default buffers. Figures: context switches per second (/proc/stat ctxt over
+#    the storm), and the records lost (the store's windows; perf2pprof --info for perf).
+#
+# Environment:
+#   BENCH_REPS            rounds of timed runs (default 5)
+#   BENCH_UNITS           pps-cpubench work units per thread (default 400: ~3 s per run on
+#                         an idle 2-CPU VM)
+#   BENCH_SETTLE          seconds a recorder runs before the timed run (default 2)
+#   BENCH_STORM_SECONDS   length of each storm (default 8)
+#   BENCH_DIR             scratch directory (default a new one in /tmp, removed)
+#   BUILD                 build directory (default <repo>/build)
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD:-$REPO/build}
+BENCH_REPS=${BENCH_REPS:-5}
+BENCH_UNITS=${BENCH_UNITS:-400}
+BENCH_SETTLE=${BENCH_SETTLE:-2}
+BENCH_STORM_SECONDS=${BENCH_STORM_SECONDS:-8}
+PPROFSTORE=${PPROFSTORE:-$BUILD/cmd/pprofstore}
+PERF2PPROF=${PERF2PPROF:-$BUILD/cmd/perf2pprof}
+CPUBENCH=${CPUBENCH:-$BUILD/bench/pps-cpubench}
+PERF=${PERF:-perf}
+export PAGER=cat PERF_PAGER=cat PERF_CONFIG=/dev/null LC_ALL=C
+
+log() { printf '%s\n' "record.sh: $*" >&2; }
+for b in "$PPROFSTORE" "$PERF2PPROF" "$CPUBENCH"; do
+	[[ -x $b ]] || { log "not built: $b (cmake --build $BUILD)"; exit 1; }
+done
+command -v "$PERF" >/dev/null || { log "perf not installed"; exit 1; }
+
+OWN_DIR=""
+if [[ -z ${BENCH_DIR:-} ]]; then
+	BENCH_DIR=$(mktemp -d /tmp/pps-record-bench.XXXXXX)
+	OWN_DIR=$BENCH_DIR
+fi
+mkdir -p "$BENCH_DIR"
+REC_PID=""
+cleanup() {
+	[[ -n $REC_PID ]] && kill -INT "$REC_PID" 2>/dev/null && wait "$REC_PID" 2>/dev/null
+	[[ -n $OWN_DIR ]] && rm -rf "$OWN_DIR"
+	true
+}
+trap cleanup EXIT
+
+EVENTS=(-e sched:sched_switch -e lock:contention_begin -e lock:contention_end
+	-e syscalls:sys_enter_futex -e syscalls:sys_exit_futex)
+
+# start_recorder MODE: starts the recorder of MODE in the background (REC_PID).
+start_recorder() {
+	local mode=$1 freq=${1##* }
+	rm -f "$BENCH_DIR"/bench.db* "$BENCH_DIR"/perf.data
+	case $mode in
+	none) REC_PID="" ;;
+	pprofstore*)
+		"$PPROFSTORE" --db "$BENCH_DIR/bench.db" record -q -a -F "$freq" \
+			2>"$BENCH_DIR/rec.err" &
+		REC_PID=$!
+		;;
+	perf*)
+		# -F would sample the tracepoints at that frequency too: the frequency is
+		# cpu-clock's alone, tracepoints are recorded at every hit, as ours.
+		"$PERF" record -q -a -g -e "cpu-clock/freq=$freq/" "${EVENTS[@]}" \
+			-o "$BENCH_DIR/perf.data" 2>"$BENCH_DIR/rec.err" &
+		REC_PID=$!
+		;;
+	esac
+	if [[ -n $REC_PID ]]; then
+		sleep "$BENCH_SETTLE"
+		kill -0 "$REC_PID" 2>/dev/null || { log "$mode failed: $(cat "$BENCH_DIR/rec.err")"; exit 1; }
+	fi
+}
+
+stop_recorder() {
+	local rc=0
+	if [[ -n $REC_PID ]]; then
+		kill -INT "$REC_PID"
+		wait "$REC_PID" || rc=$?
+		REC_PID=""
+		# perf record ends by raising the SIGINT again: 130 is its normal end.
+		if ((rc != 0 && rc != 130)); then
+			log "recorder exit $rc: $(cat "$BENCH_DIR/rec.err")"
+			exit 1
+		fi
+	fi
+}
+
+# ---------------------------------------------------------------- overhead
+MODES=("none" "pprofstore 99" "perf 99" "pprofstore 999" "perf 999")
+declare -A BEST BEST_CPU
+ticks() { [[ -n $REC_PID ]] && awk '{ print $14 + $15 }' "/proc/$REC_PID/stat" || echo 0; }
+log "overhead: $BENCH_REPS rounds of ${#MODES[@]} runs of pps-cpubench $BENCH_UNITS on $(nproc) CPUs"
+for ((round = 1; round <= BENCH_REPS; round++)); do
+	for mode in "${MODES[@]}"; do
+		start_recorder "$mode"
+		k0=$(ticks)
+		read -r t cpu < <("$CPUBENCH" "$BENCH_UNITS")
+		k1=$(ticks)
+		stop_recorder
+		cost=$(awk -v c="$cpu" -v k="$((k1 - k0))" -v hz="$(getconf CLK_TCK)" \
+			'BEGIN { printf "%.3f", c + k / hz }')
+		log "round $round: $mode: wall $t s, cpu $cpu s + recorder $((k1 - k0)) ticks = $cost s"
+		if [[ -z ${BEST[$mode]:-} ]] || awk -v a="$t" -v b="${BEST[$mode]}" 'BEGIN { exit !(a < b) }'; then
+			BEST[$mode]=$t
+		fi
+		if [[ -z ${BEST_CPU[$mode]:-} ]] ||
+			awk -v a="$cost" -v b="${BEST_CPU[$mode]}" 'BEGIN { exit !(a < b) }'; then
+			BEST_CPU[$mode]=$cost
+		fi
+	done
+done
+printf '\nload average before the last round: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-16s %10s %10s %12s %10s\n' "recording" "wall (s)" "slowdown" "cpu (s)" "slowdown"
+for mode in "${MODES[@]}"; do
+	awk -v m="$mode" -v t="${BEST[$mode]}" -v b="${BEST[none]}" -v c="${BEST_CPU[$mode]}" \
+		-v cb="${BEST_CPU[none]}" \
+		'BEGIN { printf "%-16s %10.3f %9.2f%% %12.3f %9.2f%%\n", m, t, 100 * (t / b - 1), c, 100 * (c / cb - 1) }'
+done
+
+# ---------------------------------------------------------------- storm
+ctxt() { awk '/^ctxt / { print $2 }' /proc/stat; }
+storm() {
+	local c0 c1 t0 t1
+	c0=$(ctxt)
+	t0=$(date +%s.%N)
+	timeout -s INT "$BENCH_STORM_SECONDS" "$PERF" bench sched pipe -T -l 2000000000 \
+		>/dev/null 2>&1 || true
+	t1=$(date +%s.%N)
+	c1=$(ctxt)
+	awk -v c="$((c1 - c0))" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.0f", c / (t1 - t0) }'
+}
+
+printf '\n%-34s %16s %14s\n' "context-switch storm (perf bench sched pipe -T)" "switches/s" "lost records"
+start_recorder "pprofstore 99"
+rate=$(storm)
+stop_recorder
+lost=$(sqlite3 "$BENCH_DIR/bench.db" "SELECT coalesce(sum(lost), 0) FROM windows")
+samples=$(sqlite3 "$BENCH_DIR/bench.db" "SELECT coalesce(sum(nr_samples), 0) FROM windows")
+printf '%-48s %16s %14s   (%s samples)\n' "pprofstore record -a, defaults" "$rate" "$lost" "$samples"
+start_recorder "perf 99"
+rate=$(storm)
+stop_recorder
+read -r lost samples < <("$PERF2PPROF" --info --json "$BENCH_DIR/perf.data" 2>/dev/null |
+	python3 -c 'import json, sys; d = json.load(sys.stdin); print(d["lost"], d["samples"])')
+printf '%-48s %16s %14s   (%s samples)\n' "perf record -a, same events, defaults" "$rate" "$lost" "$samples"

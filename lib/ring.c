@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Draining ring buffers on a thread of their own (see internal/ring.h).
+ *
+ * Facts that shaped it:
+ * - The thread does nothing but poll and memcpy: a pass over every buffer costs about
+ *   what copying its bytes costs, so it keeps up with any rate the owner can convert,
+ *   and takes the kernel's buffers off the owner's critical path.
+ * - A pass is one growing buffer, handed over whole under one lock: the lock is taken
+ *   once per pass, not per record.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <perf/event.h>
+#include <perf/evlist.h>
+#include <perf/mmap.h>
+
+#include "internal/ring.h"
+
+#define POLL_MS 100
+
+struct pps_ring {
+	struct perf_evlist *evlist;
+	bool watch_hangup;
+	size_t max_queued;
+
+	pthread_t thread;
+	bool running;	      /* the thread was started and not joined */
+	pthread_mutex_t lock; /* guards what follows */
+	pthread_cond_t cond;  /* a pass was queued, or the thread ended */
+	struct pps_ring_pass *head, *tail;
+	size_t queued; /* bytes in the queued passes */
+	bool stop;     /* the owner asks the thread to end */
+	bool gone;     /* every target thread's events hung up */
+	bool ended;    /* the thread has left its loop */
+	int err;       /* the thread's -ENOMEM */
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void pps_ring_pass_free(struct pps_ring_pass *p)
+{
+	while (p) {
+		struct pps_ring_pass *next = p->next;
+
+		free(p->data);
+		free(p);
+		p = next;
+	}
+}
+
+static int pass_put(struct pps_ring_pass *p, size_t *cap, const void *rec, size_t n)
+{
+	if (p->len + n > *cap) {
+		size_t ncap = *cap ? *cap * 2 : 1u << 16;
+		uint8_t *d;
+
+		while (ncap < p->len + n)
+			ncap *= 2;
+		d = realloc(p->data, ncap);
+		if (!d)
+			return -ENOMEM;
+		p->data = d;
+		*cap = ncap;
+	}
+	memcpy(p->data + p->len, rec, n);
+	p->len += n;
+	return 0;
+}
+
+/*
+ * One pass over every buffer, reading at most room bytes (records beyond stay in the
+ * buffers). *out gets the pass, also when it read nothing: its start still tells the owner
+ * that nothing older is to come. Returns 0 or -ENOMEM.
+ */
+static int drain_pass(struct pps_ring *r, size_t room, struct pps_ring_pass **out)
+{
+	struct pps_ring_pass *p = calloc(1, sizeof(*p));
+	struct perf_mmap *map;
+	size_t cap = 0;
+	int err = 0;
+
+	*out = NULL;
+	if (!p)
+		return -ENOMEM;
+	p->start = mono_ns();
+	perf_evlist__for_each_mmap(r->evlist, map, false)
+	{
+		union perf_event *ev;
+
+		if (perf_mmap__read_init(map) < 0)
+			continue;
+		/* libperf checked each size against what the kernel published; events larger
+		 * than its copy buffer cannot occur with our sample types (callchains are
+		 * capped by kernel.perf_event_max_stack). The owner's reader checks the rest. */
+		while (!err && (ev = perf_mmap__read_event(map)) != NULL) {
+			err = pass_put(p, &cap, ev, ev->header.size);
+			perf_mmap__consume(map);
+			if (p->len >= room) {
+				p->partial = true;
+				break;
+			}
+		}
+		perf_mmap__read_done(map);
+		if (err)
+			break;
+	}
+	if (err) {
+		pps_ring_pass_free(p);
+		return err;
+	}
+	*out = p;
+	return 0;
+}
+
+/* Queues p (may be NULL) and wakes the owner. Called with the lock held. */
+static void enqueue(struct pps_ring *r, struct pps_ring_pass *p)
+{
+	if (p) {
+		if (r->tail)
+			r->tail->next = p;
+		else
+			r->head = p;
+		r->tail = p;
+		r->queued += p->len;
+	}
+	pthread_cond_broadcast(&r->cond);
+}
+
+static void *drain_thread(void *arg)
+{
+	struct pps_ring *r = arg;
+	bool stop = false;
+
+	while (!stop) {
+		struct pps_ring_pass *p = NULL;
+		size_t room;
+		int n, err;
+
+		n = perf_evlist__poll(r->evlist, POLL_MS);
+		pthread_mutex_lock(&r->lock);
+		room = r->queued < r->max_queued ? r->max_queued - r->queued : 0;
+		pthread_mutex_unlock(&r->lock);
+		err = room ? drain_pass(r, room, &p) : 0;
+		pthread_mutex_lock(&r->lock);
+		enqueue(r, p);
+		if (err)
+			r->err = err;
+		/* Per-thread events hang up when their thread exits: all of them, the
+		 * targets are gone (their last records were in this pass). */
+		if (r->watch_hangup && n > 0 &&
+		    perf_evlist__filter_pollfd(r->evlist, POLLERR | POLLHUP) == 0)
+			r->gone = true;
+		stop = r->stop || r->gone || r->err;
+		if (stop)
+			r->ended = true;
+		pthread_cond_broadcast(&r->cond);
+		pthread_mutex_unlock(&r->lock);
+	}
+	return NULL;
+}
+
+struct pps_ring *pps_ring_new(struct perf_evlist *evlist, bool watch_hangup, size_t max_queued)
+{
+	struct pps_ring *r = calloc(1, sizeof(*r));
+	pthread_condattr_t ca;
+
+	if (!r) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	r->evlist = evlist;
+	r->watch_hangup = watch_hangup;
+	r->max_queued = max_queued;
+	pthread_mutex_init(&r->lock, NULL);
+	/* Waits are timed on CLOCK_MONOTONIC: a wall-clock step must not stretch them. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	return r;
+}
+
+int pps_ring_start(struct pps_ring *r)
+{
+	sigset_t all, old;
+	int err;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&r->thread, NULL, drain_thread, r);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err)
+		return -err;
+	r->running = true;
+	return 0;
+}
+
+struct pps_ring_pass *pps_ring_take(struct pps_ring *r, int timeout_ms)
+{
+	struct pps_ring_pass *p;
+
+	pthread_mutex_lock(&r->lock);
+	if (!r->head && timeout_ms > 0 && r->running && !r->ended) {
+		uint64_t until = mono_ns() + (uint64_t)timeout_ms * 1000000u;
+		struct timespec ts = {.tv_sec = (time_t)(until / 1000000000u),
+				      .tv_nsec = (long)(until % 1000000000u)};
+
+		while (!r->head && !r->ended &&
+		       pthread_cond_timedwait(&r->cond, &r->lock, &ts) != ETIMEDOUT)
+			;
+	}
+	p = r->head;
+	r->head = r->tail = NULL;
+	r->queued = 0;
+	pthread_mutex_unlock(&r->lock);
+	return p;
+}
+
+bool pps_ring_gone(struct pps_ring *r)
+{
+	bool gone;
+
+	pthread_mutex_lock(&r->lock);
+	gone = r->gone;
+	pthread_mutex_unlock(&r->lock);
+	return gone;
+}
+
+int pps_ring_stop(struct pps_ring *r)
+{
+	struct pps_ring_pass *p = NULL;
+	int err;
+
+	if (r->running) {
+		pthread_mutex_lock(&r->lock);
+		r->stop = true;
+		pthread_mutex_unlock(&r->lock);
+		pthread_join(r->thread, NULL);
+		r->running = false;
+	}
+	/* The thread is gone: what is left in the buffers is read here, whatever the cap. */
+	err = drain_pass(r, SIZE_MAX, &p);
+	pthread_mutex_lock(&r->lock);
+	enqueue(r, p);
+	err = err ?: r->err;
+	pthread_mutex_unlock(&r->lock);
+	return err;
+}
+
+void pps_ring_free(struct pps_ring *r)
+{
+	if (!r)
+		return;
+	if (r->running) {
+		pthread_mutex_lock(&r->lock);
+		r->stop = true;
+		pthread_mutex_unlock(&r->lock);
+		pthread_join(r->thread, NULL);
+	}
+	pps_ring_pass_free(r->head);
+	pthread_cond_destroy(&r->cond);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
