@@ -3,7 +3,7 @@
 #
 # The README's main job, end to end: record a demo workload live into the default SQLite
 # store with `pprofstore record` (no perf, no perf.data), then export each profile type
-# with `pprofstore query` and show it with the real pprof.
+# with `pprofstore query`, and show it with `pprofstore top` and the real pprof.
 #
 # The workload (tests/workloads/demo.c) is a small "server" whose answers are known:
 #   cpu    main -> serve -> render_page for about 3/4 of the main thread's CPU,
@@ -41,6 +41,8 @@ echo "+ pprofstore list"
 for type in cpu block mutex; do
 	echo "+ pprofstore query --type $type --window 10m -o $type.pprof"
 	"$PPROFSTORE" query --type "$type" --window 10m -o "$type.pprof"
+	echo "+ pprofstore top --type $type --window 10m --nodecount 6"
+	"$PPROFSTORE" top --type "$type" --window 10m --nodecount 6
 	case $type in
 	cpu) view=(-top -nodecount=8) ;;
 	# Every wait ends in the scheduler's frames: what matters is who waited.

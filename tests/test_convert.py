@@ -928,10 +928,14 @@ def check_inlined(c, tmp, data, samples, wl):
         if raw2.total(0) != total:
             p.append(f"total {raw2.total(0)} != {total}")
         a = stack_prefix_count(raw2, ("outer_noinline", "main"))
+        # Without inlining, mix_inlined's samples and those in outer_noinline's own code
+        # (loop overhead; rare but possible) both become outer_noinline<-main.
         b = stack_prefix_count(raw, ("mix_inlined", "outer_noinline", "main"))
-        if a != b:
+        b_own = stack_prefix_count(raw, ("outer_noinline", "main"))
+        if a != b + b_own:
             p.append(f"outer_noinline<-main {a} with --no-inline, "
-                     f"mix_inlined<-outer_noinline<-main {b} without")
+                     f"mix_inlined<-outer_noinline<-main {b} + outer_noinline<-main "
+                     f"{b_own} without")
     c.result("inlined: --no-inline drops the inlined frame, keeps the stacks", p)
 
 
