@@ -132,3 +132,32 @@ bool cmd_parse_ids(const char *prog, const char *opt, const char *s, int32_t **v
 	}
 	return true;
 }
+
+bool cmd_parse_flags(const char *s, const struct cmd_flag *names, size_t n, unsigned int *bits,
+		     const char *prog, const char *option, const char *what)
+{
+	const char *p = s;
+
+	*bits = 0;
+	while (*p) {
+		size_t len = strcspn(p, ",");
+		bool found = false;
+
+		for (size_t i = 0; i < n; i++) {
+			if (strlen(names[i].name) == len && !strncmp(p, names[i].name, len)) {
+				*bits |= names[i].bit;
+				found = true;
+			}
+		}
+		if (!found) {
+			fprintf(stderr, "%s: %s: unknown %s '%.*s' (", prog, option, what, (int)len,
+				p);
+			for (size_t i = 0; i < n; i++)
+				fprintf(stderr, "%s%s", i ? ", " : "", names[i].name);
+			fputs(")\n", stderr);
+			return false;
+		}
+		p += len + (p[len] == ',');
+	}
+	return true;
+}

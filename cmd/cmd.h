@@ -63,6 +63,20 @@ struct ingest_args {
 /* "500ms", "2s", "10m", "1h", "1d", "3" (seconds) -> ns. false when malformed. */
 bool cmd_parse_duration(const char *s, uint64_t *ns);
 
+/* A name of a comma-separated flag list, and its bit. */
+struct cmd_flag {
+	const char *name;
+	unsigned int bit;
+};
+
+/*
+ * "a,b,c" -> the OR of the named flags' bits into *bits (an empty list gives 0). On an
+ * unknown name says so on stderr as "PROG: OPTION: unknown WHAT 'x' (a, b, c)" and
+ * returns false.
+ */
+bool cmd_parse_flags(const char *s, const struct cmd_flag *names, size_t n, unsigned int *bits,
+		     const char *prog, const char *option, const char *what);
+
 /* TIME -> wall-clock ns (UTC): RFC 3339 (2024-05-01T12:00:00Z, 2024-05-01T12:00:00.5+02:00),
  * unix seconds with an optional fraction, or relative to now: "-1h", "-90s" (a duration
  * after the minus). false when malformed. */

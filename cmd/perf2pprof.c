@@ -79,40 +79,16 @@ static void log_stderr(enum pps_log_level level, const char *msg, void *ctx)
 
 static bool parse_labels(const char *s, unsigned int *labels)
 {
-	static const struct {
-		const char *name;
-		unsigned int flag;
-	} names[] = {{"pid", PPS_LABEL_PID},
-		     {"tid", PPS_LABEL_TID},
-		     {"comm", PPS_LABEL_COMM},
-		     {"cpu", PPS_LABEL_CPU}};
-	const char *p = s;
+	static const struct cmd_flag names[] = {{"pid", PPS_LABEL_PID},
+						{"tid", PPS_LABEL_TID},
+						{"comm", PPS_LABEL_COMM},
+						{"cpu", PPS_LABEL_CPU}};
 
 	*labels = 0;
 	if (!strcmp(s, "none"))
 		return true;
-	while (*p) {
-		size_t len = strcspn(p, ",");
-		bool found = false;
-
-		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-			if (strlen(names[i].name) == len && !strncmp(p, names[i].name, len)) {
-				*labels |= names[i].flag;
-				found = true;
-			}
-		}
-		if (!found) {
-			fprintf(stderr,
-				"perf2pprof: --labels: unknown label '%.*s' (pid, tid, comm, "
-				"cpu)\n",
-				(int)len, p);
-			return false;
-		}
-		p += len;
-		if (*p)
-			p++;
-	}
-	return true;
+	return cmd_parse_flags(s, names, sizeof(names) / sizeof(names[0]), labels, "perf2pprof",
+			       "--labels", "label");
 }
 
 enum {

@@ -93,32 +93,12 @@ static uint64_t clock_ns(clockid_t id)
 
 static bool parse_types(const char *s, unsigned int *types)
 {
-	static const struct {
-		const char *name;
-		unsigned int bit;
-	} names[] = {
+	static const struct cmd_flag names[] = {
 	    {"cpu", PPS_RECORD_CPU}, {"block", PPS_RECORD_BLOCK}, {"mutex", PPS_RECORD_MUTEX}};
-	const char *p = s;
 
-	*types = 0;
-	while (*p) {
-		size_t len = strcspn(p, ",");
-		bool found = false;
-
-		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-			if (strlen(names[i].name) == len && !strncmp(p, names[i].name, len)) {
-				*types |= names[i].bit;
-				found = true;
-			}
-		}
-		if (!found) {
-			fprintf(stderr,
-				"pprofstore: --types: unknown type '%.*s' (cpu, block, mutex)\n",
-				(int)len, p);
-			return false;
-		}
-		p += len + (p[len] == ',');
-	}
+	if (!cmd_parse_flags(s, names, sizeof(names) / sizeof(names[0]), types, "pprofstore",
+			     "--types", "type"))
+		return false;
 	if (!*types)
 		fprintf(stderr, "pprofstore: --types: empty list\n");
 	return *types != 0;
