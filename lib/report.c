@@ -49,6 +49,20 @@ static void fmt_p(char *buf, size_t size, const struct pps_compare_stat *s)
 		snprintf(buf, size, "%.2g%s", p, s->significant ? "*" : "");
 }
 
+/* A row's eight numbers as text: flat base, head, change, p, then the same for cum. */
+static void row_cells(char b[8][32], const struct pps_compare_row *row,
+		      const struct pps_compare_opts *o)
+{
+	const struct pps_compare_stat *st[2] = {&row->flat, &row->cum};
+
+	for (size_t k = 0; k < 2; k++) {
+		fmt_share(b[4 * k], 32, st[k]->base);
+		fmt_share(b[4 * k + 1], 32, st[k]->head);
+		fmt_change(b[4 * k + 2], 32, st[k], o);
+		fmt_p(b[4 * k + 3], 32, st[k]);
+	}
+}
+
 static const char *verdict_word(const struct pps_compare_row *r)
 {
 	if (r->flat.verdict == PPS_VERDICT_REGRESSED || r->cum.verdict == PPS_VERDICT_REGRESSED)
@@ -175,14 +189,7 @@ static void write_text(FILE *f, const struct pps_compare *c, const struct pps_co
 			hidden += tested(row);
 			continue;
 		}
-		fmt_share(b[0], sizeof(b[0]), row->flat.base);
-		fmt_share(b[1], sizeof(b[1]), row->flat.head);
-		fmt_change(b[2], sizeof(b[2]), &row->flat, &s->opts);
-		fmt_p(b[3], sizeof(b[3]), &row->flat);
-		fmt_share(b[4], sizeof(b[4]), row->cum.base);
-		fmt_share(b[5], sizeof(b[5]), row->cum.head);
-		fmt_change(b[6], sizeof(b[6]), &row->cum, &s->opts);
-		fmt_p(b[7], sizeof(b[7]), &row->cum);
+		row_cells(b, row, &s->opts);
 		fprintf(f, "%-10s %9s %9s %8s %8s  %9s %9s %8s %8s  ", verdict_word(row), b[0],
 			b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
 		text_name(f, row->function);
@@ -265,14 +272,7 @@ static void write_markdown(FILE *f, const struct pps_compare *c, const struct pp
 			hidden += tested(row);
 			continue;
 		}
-		fmt_share(b[0], sizeof(b[0]), row->flat.base);
-		fmt_share(b[1], sizeof(b[1]), row->flat.head);
-		fmt_change(b[2], sizeof(b[2]), &row->flat, &s->opts);
-		fmt_p(b[3], sizeof(b[3]), &row->flat);
-		fmt_share(b[4], sizeof(b[4]), row->cum.base);
-		fmt_share(b[5], sizeof(b[5]), row->cum.head);
-		fmt_change(b[6], sizeof(b[6]), &row->cum, &s->opts);
-		fmt_p(b[7], sizeof(b[7]), &row->cum);
+		row_cells(b, row, &s->opts);
 		if (flagged(row))
 			fprintf(f, "| **%s** | ", verdict_word(row));
 		else
