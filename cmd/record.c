@@ -34,6 +34,11 @@ static const char usage[] =
     "                        kernel offers)\n"
     "  -e, --event SYS:NAME  also record this tracepoint, a profile of its own (repeatable)\n"
     "  -F, --freq HZ         cpu-clock samples per second and CPU (default 99)\n"
+    "      --call-graph fp|dwarf[,SIZE]\n"
+    "                        how user stacks are taken, as perf record's: frame pointers\n"
+    "                        (default), or SIZE bytes of stack (default 8192) copied with\n"
+    "                        each sample and unwound with DWARF CFI (for code built without\n"
+    "                        frame pointers)\n"
     "      --flush DUR       window length: each window is stored in one transaction\n"
     "                        (default 10s; windows end on multiples of DUR in UTC)\n"
     "      --duration DUR    stop after DUR (default: until the target is gone or a signal)\n"
@@ -66,6 +71,7 @@ enum {
 	OPT_KALLSYMS,
 	OPT_VMLINUX,
 	OPT_NO_SYMBOLIZE,
+	OPT_CALL_GRAPH,
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -102,6 +108,36 @@ static bool parse_types(const char *s, unsigned int *types)
 	if (!*types)
 		fprintf(stderr, "pprofstore: --types: empty list\n");
 	return *types != 0;
+}
+
+/* perf record's --call-graph: "fp", or "dwarf" with an optional stack copy size in bytes
+ * (rounded up to 8, as perf does). */
+static bool parse_call_graph(const char *s, unsigned int *stack_user)
+{
+	unsigned long long v = PPS_RECORD_DEFAULT_STACK_USER;
+	char *end;
+
+	if (!strcmp(s, "fp")) {
+		*stack_user = 0;
+		return true;
+	}
+	if (strncmp(s, "dwarf", 5) || (s[5] && s[5] != ',')) {
+		fprintf(stderr, "pprofstore: --call-graph: '%s' is not fp or dwarf[,SIZE]\n", s);
+		return false;
+	}
+	if (s[5]) {
+		errno = 0;
+		v = strtoull(s + 6, &end, 0);
+		if (errno || end == s + 6 || *end || !v || v > PPS_RECORD_MAX_STACK_USER) {
+			fprintf(stderr,
+				"pprofstore: --call-graph: '%s': the stack size must be 1 to %d "
+				"bytes\n",
+				s, PPS_RECORD_MAX_STACK_USER);
+			return false;
+		}
+	}
+	*stack_user = (unsigned int)((v + 7) & ~7ull);
+	return true;
 }
 
 /* prefix, then the words, each after sep (malloc'ed, NULL on ENOMEM). */
@@ -202,6 +238,7 @@ int cmd_record(int argc, char **argv, const struct store_globals *g)
 	    {"types", required_argument, NULL, OPT_TYPES},
 	    {"event", required_argument, NULL, 'e'},
 	    {"freq", required_argument, NULL, 'F'},
+	    {"call-graph", required_argument, NULL, OPT_CALL_GRAPH},
 	    {"flush", required_argument, NULL, OPT_FLUSH},
 	    {"duration", required_argument, NULL, OPT_DURATION},
 	    {"mmap-pages", required_argument, NULL, 'm'},
@@ -287,6 +324,10 @@ int cmd_record(int argc, char **argv, const struct store_globals *g)
 				goto out;
 			}
 			ro.freq = (unsigned int)v;
+			break;
+		case OPT_CALL_GRAPH:
+			if (!parse_call_graph(optarg, &ro.stack_user))
+				goto out;
 			break;
 		case 'm':
 			errno = 0;

@@ -49,6 +49,7 @@
 #include "internal/synth.h"
 #include "internal/tracedata.h"
 #include "internal/tracepoint.h"
+#include "internal/unwind.h"
 #include "internal/util.h"
 
 #define RELEASE_MARGIN_NS 1000000u /* 1 ms: see the file comment */
@@ -322,6 +323,18 @@ static void common_attr(const struct pps_record *rec, struct perf_event_attr *a)
 	a->wakeup_watermark = bytes / 4 ? bytes / 4 : 1;
 }
 
+/* A sampling event's call graph: with DWARF, the user part is unwound from a copy of the
+ * registers and the stack, as perf record --call-graph dwarf asks for it. */
+static void call_graph_attr(const struct pps_record *rec, struct perf_event_attr *a)
+{
+	if (!rec->opts.stack_user)
+		return;
+	a->sample_type |= PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER;
+	a->sample_regs_user = pps_unwind_host_regs();
+	a->sample_stack_user = rec->opts.stack_user;
+	a->exclude_callchain_user = 1;
+}
+
 static int add_event(struct pps_record *rec, const struct perf_event_attr *a, const char *name,
 		     unsigned int type)
 {
@@ -469,6 +482,7 @@ static int build_events(struct pps_record *rec)
 		a.config = PERF_COUNT_SW_CPU_CLOCK;
 		a.freq = 1;
 		a.sample_freq = rec->opts.freq;
+		call_graph_attr(rec, &a);
 		err = add_event(rec, &a, "cpu-clock", PPS_RECORD_CPU);
 	}
 	if (!err && n) {
@@ -497,6 +511,7 @@ static int build_events(struct pps_record *rec)
 		a.config = pps_tp_event_id(e);
 		a.sample_period = 1;
 		a.sample_type |= PERF_SAMPLE_RAW;
+		call_graph_attr(rec, &a);
 		snprintf(name, sizeof(name), "%s:%s", tps[i].system, tps[i].name);
 		err = add_event(rec, &a, name, tp_type[i]);
 	}
@@ -510,6 +525,7 @@ static int build_events(struct pps_record *rec)
 		a.sample_period = 1;
 		a.mmap = 1;
 		a.mmap2 = 1;
+		a.mmap_data = rec->opts.stack_user != 0; /* see struct pps_synth's data */
 		a.comm = 1;
 		a.comm_exec = 1;
 		a.task = 1;
@@ -814,14 +830,27 @@ PPS_API struct pps_record *pps_record_new(const struct pps_record_opts *opts)
 	}
 	nr_targets = !!opts->system_wide + !!opts->nr_pids + !!opts->argv;
 	if (nr_targets != 1 || (opts->argv && !opts->argv[0]) ||
-	    (opts->mmap_pages & (opts->mmap_pages - 1)) ||
+	    (opts->mmap_pages & (opts->mmap_pages - 1)) || opts->stack_user % 8 ||
+	    opts->stack_user > PPS_RECORD_MAX_STACK_USER ||
 	    (opts->types & ~(unsigned int)(PPS_RECORD_CPU | PPS_RECORD_BLOCK | PPS_RECORD_MUTEX))) {
 		pps_err("record: %s",
 			nr_targets != 1 ? "give exactly one target: system-wide, pids or a command"
 			: opts->mmap_pages & (opts->mmap_pages - 1)
 			    ? "ring buffer pages must be a power of two"
+			: opts->stack_user % 8 || opts->stack_user > PPS_RECORD_MAX_STACK_USER
+			    ? "the user stack copy must be a multiple of 8 bytes up to 65528"
 			    : "bad options");
 		errno = EINVAL;
+		return NULL;
+	}
+	if (opts->stack_user && !pps_unwind_host_regs()) {
+		struct utsname u;
+
+		uname(&u);
+		pps_err("record: DWARF call graphs: no register map for %s (x86_64, i386 and "
+			"aarch64 have one); record with frame pointers",
+			u.machine);
+		errno = ENOTSUP;
 		return NULL;
 	}
 	rec = calloc(1, sizeof(*rec));
@@ -940,7 +969,7 @@ static int exec_child(struct pps_record *rec)
 
 PPS_API int pps_record_start(struct pps_record *rec)
 {
-	struct pps_synth s = {.emit = synth_emit, .ctx = rec};
+	struct pps_synth s = {.emit = synth_emit, .ctx = rec, .data = rec->opts.stack_user != 0};
 	int err = 0;
 
 	/* Synthesized records are timestamped before the events start: the state they

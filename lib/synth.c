@@ -10,7 +10,8 @@
  *   an error, except for the process asked for by pid (ESRCH, the recorder's "target pid
  *   vanished").
  * - Only executable mappings are synthesized, as perf does without --data: samples and
- *   callchains only point into code.
+ *   callchains only point into code. DWARF call graphs add the readable ones (see
+ *   struct pps_synth's data), as perf does for them.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -217,10 +218,10 @@ static int synth_comms(const struct pps_synth *s, int32_t pid, bool *any)
 }
 
 /*
- * One /proc/PID/maps line to an MMAP2 record; false for lines that are not executable
- * mappings or not understood.
+ * One /proc/PID/maps line to an MMAP2 record and its misc; false for lines that are not
+ * executable mappings (with data: readable ones) or not understood.
  */
-static bool maps_line(const char *line, int32_t pid, struct rec *r)
+static bool maps_line(const char *line, int32_t pid, bool data, struct rec *r, uint16_t *misc)
 {
 	unsigned long long start, end, pgoff, ino;
 	unsigned int maj, min;
@@ -231,12 +232,15 @@ static bool maps_line(const char *line, int32_t pid, struct rec *r)
 
 	if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms, &pgoff, &maj,
 		   &min, &ino, &n) != 7 ||
-	    !n || strlen(perms) < 4 || perms[2] != 'x' || end <= start)
+	    !n || strlen(perms) < 4 || end <= start ||
+	    (perms[2] != 'x' && (!data || perms[0] != 'r')))
 		return false;
 	name = line + n;
 	while (isspace((unsigned char)*name))
 		name++;
-	prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) | PROT_EXEC;
+	prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) |
+	       (perms[2] == 'x' ? PROT_EXEC : 0);
+	*misc = PERF_RECORD_MISC_USER | (perms[2] == 'x' ? 0 : PERF_RECORD_MISC_MMAP_DATA);
 	flags = perms[3] == 's' ? MAP_SHARED : MAP_PRIVATE;
 	rec_begin(r);
 	{
@@ -264,6 +268,7 @@ static int synth_maps(const struct pps_synth *s, int32_t pid)
 	char path[PATH_MAX], *line = NULL;
 	size_t cap = 0;
 	struct rec r;
+	uint16_t misc;
 	FILE *f;
 	int err = 0;
 
@@ -273,8 +278,8 @@ static int synth_maps(const struct pps_synth *s, int32_t pid)
 		return errno == ENOENT ? -ESRCH : -errno;
 	while (!err && getline(&line, &cap, f) > 0) {
 		line[strcspn(line, "\n")] = '\0';
-		if (maps_line(line, pid, &r))
-			err = emit(s, &r, PERF_RECORD_MMAP2, PERF_RECORD_MISC_USER, pid, pid);
+		if (maps_line(line, pid, s->data, &r, &misc))
+			err = emit(s, &r, PERF_RECORD_MMAP2, misc, pid, pid);
 	}
 	free(line);
 	fclose(f);

@@ -296,6 +296,23 @@ bool pps_unwind_wanted(const struct pps_sample *s)
 	       s->user_regs_abi != PERF_SAMPLE_REGS_ABI_NONE && s->user_regs_nr;
 }
 
+uint64_t pps_unwind_host_regs(void)
+{
+	const struct perf_arch *pa = find_perf_arch(NULL);
+	uint64_t mask = 0;
+
+	for (size_t i = 0; pa && i < PPS_ARRAY_SIZE(dwarf_arches); i++) {
+		const struct dwarf_arch *d = &dwarf_arches[i];
+
+		if (&perf_arches[d->perf_arch] != pa)
+			continue;
+		for (size_t j = 0; j < d->nregs; j++)
+			mask |= 1ULL << d->perf[j];
+		mask |= 1ULL << pa->ip | 1ULL << pa->sp;
+	}
+	return mask;
+}
+
 /* ---- lifecycle -------------------------------------------------------------------- */
 
 struct pps_unwind *pps_unwind_new(struct pps_machine *m, const struct pps_unwind_opts *opts)

@@ -44,6 +44,12 @@ Checks:
             truncated
   nosym     --no-symbolize: the same address stacks as the symbolized profile
   ingest    pprofstore ingest then query (PPROFSTORE): the same profile as perf2pprof
+  live      pprofstore record --call-graph dwarf and dwarf,1024 of pps_wl_dwarf, with -o:
+            the stored profile = perf2pprof's of the stream (totals, flat, stacks with their
+            truncated label); the stream's user frames = perf script's on it (which needs
+            the readable non-code maps perf records for DWARF); hot_a <- driver <- main;
+            flat% within 2 points of perf report on the stream; with dwarf,1024 the
+            truncated stacks are exactly test_unwind dump's
   damaged   the recording with stack bytes, stack pointers, pcs and copy sizes scrambled:
             exit 0, pprof reads the profile, (sanitizer build) no memory error
 Exit 77 (skip) when perf record is refused. PPS_KEEP=1 keeps the temporary directory.
@@ -477,6 +483,83 @@ def check_ingest(c, tmp, data, full):
     c.result("ingest: pprofstore ingest + query = perf2pprof", p)
 
 
+def stack_counts(raw):
+    """Counter of (frames, truncated) weighted by samples: equal for two profiles of the
+    same samples however they merged them."""
+    c = collections.Counter()
+    for s in raw.samples:
+        c[(tuple(f[0] for f in raw.frames(s)),
+           s.labels.get("unwind") == ["truncated"])] += s.values[0]
+    return c
+
+
+def check_live(c, tmp, wl):
+    """pprofstore record --call-graph dwarf[,SIZE]: the live profile is perf2pprof's of the
+    stream the recorder wrote (-o), whose user frames are perf script's on that stream
+    (perf unwinds it itself); main -> driver -> hot_a; flat% within 2 points of perf
+    report on the stream; with dwarf,1024 the stacks cut short are those test_unwind dump
+    says, labelled."""
+    ps = os.environ.get("PPROFSTORE") or os.path.join(T.REPO, "build", "cmd", "pprofstore")
+    if not os.access(ps, os.X_OK):
+        c.skip("live", f"pprofstore not found ({ps}; set PPROFSTORE)")
+        return
+    import storetest as S  # noqa: E402  (only with a pprofstore to run)
+    for mode in ("dwarf", "dwarf,1024"):
+        name = "live" if mode == "dwarf" else "live-short"
+        db, stream = os.path.join(tmp, name + ".db"), os.path.join(tmp, name + ".data")
+        out, conv = os.path.join(tmp, name + ".pprof"), os.path.join(tmp, name + ".file.pprof")
+        p = []
+        for args in (["record", "-q", "-F", "999", "--types", "cpu", "--call-graph", mode,
+                      "-o", stream, "--", wl, "1"],
+                     ["query", "--type", "cpu", "--from", "0", "-o", out]):
+            r = T.run([ps, "--db", db] + args, 300)
+            p += r.problems() or ([] if r.rc == 0 else
+                                  [f"{args[0]}: exit {r.rc}: {r.err_head()}"])
+        live = file = None
+        if not p:
+            live, err = P.load_raw(out)
+            file, p = convert_load(["--type", "cpu", stream, "-o", conv], conv)
+            p = p if live is not None else [err]
+        if live is None or file is None:
+            c.result(f"live: record --call-graph {mode}, query", p)
+            continue
+        p = S.compare(file, live, samples=False)
+        if stack_counts(file) != stack_counts(live):
+            p.append("stacks (frames, truncated) differ from perf2pprof's of the -o stream")
+        ours = unwind_dump(stream)
+        cls, ex = compare_frames(ours, perf_user_frames(stream))
+        n = sum(cls.values())
+        dumped = sum(1 for t, _ in ours.values() if t)
+        tr = truncated_count(live)
+        if n != live.total(0):
+            p.append(f"test_unwind dump unwound {n} samples, the live profile has "
+                     f"{live.total(0)}")
+        if cls["diverging"] or cls["missing in perf script"] or (
+                mode == "dwarf" and (cls["ours shorter"] or
+                                     n - cls["equal"] > MAX_DIFFERING * n)):
+            p.append(f"against perf script: {dict(cls)}; e.g. "
+                     + "; ".join(f"{k}: {v}" for k, v in ex.items() if k != "equal"))
+        if tr != dumped or (mode == "dwarf") != (tr <= MAX_DIFFERING * n) or \
+                (mode != "dwarf" and not tr):
+            p.append(f"{tr} samples labelled truncated, test_unwind dump has {dumped} of {n}")
+        detail = f"{dict(cls)}; {tr} of {n} truncated"
+        if mode == "dwarf":
+            r = P.pprof(["-traces"], out)
+            traces = parse_traces(r.out_text)
+            if not any(t[i:i + 3] == ["hot_a", "driver", "main"]
+                       for t in traces for i in range(len(t))):
+                p.append(f"no trace hot_a <- driver <- main (pprof exit {r.rc})")
+            top, _, _ = P.top(out, "samples")
+            perf = perf_report_pct(stream, False)
+            for fn in ("hot_a", "hot_b", "cmp_items"):
+                o, e = top.get(fn, (0.0, 0.0))[0], perf.get(fn, 0.0)
+                if abs(o - e) > PCT_TOLERANCE or e < 5:
+                    p.append(f"{fn} flat: perf report {e:.2f}%, live {o:.2f}%")
+                detail += f", {fn} flat {e:.1f}/{o:.1f}"
+        c.result(f"live: record --call-graph {mode} = perf2pprof of its stream, whose frames "
+                 "are perf script's", p[:4], detail)
+
+
 def scramble(src, dst, seed=1):
     """A copy of a file-mode perf.data whose samples' stack bytes, stack pointers, pcs and
     stack copy sizes are scrambled (records keep their layout). Returns samples changed."""
@@ -579,6 +662,7 @@ def main():
                     check_fp(c, tmp, wl_fp)
                     check_ingest(c, tmp, data, full)
                 check_pipe(c, tmp, wl)
+                check_live(c, tmp, wl)
                 check_block(c, tmp)
                 check_damaged(c, tmp, data)
             except (RuntimeError, subprocess.SubprocessError) as e:

@@ -495,7 +495,9 @@ def check_errors(c, tmp):
     if r.rc != 1 or "nosuch:event does not exist" not in r.err_text:
         p.append(f"-e nosuch:event: exit {r.rc}, {r.err_head()!r}")
     for args in (["--types", "cpu,disk"], ["-m", "3"], ["-p", "abc"], ["-a", "-p", "1"],
-                 ["-F", "0"], ["--flush", "1ms"], ["-e", "nocolon"], ["--bogus"]):
+                 ["-F", "0"], ["--flush", "1ms"], ["-e", "nocolon"], ["--bogus"],
+                 ["--call-graph", "lbr"], ["--call-graph", "dwarf,0"],
+                 ["--call-graph", "dwarf,65536"], ["--call-graph", "dwarfx"]):
         r = T.run([pprofstore(), "--db", db, "record"] + args + ["--", "true"], 60)
         p += r.problems()
         want = 1 if args[0] == "-e" else 2

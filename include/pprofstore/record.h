@@ -40,6 +40,11 @@ enum pps_record_type {
 	PPS_RECORD_MUTEX = 1 << 2, /* lock:contention_begin/end, syscalls:sys_*_futex */
 };
 
+/* The largest user stack copy perf_event_attr.sample_stack_user allows (a 16-bit size,
+ * 8-byte aligned), and perf record's default for --call-graph dwarf. */
+#define PPS_RECORD_MAX_STACK_USER     65528
+#define PPS_RECORD_DEFAULT_STACK_USER 8192
+
 /* Ring buffer pages per CPU when opts.mmap_pages is 0 (4 MiB with 4 KiB pages). */
 #define PPS_RECORD_DEFAULT_PAGES 1024
 /* cpu-clock frequency when opts.freq is 0, as perf's default for -F. */
@@ -61,6 +66,11 @@ struct pps_record_opts {
 	size_t nr_pids;
 	char *const *argv; /* NULL-terminated; argv[0] is looked up in PATH */
 	unsigned int freq; /* cpu-clock samples per second and CPU; 0: 99 */
+	/* Call graphs (perf record --call-graph): 0, frame pointers; else DWARF: this many
+	 * bytes of user stack, a multiple of 8 up to PPS_RECORD_MAX_STACK_USER, are copied
+	 * with the user registers into every sample and the user frames unwound from them
+	 * (the kernel's frames still come from its callchain). */
+	unsigned int stack_user;
 	/* Ring buffer pages per CPU, a power of two; 0: PPS_RECORD_DEFAULT_PAGES. */
 	unsigned int mmap_pages;
 	/* Also write the stream (pipe-mode perf.data) to this file; "-" is standard output;

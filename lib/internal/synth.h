@@ -12,6 +12,7 @@
 #ifndef PPS_INTERNAL_SYNTH_H
 #define PPS_INTERNAL_SYNTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <linux/perf_event.h>
@@ -28,6 +29,11 @@ struct pps_synth {
 	uint64_t id;	  /* trailer identifier: the event the records belong to */
 	uint64_t time;	  /* trailer time, in the events' clock */
 	const char *proc; /* procfs mount, NULL: "/proc" */
+	/* Also the readable mappings that are not executable, misc PERF_RECORD_MISC_MMAP_DATA,
+	 * as perf record does for DWARF call graphs (perf_event_attr.mmap_data): perf's
+	 * unwinders read .eh_frame_hdr through the maps, and it is often in a read-only
+	 * segment of its own. */
+	bool data;
 };
 
 /*
@@ -40,8 +46,8 @@ int pps_synth_kernel(const struct pps_synth *s);
 
 /*
  * Process pid: a COMM for each of its threads, then an MMAP2 for each executable mapping
- * (anonymous ones as "//anon"). Returns 0, -ESRCH when the process is gone (threads that
- * exit meanwhile are skipped), emit's value, or -errno.
+ * (anonymous ones as "//anon"; with data, each readable one). Returns 0, -ESRCH when the
+ * process is gone (threads that exit meanwhile are skipped), emit's value, or -errno.
  */
 int pps_synth_process(const struct pps_synth *s, int32_t pid);
 

@@ -74,6 +74,14 @@ int pps_unwind_add_build_id(struct pps_unwind *u, const char *filename, const ui
 /* Whether the sample has what unwinding needs: user registers and a user stack. */
 bool pps_unwind_wanted(const struct pps_sample *s);
 
+/*
+ * The user registers a live recording on this machine asks the kernel for
+ * (perf_event_attr.sample_regs_user) so that its samples can be unwound: those the
+ * register maps read, for every process architecture this kernel's has a map for. 0: no
+ * map for this machine's architecture.
+ */
+uint64_t pps_unwind_host_regs(void);
+
 struct pps_unwind_result {
 	const uint64_t *callchain; /* owned by the unwinder, valid until its next call */
 	uint64_t nr;
