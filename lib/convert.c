@@ -368,7 +368,7 @@ static struct conv_profile *get_profile_kind(struct pps_convert *c, struct pps_r
 	}
 	if ((c->nr_profiles + 1) * 2 > c->prof_cap) {
 		size_t ncap = c->prof_cap ? c->prof_cap * 2 : 16;
-		struct prof_slot *n = calloc(ncap, sizeof(*n));
+		struct prof_slot *n = pps_calloc_table(ncap, sizeof(*n));
 
 		if (!n)
 			return NULL;
@@ -458,7 +458,7 @@ static int cache_grow(struct loc_cache *lc)
 {
 	struct loc_cache n = {.cap = lc->cap ? lc->cap * 2 : 1024};
 
-	n.slots = calloc(n.cap, sizeof(*n.slots));
+	n.slots = pps_calloc_table(n.cap, sizeof(*n.slots));
 	if (!n.slots)
 		return -ENOMEM;
 	for (size_t i = 0; i < lc->cap; i++)
@@ -1149,7 +1149,7 @@ static int memo_insert(struct memo *m, struct memo_slot *slot, const uint64_t *k
 		size_t ocap = m->cap;
 
 		m->cap = m->cap * 2;
-		m->slots = calloc(m->cap, sizeof(*m->slots));
+		m->slots = pps_calloc_table(m->cap, sizeof(*m->slots));
 		if (!m->slots) {
 			m->slots = old;
 			m->cap = ocap;
@@ -1435,7 +1435,7 @@ static uint64_t function_id(struct fn_cache *fc, struct pps_profile *p,
 	if ((fc->used + 1) * 2 > fc->cap) {
 		struct fn_cache n = {.cap = fc->cap ? fc->cap * 2 : 1024};
 
-		n.slots = calloc(n.cap, sizeof(*n.slots));
+		n.slots = pps_calloc_table(n.cap, sizeof(*n.slots));
 		if (!n.slots)
 			return 0;
 		for (size_t i = 0; i < fc->cap; i++) {

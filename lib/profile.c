@@ -275,7 +275,7 @@ static int dedup_reserve(struct dedup *d)
 	if (d->used + 1 > MAX_ITEMS)
 		return -ENOMEM;
 	cap = d->cap ? d->cap * 2 : 64;
-	slots = calloc(cap, sizeof(*slots));
+	slots = pps_calloc_table(cap, sizeof(*slots));
 	if (!slots)
 		return -ENOMEM;
 	for (size_t i = 0; i < d->cap; i++)

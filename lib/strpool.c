@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "internal/strpool.h"
+#include "internal/util.h"
 
 #define CHUNK_SIZE ((size_t)64 << 10)
 #define ALIGN	   alignof(max_align_t)
@@ -81,7 +82,7 @@ void pps_strpool_release(struct pps_strpool *p)
 static int strpool_grow(struct pps_strpool *p)
 {
 	size_t cap = p->cap ? p->cap * 2 : 256;
-	const char **slots = calloc(cap, sizeof(*slots));
+	const char **slots = pps_calloc_table(cap, sizeof(*slots));
 
 	if (!slots)
 		return -ENOMEM;

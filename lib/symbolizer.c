@@ -180,7 +180,7 @@ static int ptrmap_put(struct ptrmap *m, const void *key, void *val)
 
 	if ((m->used + 1) * 2 > m->cap) {
 		size_t cap = m->cap ? m->cap * 2 : 64;
-		struct ptrmap_slot *s = calloc(cap, sizeof(*s));
+		struct ptrmap_slot *s = pps_calloc_table(cap, sizeof(*s));
 
 		if (!s)
 			return -ENOMEM;
@@ -233,7 +233,7 @@ static struct cached *cache_add(struct pps_symbolizer *s, uint32_t bin, uint64_t
 
 	if ((s->cache_used + 1) * 2 > s->cache_cap) {
 		size_t cap = s->cache_cap ? s->cache_cap * 2 : 1024;
-		struct cached *c = calloc(cap, sizeof(*c));
+		struct cached *c = pps_calloc_table(cap, sizeof(*c));
 
 		if (!c)
 			return NULL;
@@ -662,8 +662,8 @@ static struct binary *binary_get(struct pps_symbolizer *s, const struct pps_sym_
 	struct binary *b;
 
 	if (mm->ptr == m->filename && mm->b && mm->kernel == m->kernel &&
-	    (!mm->anon || mm->pid == m->pid) &&
-	    mm->id_size == id_size && !memcmp(mm->id, m->build_id ? m->build_id : mm->id, id_size) &&
+	    (!mm->anon || mm->pid == m->pid) && mm->id_size == id_size &&
+	    !memcmp(mm->id, m->build_id ? m->build_id : mm->id, id_size) &&
 	    !strcmp(mm->name, m->filename))
 		return mm->b;
 	b = binary_get_slow(s, m);

@@ -36,6 +36,15 @@ void pps_log(enum pps_log_level level, const char *fmt, ...) PPS_PRINTF(2, 3);
 int pps_corrupt_bkpt(int line);
 #define PPS_CORRUPT pps_corrupt_bkpt(__LINE__)
 
+/*
+ * calloc for a hash table that is about to be filled at random: a large one has its pages
+ * made writable in one call (MADV_POPULATE_WRITE, best effort). Left to fault one by one,
+ * each page is first mapped to the shared zero page by a lookup that misses, then
+ * copied on the first insert, and that second fault flushes the TLB of every CPU another
+ * thread of the process runs on (the symbol prefetch thread): an IPI per page.
+ */
+void *pps_calloc_table(size_t n, size_t size);
+
 /* Lowercase hex of n bytes into out (2 * n + 1 bytes, NUL-terminated); returns out. */
 char *pps_hex(const uint8_t *bytes, size_t n, char *out);
 
