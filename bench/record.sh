@@ -15,13 +15,16 @@
 #    for F = 99 and 999. Each recorder is started BENCH_SETTLE seconds before the timed
 #    run and stopped with SIGINT after it, so its start (synthesis of /proc) and its last
 #    window are outside the timing. Figures, per mode:
-#      wall       the best (shortest) run time, and its slowdown against the best run
-#                 time without recording, as a ratio
-#      cpu        the best CPU time the run cost: the benchmark's own (user + system,
-#                 where the kernel's sampling work lands) plus the recorder's during the
-#                 run; its ratio to the same without recording is the slowdown the run
-#                 would see on a machine of its own. On a shared machine other people's
-#                 load moves wall times by far more than 1%, and CPU time much less.
+#      wall       the best (shortest) and the median run time, and their slowdowns
+#                 against the same without recording, as ratios
+#      cpu        the CPU time the run cost (best, median): the benchmark's own (user +
+#                 system, where the kernel's sampling work lands) plus the recorder's
+#                 during the run; its ratio to the same without recording is the slowdown
+#                 the run would see on a machine of its own. On a shared machine other
+#                 people's load moves wall times by far more than 1%, and CPU time less.
+#      recorder   the recorder's own CPU time during the run (median, from schedstat),
+#                 and its share of the run's CPU time: the part of the cost that is the
+#                 tool's and not the kernel's sampling, which both tools ask alike
 # 2. Context-switch storm. `perf bench sched pipe -T` (two threads ping-ponging over a
 #    pipe) runs BENCH_STORM_SECONDS under pprofstore record -a with default settings (all
 #    types, 99 Hz, default ring buffers), then under perf record -a with the same events
@@ -114,35 +117,57 @@ stop_recorder() {
 
 # ---------------------------------------------------------------- overhead
 MODES=("none" "pprofstore 99" "perf 99" "pprofstore 999" "perf 999")
-declare -A BEST BEST_CPU
-ticks() { [[ -n $REC_PID ]] && awk '{ print $14 + $15 }' "/proc/$REC_PID/stat" || echo 0; }
+# CPU time the recorder's threads have used, in ns (schedstat: exact, where /proc/PID/stat
+# counts 10 ms ticks).
+rec_ns() {
+	local sum=0 a f
+	[[ -n $REC_PID ]] || { echo 0; return; }
+	for f in /proc/"$REC_PID"/task/*/schedstat; do
+		read -r a _ <"$f" 2>/dev/null && sum=$((sum + a))
+	done
+	echo "$sum"
+}
+RUNS=$BENCH_DIR/runs.txt
+: >"$RUNS"
 log "overhead: $BENCH_REPS rounds of ${#MODES[@]} runs of pps-cpubench $BENCH_UNITS on $(nproc) CPUs"
 for ((round = 1; round <= BENCH_REPS; round++)); do
 	for mode in "${MODES[@]}"; do
 		start_recorder "$mode"
-		k0=$(ticks)
+		k0=$(rec_ns)
 		read -r t cpu < <("$CPUBENCH" "$BENCH_UNITS")
-		k1=$(ticks)
+		k1=$(rec_ns)
 		stop_recorder
-		cost=$(awk -v c="$cpu" -v k="$((k1 - k0))" -v hz="$(getconf CLK_TCK)" \
-			'BEGIN { printf "%.3f", c + k / hz }')
-		log "round $round: $mode: wall $t s, cpu $cpu s + recorder $((k1 - k0)) ticks = $cost s"
-		if [[ -z ${BEST[$mode]:-} ]] || awk -v a="$t" -v b="${BEST[$mode]}" 'BEGIN { exit !(a < b) }'; then
-			BEST[$mode]=$t
-		fi
-		if [[ -z ${BEST_CPU[$mode]:-} ]] ||
-			awk -v a="$cost" -v b="${BEST_CPU[$mode]}" 'BEGIN { exit !(a < b) }'; then
-			BEST_CPU[$mode]=$cost
-		fi
+		rec=$(awk -v k="$((k1 - k0))" 'BEGIN { printf "%.4f", k / 1e9 }')
+		log "round $round: $mode: wall $t s, cpu $cpu s + recorder $rec s"
+		printf '%s\t%s\t%s\t%s\n' "$mode" "$t" "$cpu" "$rec" >>"$RUNS"
 	done
 done
 printf '\nload average before the last round: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-16s %10s %10s %12s %10s\n' "recording" "wall (s)" "slowdown" "cpu (s)" "slowdown"
-for mode in "${MODES[@]}"; do
-	awk -v m="$mode" -v t="${BEST[$mode]}" -v b="${BEST[none]}" -v c="${BEST_CPU[$mode]}" \
-		-v cb="${BEST_CPU[none]}" \
-		'BEGIN { printf "%-16s %10.3f %9.2f%% %12.3f %9.2f%%\n", m, t, 100 * (t / b - 1), c, 100 * (c / cb - 1) }'
-done
+# Per mode: best and median of the wall time and of the CPU cost (the benchmark's own
+# user + system time, where the kernel's sampling work lands, plus the recorder's during
+# the run), each against the same statistic without recording; and the recorder's own
+# CPU during the run (median), as a share of the run's CPU time.
+python3 - "$RUNS" "${MODES[@]}" <<'PY'
+import statistics, sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+modes = sys.argv[2:]
+by = {m: [(float(t), float(c) + float(r), float(r), float(c)) for mm, t, c, r in rows if mm == m]
+      for m in modes}
+def stat(m, i, f):
+    return f([x[i] for x in by[m]])
+print(f"{'recording':<16} {'wall best':>9} {'slowdown':>9} {'wall med':>9} {'slowdown':>9} "
+      f"{'cpu best':>9} {'slowdown':>9} {'cpu med':>9} {'slowdown':>9} {'recorder':>9} {'share':>7}")
+for m in modes:
+    out = [m]
+    for i in (0, 1):
+        for f in (min, statistics.median):
+            v, b = stat(m, i, f), stat("none", i, f)
+            out += [f"{v:9.3f}", f"{100 * (v / b - 1):8.2f}%"]
+    rec = stat(m, 2, statistics.median)
+    share = 100 * rec / stat(m, 3, statistics.median)
+    out += [f"{1000 * rec:7.1f}ms", f"{share:6.2f}%"]
+    print(f"{out[0]:<16} " + " ".join(out[1:]))
+PY
 
 # ---------------------------------------------------------------- storm
 ctxt() { awk '/^ctxt / { print $2 }' /proc/stat; }
