@@ -34,6 +34,8 @@ Checks:
   pid       -p PID of a process that exits: record ends by itself, exit 0, its waits in
             the store; -p of a pid that does not exist: exit 1, "no such process"
   live      query --window 10m answers with samples while the recorder still runs
+  gc        record -a with 1 s buckets, then gc --keep 1s once all are older: windows,
+            samples and the source are gone; integrity_check and foreign_key_check clean
   lost      1-page ring buffers, the recorder stopped (SIGSTOP) for 0.5 s under record -a:
             lost records > 0, the same number in `list`, the windows table, the query's
             comment and the summary line
@@ -449,6 +451,26 @@ def check_live_query(c, tmp):
              f"{raw.total(0) if raw else 0} samples")
 
 
+def check_gc(c, tmp):
+    """gc of a live recording: once its 1 s buckets are all older than --keep, the windows
+    go with them, and the source; nothing is left pointing at what was deleted."""
+    db = os.path.join(tmp, "gc.db")
+    r, p = record(db, ["-q", "-a", "--types", "cpu", "--bucket", "1s", "--flush", "1s",
+                       "--duration", "2s"], None)
+    before = sql(db, "SELECT count(*) FROM windows") if not p else "0"
+    p += [] if before.isdigit() and int(before) >= 2 else [f"{before} windows recorded"]
+    time.sleep(2.5)  # the last bucket ends at most 1 s after the recording
+    r = T.run([pprofstore(), "--db", db, "gc", "--keep", "1s"], 60)
+    p += r.problems() + ([] if r.rc == 0 else [f"gc exit {r.rc}: {r.err_head()}"])
+    after = sql(db, "SELECT (SELECT count(*) FROM windows), (SELECT count(*) FROM samples), "
+                    "(SELECT count(*) FROM sources)")
+    p += [] if after == "0|0|0" else [f"windows|samples|sources after gc: {after}"]
+    check = sql(db, "PRAGMA integrity_check; PRAGMA foreign_key_check;")
+    p += [] if check == "ok" else [f"integrity/foreign keys: {check!r}"]
+    c.result("gc: a live recording's windows go with its buckets, and its source", p,
+             f"{before} windows -> {after}")
+
+
 def check_lost(c, tmp):
     """1-page ring buffers, and the recorder stopped (SIGSTOP) for half a second while
     cpu-clock samples every CPU, busy or idle: the kernel must drop records."""
@@ -568,6 +590,7 @@ def main():
         check_sigterm(c, tmp, wls["split"])
         check_pid(c, tmp, wls["sleeper"])
         check_live_query(c, tmp)
+        check_gc(c, tmp)
         check_lost(c, tmp)
         check_errors(c, tmp)
     finally:
