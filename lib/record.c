@@ -70,6 +70,7 @@ struct rec_event {
 
 struct pps_record {
 	struct pps_record_opts opts; /* copied; strings are the caller's */
+	uint64_t regs_user;	     /* with opts.stack_user: pps_unwind_host_regs() */
 	struct pps_convert_opts copts;
 	unsigned int types; /* what is recorded */
 	struct rec_event *evs;
@@ -330,7 +331,7 @@ static void call_graph_attr(const struct pps_record *rec, struct perf_event_attr
 	if (!rec->opts.stack_user)
 		return;
 	a->sample_type |= PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER;
-	a->sample_regs_user = pps_unwind_host_regs();
+	a->sample_regs_user = rec->regs_user;
 	a->sample_stack_user = rec->opts.stack_user;
 	a->exclude_callchain_user = 1;
 }
@@ -822,6 +823,8 @@ PPS_API struct pps_record *pps_record_new(const struct pps_record_opts *opts)
 	PPS_READER_OPTS(ropts, .flags = PPS_READER_ORDERED);
 	struct pps_record *rec;
 	size_t nr_targets;
+	uint64_t regs_user;
+	bool bad_stack;
 	int err = 0;
 
 	if (!opts || opts->sz < sizeof(*opts)) {
@@ -829,21 +832,22 @@ PPS_API struct pps_record *pps_record_new(const struct pps_record_opts *opts)
 		return NULL;
 	}
 	nr_targets = !!opts->system_wide + !!opts->nr_pids + !!opts->argv;
+	bad_stack = opts->stack_user % 8 || opts->stack_user > PPS_RECORD_MAX_STACK_USER;
 	if (nr_targets != 1 || (opts->argv && !opts->argv[0]) ||
-	    (opts->mmap_pages & (opts->mmap_pages - 1)) || opts->stack_user % 8 ||
-	    opts->stack_user > PPS_RECORD_MAX_STACK_USER ||
+	    (opts->mmap_pages & (opts->mmap_pages - 1)) || bad_stack ||
 	    (opts->types & ~(unsigned int)(PPS_RECORD_CPU | PPS_RECORD_BLOCK | PPS_RECORD_MUTEX))) {
 		pps_err("record: %s",
 			nr_targets != 1 ? "give exactly one target: system-wide, pids or a command"
 			: opts->mmap_pages & (opts->mmap_pages - 1)
 			    ? "ring buffer pages must be a power of two"
-			: opts->stack_user % 8 || opts->stack_user > PPS_RECORD_MAX_STACK_USER
+			: bad_stack
 			    ? "the user stack copy must be a multiple of 8 bytes up to 65528"
 			    : "bad options");
 		errno = EINVAL;
 		return NULL;
 	}
-	if (opts->stack_user && !pps_unwind_host_regs()) {
+	regs_user = opts->stack_user ? pps_unwind_host_regs() : 0;
+	if (opts->stack_user && !regs_user) {
 		struct utsname u;
 
 		uname(&u);
@@ -861,6 +865,7 @@ PPS_API struct pps_record *pps_record_new(const struct pps_record_opts *opts)
 	/* Also sets libperf's page size, which its mmap code needs. */
 	libperf_init(libperf_print);
 	rec->opts = *opts;
+	rec->regs_user = regs_user;
 	rec->go_fd = rec->err_fd = -1;
 	rec->child_status = -1;
 	if (!rec->opts.freq)
