@@ -465,10 +465,18 @@ def check_pipe(c, tmp, wl):
     c.result("pipe: perf record -o - | perf2pprof - unwinds", p)
 
 
-def check_ingest(c, tmp, data, full):
+def pprofstore(c, check):
+    """The pprofstore binary (PPROFSTORE), or None with check skipped."""
     ps = os.environ.get("PPROFSTORE") or os.path.join(T.REPO, "build", "cmd", "pprofstore")
-    if not os.access(ps, os.X_OK):
-        c.skip("ingest", f"pprofstore not found ({ps}; set PPROFSTORE)")
+    if os.access(ps, os.X_OK):
+        return ps
+    c.skip(check, f"pprofstore not found ({ps}; set PPROFSTORE)")
+    return None
+
+
+def check_ingest(c, tmp, data, full):
+    ps = pprofstore(c, "ingest")
+    if not ps:
         return
     import test_store as S  # noqa: E402  (only with a pprofstore to run)
     db = os.path.join(tmp, "store.db")
@@ -499,9 +507,8 @@ def check_live(c, tmp, wl):
     (perf unwinds it itself); main -> driver -> hot_a; flat% within 2 points of perf
     report on the stream; with dwarf,1024 the stacks cut short are those test_unwind dump
     says, labelled."""
-    ps = os.environ.get("PPROFSTORE") or os.path.join(T.REPO, "build", "cmd", "pprofstore")
-    if not os.access(ps, os.X_OK):
-        c.skip("live", f"pprofstore not found ({ps}; set PPROFSTORE)")
+    ps = pprofstore(c, "live")
+    if not ps:
         return
     import storetest as S  # noqa: E402  (only with a pprofstore to run)
     for mode in ("dwarf", "dwarf,1024"):
