@@ -12,9 +12,17 @@
 #                     and sys_exit_futex, callchains; windows every 10 s into a SQLite store
 #      perf F         perf record -a -g with the same events (cpu-clock/freq=F/, the
 #                     tracepoints at every hit), into a file
-#    for F = 99 and 999. Each recorder is started BENCH_SETTLE seconds before the timed
-#    run and stopped with SIGINT after it, so its start (synthesis of /proc) and its last
-#    window are outside the timing. Figures, per mode:
+#    for F = 99 and 999. Each recorder is started before the timed run and stopped with
+#    SIGINT after it. The run starts once the recorder is in its steady state: perf record
+#    BENCH_SETTLE seconds after its start (its synthesis of /proc is done), pprofstore
+#    record once it has stored its first window, at least BENCH_SETTLE seconds after its
+#    start (its synthesis of /proc and the first symbolization, which loads the debug
+#    info of every binary seen so far, are done: one-off costs of ~0.2 s and ~0.1 s of CPU
+#    that a recorder left running pays once). A run (~10 s at the default BENCH_UNITS)
+#    spans a --flush period of 10 s, so each pprofstore run pays about one window's
+#    conversion, symbolization and transaction, as a recorder left running does every
+#    10 s. Both recorders' last windows (perf's file writing) are outside the timing.
+#    Figures, per mode:
 #      wall       the best (shortest) and the median run time, and their slowdowns
 #                 against the same without recording, as ratios
 #      cpu        the CPU time the run cost (best, median): the benchmark's own (user +
@@ -25,17 +33,23 @@
 #      recorder   the recorder's own CPU time during the run (median, from schedstat),
 #                 and its share of the run's CPU time: the part of the cost that is the
 #                 tool's and not the kernel's sampling, which both tools ask alike
-# 2. Context-switch storm. `perf bench sched pipe -T` (two threads ping-ponging over a
-#    pipe) runs BENCH_STORM_SECONDS under pprofstore record -a with default settings (all
-#    types, 99 Hz, default ring buffers), then under perf record -a with the same events
-#    and its default buffers. Figures: context switches per second (/proc/stat ctxt over
-#    the storm), and the records lost (the store's windows; perf2pprof --info for perf).
+#      start-up   the recorder's CPU time before the run (median): the one-off costs
+# 2. Context-switch storm. On every CPU, `perf bench sched pipe -T` (two threads
+#    ping-ponging over a pipe) pinned to that CPU with taskset: a pair left to the
+#    scheduler spreads over two CPUs and then waits on cross-CPU wakeups (24,000 to 49,000
+#    switches a second on this 2-CPU VM, recorded or not); pinned, each pair switches as
+#    fast as the CPU allows, so every CPU's ring buffer fills at once. The storm runs
+#    BENCH_STORM_SECONDS with no recorder, then under pprofstore record -a with default
+#    settings (all types, 99 Hz, default ring buffers), then under perf record -a with the
+#    same events and its default buffers. Figures: context switches per second (/proc/stat
+#    ctxt over the storm), and the records lost (the store's windows; perf2pprof --info for
+#    perf).
 #
 # Environment:
 #   BENCH_REPS            rounds of timed runs (default 5)
-#   BENCH_UNITS           pps-cpubench work units per thread (default 400: ~3 s per run on
-#                         an idle 2-CPU VM)
-#   BENCH_SETTLE          seconds a recorder runs before the timed run (default 2)
+#   BENCH_UNITS           pps-cpubench work units per thread (default 2000: ~10 s per run
+#                         on an idle 2-CPU VM)
+#   BENCH_SETTLE          seconds a recorder runs at least before the timed run (default 2)
 #   BENCH_STORM_SECONDS   length of each storm (default 8)
 #   BENCH_DIR             scratch directory (default a new one in /tmp, removed)
 #   BUILD                 build directory (default <repo>/build)
@@ -44,7 +58,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD:-$REPO/build}
 BENCH_REPS=${BENCH_REPS:-5}
-BENCH_UNITS=${BENCH_UNITS:-400}
+BENCH_UNITS=${BENCH_UNITS:-2000}
 BENCH_SETTLE=${BENCH_SETTLE:-2}
 BENCH_STORM_SECONDS=${BENCH_STORM_SECONDS:-8}
 PPROFSTORE=${PPROFSTORE:-$BUILD/cmd/pprofstore}
@@ -99,6 +113,13 @@ start_recorder() {
 		sleep "$BENCH_SETTLE"
 		kill -0 "$REC_PID" 2>/dev/null || { log "$mode failed: $(cat "$BENCH_DIR/rec.err")"; exit 1; }
 	fi
+	if [[ $mode == pprofstore* ]]; then
+		local tries=0
+		until [[ $(sqlite3 "$BENCH_DIR/bench.db" "SELECT count(*) FROM windows" 2>/dev/null) -ge 1 ]]; do
+			((++tries < 300)) || { log "$mode stored no window in 30 s"; exit 1; }
+			sleep 0.1
+		done
+	fi
 }
 
 stop_recorder() {
@@ -138,25 +159,28 @@ for ((round = 1; round <= BENCH_REPS; round++)); do
 		k1=$(rec_ns)
 		stop_recorder
 		rec=$(awk -v k="$((k1 - k0))" 'BEGIN { printf "%.4f", k / 1e9 }')
-		log "round $round: $mode: wall $t s, cpu $cpu s + recorder $rec s"
-		printf '%s\t%s\t%s\t%s\n' "$mode" "$t" "$cpu" "$rec" >>"$RUNS"
+		pre=$(awk -v k="$k0" 'BEGIN { printf "%.4f", k / 1e9 }')
+		log "round $round: $mode: wall $t s, cpu $cpu s + recorder $rec s (start-up $pre s)"
+		printf '%s\t%s\t%s\t%s\t%s\n' "$mode" "$t" "$cpu" "$rec" "$pre" >>"$RUNS"
 	done
 done
 printf '\nload average before the last round: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 # Per mode: best and median of the wall time and of the CPU cost (the benchmark's own
 # user + system time, where the kernel's sampling work lands, plus the recorder's during
-# the run), each against the same statistic without recording; and the recorder's own
-# CPU during the run (median), as a share of the run's CPU time.
+# the run), each against the same statistic without recording; the recorder's own CPU
+# during the run (median), as a share of the run's CPU time; its CPU before the run.
 python3 - "$RUNS" "${MODES[@]}" <<'PY'
 import statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 modes = sys.argv[2:]
-by = {m: [(float(t), float(c) + float(r), float(r), float(c)) for mm, t, c, r in rows if mm == m]
+by = {m: [(float(t), float(c) + float(r), float(r), float(c), float(p))
+          for mm, t, c, r, p in rows if mm == m]
       for m in modes}
 def stat(m, i, f):
     return f([x[i] for x in by[m]])
 print(f"{'recording':<16} {'wall best':>9} {'slowdown':>9} {'wall med':>9} {'slowdown':>9} "
-      f"{'cpu best':>9} {'slowdown':>9} {'cpu med':>9} {'slowdown':>9} {'recorder':>9} {'share':>7}")
+      f"{'cpu best':>9} {'slowdown':>9} {'cpu med':>9} {'slowdown':>9} {'recorder':>9} {'share':>7} "
+      f"{'start-up':>9}")
 for m in modes:
     out = [m]
     for i in (0, 1):
@@ -165,24 +189,30 @@ for m in modes:
             out += [f"{v:9.3f}", f"{100 * (v / b - 1):8.2f}%"]
     rec = stat(m, 2, statistics.median)
     share = 100 * rec / stat(m, 3, statistics.median)
-    out += [f"{1000 * rec:7.1f}ms", f"{share:6.2f}%"]
+    out += [f"{1000 * rec:7.1f}ms", f"{share:6.2f}%", f"{1000 * stat(m, 4, statistics.median):7.1f}ms"]
     print(f"{out[0]:<16} " + " ".join(out[1:]))
 PY
 
 # ---------------------------------------------------------------- storm
 ctxt() { awk '/^ctxt / { print $2 }' /proc/stat; }
 storm() {
-	local c0 c1 t0 t1
+	local c0 c1 t0 t1 cpu pids=()
 	c0=$(ctxt)
 	t0=$(date +%s.%N)
-	timeout -s INT "$BENCH_STORM_SECONDS" "$PERF" bench sched pipe -T -l 2000000000 \
-		>/dev/null 2>&1 || true
+	for ((cpu = 0; cpu < $(nproc); cpu++)); do
+		timeout -s INT "$BENCH_STORM_SECONDS" taskset -c "$cpu" \
+			"$PERF" bench sched pipe -T -l 2000000000 >/dev/null 2>&1 &
+		pids+=("$!")
+	done
+	wait "${pids[@]}" || true
 	t1=$(date +%s.%N)
 	c1=$(ctxt)
 	awk -v c="$((c1 - c0))" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.0f", c / (t1 - t0) }'
 }
 
-printf '\n%-34s %16s %14s\n' "context-switch storm (perf bench sched pipe -T)" "switches/s" "lost records"
+printf '\n%-48s %16s %14s\n' "context-switch storm (perf bench sched pipe -T," "switches/s" "lost records"
+printf '%s\n' "a pair pinned to each CPU)"
+printf '%-48s %16s %14s\n' "no recording" "$(storm)" "-"
 start_recorder "pprofstore 99"
 rate=$(storm)
 stop_recorder
