@@ -77,6 +77,11 @@ enum {
 static volatile sig_atomic_t stop_signal;
 static int verbosity = PPS_LOG_WARN;
 
+static void on_child(int sig)
+{
+	(void)sig;
+}
+
 static void on_signal(int sig)
 {
 	stop_signal = sig;
@@ -448,6 +453,10 @@ int cmd_record(int argc, char **argv, const struct store_globals *g)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	/* A command's exit wakes the loop at once; other calls are restarted. */
+	sa.sa_handler = on_child;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGCHLD, &sa, NULL);
 
 	s = pps_store_open(db, PPS_STORE_CREATE, (int64_t)bucket_ns);
 	if (!s) {
@@ -499,8 +508,10 @@ int cmd_record(int argc, char **argv, const struct store_globals *g)
 		uint64_t wait = next_flush < end ? next_flush : end;
 		int timeout = wait > now ? (int)((wait - now + 999999) / 1000000) : 0;
 
-		if (timeout > 100)
-			timeout = 100;
+		/* Signals (SIGCHLD too, for a command) end the wait; the cap bounds the delay
+		 * of one that lands between the check above and the wait. */
+		if (timeout > 1000)
+			timeout = 1000;
 		err = pps_record_poll(rec, timeout);
 		if (err < 0) {
 			fprintf(stderr, "pprofstore: record: %s\n", strerror(-err));

@@ -14,7 +14,8 @@
  *   hundred milliseconds, less than a window's symbolization and store transaction can
  *   take. So the buffers are drained by a thread of their own (lib/ring.c), woken at a
  *   quarter full (wakeup watermark) or every 100 ms, and everything else happens on the
- *   caller's thread, from the passes that thread queues.
+ *   caller's thread, from the passes that thread queues (a second's drains at a time, or
+ *   at once when a window ends).
  * - Time is CLOCK_MONOTONIC (use_clockid), so window boundaries taken with
  *   clock_gettime() compare with record times, and CLOCK_DATA maps both to wall time.
  * - Records are released to the converter up to the time the last pass began, minus
@@ -1069,7 +1070,7 @@ PPS_API int pps_record_poll(struct pps_record *rec, int timeout_ms)
 
 	if (rec->gone || rec->finished)
 		return 0;
-	err = feed_passes(rec, pps_ring_take(rec->ring, timeout_ms));
+	err = feed_passes(rec, pps_ring_take(rec->ring, timeout_ms, false));
 	if (err)
 		return err;
 	check_child(rec);
@@ -1081,7 +1082,7 @@ PPS_API int pps_record_poll(struct pps_record *rec, int timeout_ms)
 PPS_API int pps_record_flush(struct pps_record *rec, bool last)
 {
 	const struct pps_reader_stats *rs;
-	uint64_t end, lost, nr_lost;
+	uint64_t asked, end, lost, nr_lost;
 	char comment[160];
 	int err;
 
@@ -1097,11 +1098,12 @@ PPS_API int pps_record_flush(struct pps_record *rec, bool last)
 		if (err)
 			return err;
 	}
-	err = feed_passes(rec, pps_ring_take(rec->ring, 0));
-	/* No pass since the last window ended: wait for the next one (the drainer queues one
-	 * at least every 100 ms), else the window goes on. */
-	for (int i = 0; !err && !last && rec->released <= rec->win_start && i < 3; i++)
-		err = feed_passes(rec, pps_ring_take(rec->ring, 100));
+	asked = clock_ns(CLOCK_MONOTONIC);
+	err = feed_passes(rec, pps_ring_take(rec->ring, 0, true));
+	/* The window ends with the drainer's next drain, which it queues at once when asked
+	 * (within 100 ms). With none since the last window ended, the window goes on. */
+	for (int i = 0; !err && !last && rec->released + RELEASE_MARGIN_NS < asked && i < 3; i++)
+		err = feed_passes(rec, pps_ring_take(rec->ring, 100, true));
 	if (!err && !last && rec->released <= rec->win_start)
 		return 0;
 	if (!err && last) {

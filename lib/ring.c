@@ -7,7 +7,12 @@
  *   what copying its bytes costs, so it keeps up with any rate the owner can convert,
  *   and takes the kernel's buffers off the owner's critical path.
  * - A pass is one growing buffer, handed over whole under one lock: the lock is taken
- *   once per pass, not per record.
+ *   once per hand-over, not per record.
+ * - Every wakeup of the owner costs the machine being profiled more than the bytes it
+ *   brings: two context switches, and the recorder's own sched_switch and futex events,
+ *   which it records and converts like anybody's. So the drains of a second go into one
+ *   pass, handed over when it is big, when a second has passed or when the owner asks,
+ *   and the owner sleeps in poll() on an eventfd (no futex, and a signal ends it).
  */
 #include <errno.h>
 #include <poll.h>
@@ -15,7 +20,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <perf/event.h>
 #include <perf/evlist.h>
@@ -24,18 +31,22 @@
 #include "internal/ring.h"
 
 #define POLL_MS 100
+/* The drains of up to this long, or this many bytes, go to the owner in one pass. */
+#define HANDOVER_NS   1000000000u
+#define HANDOVER_SIZE ((size_t)1 << 20)
 
 struct pps_ring {
 	struct perf_evlist *evlist;
 	bool watch_hangup;
 	size_t max_queued;
+	int efd; /* eventfd: counts hand-overs and the thread's end, for the owner's poll() */
 
 	pthread_t thread;
 	bool running;	      /* the thread was started and not joined */
 	pthread_mutex_t lock; /* guards what follows */
-	pthread_cond_t cond;  /* a pass was queued, or the thread ended */
 	struct pps_ring_pass *head, *tail;
 	size_t queued; /* bytes in the queued passes */
+	bool want;     /* the owner asks for what was read, at the next drain */
 	bool stop;     /* the owner asks the thread to end */
 	bool gone;     /* every target thread's events hung up */
 	bool ended;    /* the thread has left its loop */
@@ -81,32 +92,42 @@ static int pass_put(struct pps_ring_pass *p, size_t *cap, const void *rec, size_
 }
 
 /*
- * One pass over every buffer, reading at most room bytes (records beyond stay in the
- * buffers). *out gets the pass, also when it read nothing: its start still tells the owner
- * that nothing older is to come. Returns 0 or -ENOMEM.
+ * One pass over every buffer, appended to *pp (a new pass when NULL; *cap its buffer's
+ * size), reading until the pass holds room bytes (records beyond stay in the buffers).
+ * The pass's start becomes this drain's: with the drains before it, it holds everything
+ * older. *pp is set also when nothing was read: its start still tells the owner that
+ * time went on. Returns 0 or -ENOMEM (*pp is then freed).
  */
-static int drain_pass(struct pps_ring *r, size_t room, struct pps_ring_pass **out)
+static int drain_pass(struct pps_ring *r, size_t room, struct pps_ring_pass **pp, size_t *cap)
 {
-	struct pps_ring_pass *p = calloc(1, sizeof(*p));
+	struct pps_ring_pass *p = *pp;
 	struct perf_mmap *map;
-	size_t cap = 0;
 	int err = 0;
 
-	*out = NULL;
-	if (!p)
-		return -ENOMEM;
+	if (!p) {
+		p = calloc(1, sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		*cap = 0;
+		*pp = p;
+	}
 	p->start = mono_ns();
+	p->partial = false;
 	perf_evlist__for_each_mmap(r->evlist, map, false)
 	{
 		union perf_event *ev;
 
+		if (p->len >= room) {
+			p->partial = true;
+			break;
+		}
 		if (perf_mmap__read_init(map) < 0)
 			continue;
 		/* libperf checked each size against what the kernel published; events larger
 		 * than its copy buffer cannot occur with our sample types (callchains are
 		 * capped by kernel.perf_event_max_stack). The owner's reader checks the rest. */
 		while (!err && (ev = perf_mmap__read_event(map)) != NULL) {
-			err = pass_put(p, &cap, ev, ev->header.size);
+			err = pass_put(p, cap, ev, ev->header.size);
 			perf_mmap__consume(map);
 			if (p->len >= room) {
 				p->partial = true;
@@ -119,15 +140,16 @@ static int drain_pass(struct pps_ring *r, size_t room, struct pps_ring_pass **ou
 	}
 	if (err) {
 		pps_ring_pass_free(p);
-		return err;
+		*pp = NULL;
 	}
-	*out = p;
-	return 0;
+	return err;
 }
 
 /* Queues p (may be NULL) and wakes the owner. Called with the lock held. */
 static void enqueue(struct pps_ring *r, struct pps_ring_pass *p)
 {
+	static const uint64_t one = 1;
+
 	if (p) {
 		if (r->tail)
 			r->tail->next = p;
@@ -136,16 +158,20 @@ static void enqueue(struct pps_ring *r, struct pps_ring_pass *p)
 		r->tail = p;
 		r->queued += p->len;
 	}
-	pthread_cond_broadcast(&r->cond);
+	/* Cannot fail but for a counter at its maximum, which still reads as ready. */
+	if (write(r->efd, &one, sizeof(one)) < 0)
+		return;
 }
 
 static void *drain_thread(void *arg)
 {
 	struct pps_ring *r = arg;
+	struct pps_ring_pass *p = NULL; /* drains not handed over yet */
+	uint64_t handed = mono_ns();	/* when the last pass was */
+	size_t cap = 0;
 	bool stop = false;
 
 	while (!stop) {
-		struct pps_ring_pass *p = NULL;
 		size_t room;
 		int n, err;
 
@@ -153,9 +179,8 @@ static void *drain_thread(void *arg)
 		pthread_mutex_lock(&r->lock);
 		room = r->queued < r->max_queued ? r->max_queued - r->queued : 0;
 		pthread_mutex_unlock(&r->lock);
-		err = room ? drain_pass(r, room, &p) : 0;
+		err = room ? drain_pass(r, room, &p, &cap) : 0;
 		pthread_mutex_lock(&r->lock);
-		enqueue(r, p);
 		if (err)
 			r->err = err;
 		/* Per-thread events hang up when their thread exits: all of them, the
@@ -164,9 +189,17 @@ static void *drain_thread(void *arg)
 		    perf_evlist__filter_pollfd(r->evlist, POLLERR | POLLHUP) == 0)
 			r->gone = true;
 		stop = r->stop || r->gone || r->err;
-		if (stop)
+		if (p && (stop || r->want || p->partial || p->len >= HANDOVER_SIZE ||
+			  p->start - handed >= HANDOVER_NS)) {
+			enqueue(r, p);
+			r->want = false;
+			handed = p->start;
+			p = NULL;
+		}
+		if (stop) {
 			r->ended = true;
-		pthread_cond_broadcast(&r->cond);
+			enqueue(r, NULL);
+		}
 		pthread_mutex_unlock(&r->lock);
 	}
 	return NULL;
@@ -175,7 +208,6 @@ static void *drain_thread(void *arg)
 struct pps_ring *pps_ring_new(struct perf_evlist *evlist, bool watch_hangup, size_t max_queued)
 {
 	struct pps_ring *r = calloc(1, sizeof(*r));
-	pthread_condattr_t ca;
 
 	if (!r) {
 		errno = ENOMEM;
@@ -184,12 +216,15 @@ struct pps_ring *pps_ring_new(struct perf_evlist *evlist, bool watch_hangup, siz
 	r->evlist = evlist;
 	r->watch_hangup = watch_hangup;
 	r->max_queued = max_queued;
+	r->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (r->efd < 0) {
+		int e = errno;
+
+		free(r);
+		errno = e;
+		return NULL;
+	}
 	pthread_mutex_init(&r->lock, NULL);
-	/* Waits are timed on CLOCK_MONOTONIC: a wall-clock step must not stretch them. */
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&r->cond, &ca);
-	pthread_condattr_destroy(&ca);
 	return r;
 }
 
@@ -208,20 +243,25 @@ int pps_ring_start(struct pps_ring *r)
 	return 0;
 }
 
-struct pps_ring_pass *pps_ring_take(struct pps_ring *r, int timeout_ms)
+struct pps_ring_pass *pps_ring_take(struct pps_ring *r, int timeout_ms, bool now)
 {
 	struct pps_ring_pass *p;
+	bool wait;
 
 	pthread_mutex_lock(&r->lock);
-	if (!r->head && timeout_ms > 0 && r->running && !r->ended) {
-		uint64_t until = mono_ns() + (uint64_t)timeout_ms * 1000000u;
-		struct timespec ts = {.tv_sec = (time_t)(until / 1000000000u),
-				      .tv_nsec = (long)(until % 1000000000u)};
+	if (now)
+		r->want = true;
+	wait = !r->head && timeout_ms > 0 && r->running && !r->ended;
+	pthread_mutex_unlock(&r->lock);
+	if (wait) {
+		struct pollfd pfd = {.fd = r->efd, .events = POLLIN};
+		uint64_t count;
 
-		while (!r->head && !r->ended &&
-		       pthread_cond_timedwait(&r->cond, &r->lock, &ts) != ETIMEDOUT)
-			;
+		/* A hand-over after the check above leaves the counter set: no lost wakeup. */
+		if (poll(&pfd, 1, timeout_ms) > 0 && read(r->efd, &count, sizeof(count)) < 0)
+			count = 0; /* EAGAIN: another read took it; the queue says what came */
 	}
+	pthread_mutex_lock(&r->lock);
 	p = r->head;
 	r->head = r->tail = NULL;
 	r->queued = 0;
@@ -242,6 +282,7 @@ bool pps_ring_gone(struct pps_ring *r)
 int pps_ring_stop(struct pps_ring *r)
 {
 	struct pps_ring_pass *p = NULL;
+	size_t cap;
 	int err;
 
 	if (r->running) {
@@ -252,7 +293,7 @@ int pps_ring_stop(struct pps_ring *r)
 		r->running = false;
 	}
 	/* The thread is gone: what is left in the buffers is read here, whatever the cap. */
-	err = drain_pass(r, SIZE_MAX, &p);
+	err = drain_pass(r, SIZE_MAX, &p, &cap);
 	pthread_mutex_lock(&r->lock);
 	enqueue(r, p);
 	err = err ?: r->err;
@@ -271,7 +312,7 @@ void pps_ring_free(struct pps_ring *r)
 		pthread_join(r->thread, NULL);
 	}
 	pps_ring_pass_free(r->head);
-	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->lock);
+	close(r->efd);
 	free(r);
 }

@@ -107,9 +107,10 @@ struct pps_record *pps_record_new(const struct pps_record_opts *opts);
 int pps_record_start(struct pps_record *rec);
 
 /*
- * Waits up to timeout_ms for the drainer thread's next pass over the ring buffers, and
- * converts what it read. A signal does not cut the wait short: keep timeout_ms short
- * (100 ms) and check your signal flags between calls. Returns 1 while the target lives,
+ * Waits up to timeout_ms for what the drainer thread read from the ring buffers (it hands
+ * over a second's drains at a time, sooner when they pile up), and converts it. A signal
+ * handled on the calling thread ends the wait early (the drainer blocks every signal);
+ * check your signal flags between calls. Returns 1 while the target lives,
  * 0 once it is gone (the command exited, every target thread exited: flush the last
  * window then), or -errno (-ENOMEM, a fatal reader error).
  */

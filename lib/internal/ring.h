@@ -5,9 +5,11 @@
  * keeps the kernel waiting: the kernel drops records (PERF_RECORD_LOST) only when a ring
  * buffer fills, and in a context-switch storm a 4 MiB buffer fills in a fifth of a second.
  *
- * The thread polls the evlist (wakeups at the events' watermark, or every 100 ms), copies
- * every record of every buffer into a pass, and queues the pass for the owner, also an
- * empty one: its start time tells the owner that time went on. Records are
+ * The thread polls the evlist (wakeups at the events' watermark, or every 100 ms) and
+ * copies every record of every buffer into a pass. It queues the pass for the owner after
+ * a second of drains, or 1 MiB, or at the first drain after the owner asked
+ * (pps_ring_take(now)), also an empty one: its start time tells the owner that time went
+ * on. Records are
  * copied as the kernel wrote them; nobody looks inside here (the owner's reader validates
  * them). Memory is bounded: with max_queued bytes queued and not taken, the thread stops
  * reading, and the kernel's own accounting (PERF_RECORD_LOST) says what that cost.
@@ -48,10 +50,11 @@ struct pps_ring *pps_ring_new(struct perf_evlist *evlist, bool watch_hangup, siz
 int pps_ring_start(struct pps_ring *r);
 /*
  * Takes every queued pass, oldest first, waiting up to timeout_ms for one (0: no wait).
- * Returns the list, NULL when none came; free it with pps_ring_pass_free(). A signal
- * does not end the wait early: keep timeout_ms short.
+ * now: ask the thread to queue what it has read at its next drain (within 100 ms), not
+ * a second later. Returns the list, NULL when none came (also when a signal handled on
+ * this thread ended the wait); free it with pps_ring_pass_free().
  */
-struct pps_ring_pass *pps_ring_take(struct pps_ring *r, int timeout_ms);
+struct pps_ring_pass *pps_ring_take(struct pps_ring *r, int timeout_ms, bool now);
 void pps_ring_pass_free(struct pps_ring_pass *p);
 /* Whether every target thread's events hung up (watch_hangup): the drainer has stopped
  * after a last pass. */
