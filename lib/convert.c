@@ -657,11 +657,14 @@ static bool passes(const struct pps_convert *c, const struct pps_sample *s, cons
 	return !c->opts.comm || !strcmp(c->opts.comm, comm);
 }
 
-/* The thread's name, or ":TID" as perf shows a thread it never saw named. */
+/* The thread's name, or what perf shows for one it never saw named: "swapper" for the
+ * idle task (tid 0, named by perf_session__register_idle_thread), else ":TID". */
 static const char *thread_comm(const struct pps_thread *t, char *buf, size_t size)
 {
 	if (*t->comm)
 		return t->comm;
+	if (t->tid == 0)
+		return "swapper";
 	snprintf(buf, size, ":%" PRId32, t->tid);
 	return buf;
 }
