@@ -48,6 +48,8 @@ Checks:
   fault        page faults at a function's first instruction (madvise drops the page): for
                samples in the kernel, the first user frame's function = perf's (the pc
                where the thread entered the kernel is looked up as is, not pc - 1)
+  comm         perf record -a: samples per comm label = perf report --sort comm -n, for
+               every name (the idle task is swapper, as perf names it)
   cli          bad arguments exit 2; a missing or non-perf file exits 1 naming the file
 Exit 77 (skip) when perf record is refused. PPS_KEEP=1 keeps the temporary directory.
 """
@@ -1117,6 +1119,41 @@ def check_cli(c, tmp, data):
         c.result(f"cli: {label} exits 1 naming the file", p, r.err_head(120))
 
 
+def check_comm(c, tmp, wl):
+    """A system-wide recording: samples per thread name (the comm label) equal perf
+    report's per Command, the idle task included (perf calls it swapper)."""
+    data = os.path.join(tmp, "comm.data")
+    # Idle time after the workload: the idle task's samples (when the kernel takes them).
+    ok, msg = record(data, ["-a", "-e", "cpu-clock", "-F", "499"],
+                     ["sh", "-c", f"'{wl}' 1; sleep 0.5"])
+    if not ok:
+        c.result("comm: perf record -a", [msg])
+        return
+    r = T.run([T.perf_bin(), "report", "-i", data, "--stdio", "--sort", "comm", "-n"], 300)
+    if r.rc != 0:
+        c.result("comm: perf report --sort comm", [f"exit {r.rc}: {r.err_head()}"])
+        return
+    want = {}
+    for line in r.out_text.splitlines():
+        m = re.match(r"^\s+[\d.]+%\s+(\d+)\s+(.+?)\s*$", line)
+        if m:
+            want[m.group(2)] = want.get(m.group(2), 0) + int(m.group(1))
+    out = os.path.join(tmp, "comm.pprof")
+    raw, p = convert_load([data, "--labels", "comm", "-o", out], out)
+    got = {}
+    if raw:
+        for smp in raw.samples:
+            for name in smp.labels.get("comm", ["<none>"]):
+                got[name] = got.get(name, 0) + smp.values[0]
+        if got != want:
+            keys = sorted(set(got) | set(want), key=lambda k: -want.get(k, 0))
+            p += [f"{k}: ours {got.get(k, 0)}, perf report {want.get(k, 0)}"
+                  for k in keys if got.get(k, 0) != want.get(k, 0)][:8]
+    c.result("comm: samples per thread name = perf report --sort comm (swapper too)", p,
+             f"{len(want)} names, swapper {want.get('swapper', 0)} of "
+             f"{sum(want.values())} samples")
+
+
 def main():
     T.perf2pprof()
     perf = T.perf_bin()
@@ -1165,6 +1202,11 @@ def main():
                 check_all(c, tmp, wls["kernelheavy"])
             except RuntimeError as e:
                 c.result("all: oracle", [str(e)])
+        if wls["split"]:
+            try:
+                check_comm(c, tmp, wls["split"])
+            except RuntimeError as e:
+                c.result("comm: oracle", [str(e)])
         if wls["split"] and os.path.exists(os.path.join(tmp, "split.data")):
             check_cli(c, tmp, os.path.join(tmp, "split.data"))
     finally:
