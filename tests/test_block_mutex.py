@@ -792,7 +792,9 @@ def kallsyms_check(c, name, raw, data=None, tmp=None):
         with open("/proc/kallsyms") as f:
             for line in f:
                 parts = line.split()
-                if len(parts) >= 3:
+                # The types perf loads (code, data, bss, weak): a read-only data name
+                # ('R', e.g. __stop_runtime_ptr_*) is no symbol to perf, nor to us.
+                if len(parts) >= 3 and parts[1] in "tTwWdDbB":
                     syms.append((int(parts[0], 16), parts[2], parts[1]))
     except OSError:
         c.skip(f"{name}: symbol labels", "no /proc/kallsyms")
