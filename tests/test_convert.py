@@ -50,11 +50,14 @@ Checks:
                where the thread entered the kernel is looked up as is, not pc - 1)
   comm         perf record -a: samples per comm label = perf report --sort comm -n, for
                every name (the idle task is swapper, as perf names it)
+  info         --info --json: a recording's perf command line with UTF-8 and a stray byte
+               in its arguments comes back as perf wrote it
   cli          bad arguments exit 2; a missing or non-perf file exits 1 naming the file
 Exit 77 (skip) when perf record is refused. PPS_KEEP=1 keeps the temporary directory.
 """
 
 import collections
+import json
 import os
 import re
 import shutil
@@ -1119,6 +1122,31 @@ def check_cli(c, tmp, data):
         c.result(f"cli: {label} exits 1 naming the file", p, r.err_head(120))
 
 
+def check_info_json(c, tmp):
+    """--info --json: the perf command line (bytes from the file) comes back as perf wrote
+    it: UTF-8 unchanged, a stray byte as the code point of its value."""
+    data = os.path.join(tmp, "utf8.data")
+    good, bad = "naïve-日本", b"bad\xff\xc3x"
+    args = [good, bad.decode("latin-1")]  # what the JSON must say
+    r = T.run([T.perf_bin(), "record", "-q", "-e", "cpu-clock", "-o", data, "--", "true",
+               good.encode(), bad], 60)
+    if r.rc != 0:
+        c.result("info: perf record with non-ASCII arguments", [f"exit {r.rc}: {r.err_head()}"])
+        return
+    r = T.run([T.perf2pprof(), "--info", "--json", data], 60)
+    p = r.problems()
+    got = None
+    if not p:
+        try:
+            got = json.loads(r.out)["cmdline"]
+        except (ValueError, KeyError) as e:
+            p.append(f"not JSON with a cmdline: {e}")
+    if got is not None and not got.endswith(" true " + " ".join(args)):
+        p.append(f"cmdline {got!r} does not end with {' '.join(args)!r}")
+    c.result("info: --json keeps UTF-8 in the command line, stray bytes as U+00XX", p,
+             repr(got[-24:]) if got else "")
+
+
 def check_comm(c, tmp, wl):
     """A system-wide recording: samples per thread name (the comm label) equal perf
     report's per Command, the idle task included (perf calls it swapper)."""
@@ -1207,6 +1235,7 @@ def main():
                 check_comm(c, tmp, wls["split"])
             except RuntimeError as e:
                 c.result("comm: oracle", [str(e)])
+        check_info_json(c, tmp)
         if wls["split"] and os.path.exists(os.path.join(tmp, "split.data")):
             check_cli(c, tmp, os.path.join(tmp, "split.data"))
     finally:
