@@ -842,7 +842,8 @@ PPS_API struct pps_record *pps_record_new(const struct pps_record_opts *opts)
 			: opts->mmap_pages & (opts->mmap_pages - 1)
 			    ? "ring buffer pages must be a power of two"
 			: bad_stack
-			    ? "the user stack copy must be a multiple of 8 bytes up to 65528"
+			    ? "the user stack copy must be a multiple of 8 bytes up to " PPS_STR(
+				  PPS_RECORD_MAX_STACK_USER)
 			    : "bad options");
 		errno = EINVAL;
 		return NULL;

@@ -15,6 +15,9 @@
 
 #define PPS_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define PPS_ALIGN8(x)	  (((x) + 7) & ~(uint64_t)7)
+/* A macro's value as a string literal. */
+#define PPS_STR_(x) #x
+#define PPS_STR(x)  PPS_STR_(x)
 
 #if defined(__GNUC__)
 #define PPS_PRINTF(a, b) __attribute__((format(printf, a, b)))
