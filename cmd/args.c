@@ -9,31 +9,56 @@
 
 #include "cmd.h"
 
+/*
+ * A duration as Go's time.ParseDuration reads one, plus days: a run of decimal numbers
+ * each with a unit ("1h30m", "1.5s", "250ms", "7d"); a lone number without a unit is
+ * seconds. strtod alone would also take "nan", "inf", hex and leading blanks.
+ */
 bool cmd_parse_duration(const char *s, uint64_t *ns)
 {
 	static const struct {
 		const char *suffix;
 		double mult;
-	} units[] = {{"ns", 1},	  {"us", 1e3},	 {"ms", 1e6},	 {"s", 1e9},
-		     {"m", 60e9}, {"h", 3600e9}, {"d", 86400e9}, {"", 1e9}};
-	char *end;
-	double v;
+	} units[] = {/* two-letter units before the one-letter ones they start with */
+		     {"ns", 1},	 {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"\xce\xbcs", 1e3}, {"ms", 1e6},
+		     {"s", 1e9}, {"m", 60e9}, {"h", 3600e9},	  {"d", 86400e9}};
+	const char *p = s;
+	double total = 0;
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || v < 0)
+	if (!*p)
 		return false;
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (!strcmp(end, units[i].suffix)) {
-			double r = v * units[i].mult;
+	while (*p) {
+		const char *q = p;
+		char num[64];
+		size_t i, len;
 
-			if (r >= 1.8e19)
-				return false;
-			*ns = (uint64_t)r;
-			return true;
+		while (isdigit((unsigned char)*q))
+			q++;
+		if (*q == '.')
+			for (q++; isdigit((unsigned char)*q); q++)
+				;
+		len = (size_t)(q - p);
+		if (!len || (len == 1 && *p == '.') || len >= sizeof(num))
+			return false;
+		memcpy(num, p, len);
+		num[len] = '\0';
+		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+			if (!strncmp(q, units[i].suffix, strlen(units[i].suffix)))
+				break;
+		if (i < sizeof(units) / sizeof(units[0])) {
+			total += strtod(num, NULL) * units[i].mult;
+			p = q + strlen(units[i].suffix);
+		} else if (p == s && !*q) {
+			total = strtod(num, NULL) * 1e9;
+			p = q;
+		} else {
+			return false;
 		}
 	}
-	return false;
+	if (total >= 1.8e19)
+		return false;
+	*ns = (uint64_t)total;
+	return true;
 }
 
 bool cmd_parse_time(const char *s, int64_t *ns)

@@ -1108,6 +1108,19 @@ def check_cli(c, tmp, data):
             p.append("no message on stderr")
         c.result(f"cli: perf2pprof {' '.join(a.replace(tmp, '$TMP') for a in args)} "
                  "exits 2", p)
+    # Durations read as Go's: units may be compounded; the same window either way.
+    totals = []
+    for frm, to in (("250ms", "750ms"), ("0h0m0.25s", "0m0.5s250ms")):
+        o2 = os.path.join(tmp, f"dur-{len(totals)}.pprof")
+        raw, p = convert_load([data, "--from", frm, "--to", to, "-o", o2], o2)
+        totals.append(raw.total() if raw else None)
+    p = [] if totals[0] is not None and totals[0] == totals[1] and totals[0] > 0 else \
+        [f"--from 250ms --to 750ms: {totals[0]} samples, compound forms: {totals[1]}"]
+    c.result("cli: --from 0h0m0.25s --to 0m0.5s250ms = --from 250ms --to 750ms", p,
+             f"{totals[0]} samples")
+    for bad in ("1h30", "1..5s", "0x10s", "nan", "1e3s", " 5s"):
+        r = T.run([p2, "--from", bad, data, "-o", o], 60)
+        c.result(f"cli: --from {bad!r} exits 2", [] if r.rc == 2 else [f"exit {r.rc}"])
     missing = os.path.join(tmp, "no-such-recording.data")
     notperf = os.path.join(tmp, "not-a-recording.data")
     with open(notperf, "wb") as f:
