@@ -22,6 +22,7 @@ bool cmd_parse_duration(const char *s, uint64_t *ns)
 	} units[] = {/* two-letter units before the one-letter ones they start with */
 		     {"ns", 1},	 {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"\xce\xbcs", 1e3}, {"ms", 1e6},
 		     {"s", 1e9}, {"m", 60e9}, {"h", 3600e9},	  {"d", 86400e9}};
+	const size_t nr_units = sizeof(units) / sizeof(units[0]);
 	const char *p = s;
 	double total = 0;
 
@@ -30,7 +31,7 @@ bool cmd_parse_duration(const char *s, uint64_t *ns)
 	while (*p) {
 		const char *q = p;
 		char num[64];
-		size_t i, len;
+		size_t i, len, ulen = 0;
 
 		while (isdigit((unsigned char)*q))
 			q++;
@@ -42,12 +43,14 @@ bool cmd_parse_duration(const char *s, uint64_t *ns)
 			return false;
 		memcpy(num, p, len);
 		num[len] = '\0';
-		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-			if (!strncmp(q, units[i].suffix, strlen(units[i].suffix)))
+		for (i = 0; i < nr_units; i++) {
+			ulen = strlen(units[i].suffix);
+			if (!strncmp(q, units[i].suffix, ulen))
 				break;
-		if (i < sizeof(units) / sizeof(units[0])) {
+		}
+		if (i < nr_units) {
 			total += strtod(num, NULL) * units[i].mult;
-			p = q + strlen(units[i].suffix);
+			p = q + ulen;
 		} else if (p == s && !*q) {
 			total = strtod(num, NULL) * 1e9;
 			p = q;

@@ -257,9 +257,11 @@ struct pps_ring_pass *pps_ring_take(struct pps_ring *r, int timeout_ms, bool now
 		struct pollfd pfd = {.fd = r->efd, .events = POLLIN};
 		uint64_t count;
 
-		/* A hand-over after the check above leaves the counter set: no lost wakeup. */
+		/* A hand-over after the check above leaves the counter set: no lost wakeup.
+		 * The read only resets it (poll said it is set, so it cannot fail); the queue
+		 * says what came. */
 		if (poll(&pfd, 1, timeout_ms) > 0 && read(r->efd, &count, sizeof(count)) < 0)
-			count = 0; /* EAGAIN: another read took it; the queue says what came */
+			count = 0;
 	}
 	pthread_mutex_lock(&r->lock);
 	p = r->head;

@@ -1174,24 +1174,17 @@ def check_comm(c, tmp, wl):
     if r.rc != 0:
         c.result("comm: perf report --sort comm", [f"exit {r.rc}: {r.err_head()}"])
         return
-    want = {}
+    want = collections.Counter()  # keyed as labels_counter(raw, ("comm",)) keys
     for line in r.out_text.splitlines():
         m = re.match(r"^\s+[\d.]+%\s+(\d+)\s+(.+?)\s*$", line)
         if m:
-            want[m.group(2)] = want.get(m.group(2), 0) + int(m.group(1))
+            want[((m.group(2),),)] += int(m.group(1))
     out = os.path.join(tmp, "comm.pprof")
     raw, p = convert_load([data, "--labels", "comm", "-o", out], out)
-    got = {}
     if raw:
-        for smp in raw.samples:
-            for name in smp.labels.get("comm", ["<none>"]):
-                got[name] = got.get(name, 0) + smp.values[0]
-        if got != want:
-            keys = sorted(set(got) | set(want), key=lambda k: -want.get(k, 0))
-            p += [f"{k}: ours {got.get(k, 0)}, perf report {want.get(k, 0)}"
-                  for k in keys if got.get(k, 0) != want.get(k, 0)][:8]
+        p += counter_diff(labels_counter(raw, ("comm",)), want, 8)
     c.result("comm: samples per thread name = perf report --sort comm (swapper too)", p,
-             f"{len(want)} names, swapper {want.get('swapper', 0)} of "
+             f"{len(want)} names, swapper {want[(('swapper',),)]} of "
              f"{sum(want.values())} samples")
 
 
