@@ -145,6 +145,11 @@ struct pps_convert {
 	bool has_cpu_profile;
 	bool window_done; /* live: pps_convert_flush() handed out the profiles of a window */
 	uint64_t stack[MAX_STACK];
+	struct frame {
+		const struct pps_map *map; /* NULL: in no map */
+		uint64_t gen, addr;
+		bool kernel;
+	} frames[MAX_STACK]; /* resolve_stack()'s, before they are locations */
 };
 
 static uint64_t mix64(uint64_t h)
@@ -441,12 +446,16 @@ static struct conv_profile *get_profile(struct pps_convert *c, struct pps_reader
 	return get_profile_kind(c, r, e, KIND_EVENT, pid);
 }
 
+static uint64_t cache_hash(uint64_t gen, uint64_t addr)
+{
+	return mix64(gen * 0x9e3779b97f4a7c15ULL ^ addr);
+}
+
 static struct loc_slot *cache_slot(struct loc_cache *lc, uint64_t gen, uint64_t addr)
 {
 	size_t i;
 
-	for (i = mix64(gen * 0x9e3779b97f4a7c15ULL ^ addr) & (lc->cap - 1);;
-	     i = (i + 1) & (lc->cap - 1)) {
+	for (i = cache_hash(gen, addr) & (lc->cap - 1);; i = (i + 1) & (lc->cap - 1)) {
 		struct loc_slot *s = &lc->slots[i];
 
 		if (!s->id || (s->gen == gen && s->addr == addr))
@@ -512,19 +521,37 @@ static void prefetch_start(struct pps_convert *c)
 	c->prefetch = pps_prefetch_new(c->sym); /* NULL: symbolize afterwards, as without */
 }
 
-/* The location id of addr as seen by (pid, kernel) now; 0 on ENOMEM. */
-static uint64_t frame_location(struct pps_convert *c, struct conv_profile *cp, int32_t pid,
-			       bool kernel, uint64_t addr)
+/* Finds addr's map as seen by (pid, kernel) now, and starts loading its cache slot. */
+static void frame_find(struct pps_convert *c, struct conv_profile *cp, int32_t pid, bool kernel,
+		       uint64_t addr, struct frame *f)
 {
-	const struct pps_map *m;
+	uint64_t gen;
+
+	f->addr = addr;
+	f->kernel = kernel;
+	f->map = pps_machine_find_map(c->machine, pid, kernel, addr, &gen);
+	/* Keyed by the map, not the address space's generation: a process's unrelated
+	 * mmaps, and forks of it, keep their cached locations. Unmapped: the address alone
+	 * is the key (uids >= 2). */
+	f->gen = f->map ? f->map->uid : kernel;
+	/* A stack's slots are scattered over a table much bigger than the caches: asking
+	 * for all of them before using the first overlaps the misses. */
+	if (cp->cache.cap)
+		__builtin_prefetch(
+		    &cp->cache.slots[cache_hash(f->gen, addr) & (cp->cache.cap - 1)]);
+}
+
+/* The location id of frame f (from frame_find(), for pid); 0 on ENOMEM. */
+static uint64_t frame_location(struct pps_convert *c, struct conv_profile *cp, int32_t pid,
+			       const struct frame *f)
+{
+	const struct pps_map *m = f->map;
+	bool kernel = f->kernel;
+	uint64_t addr = f->addr, gen = f->gen;
 	struct loc_info *li;
 	struct loc_slot *s;
-	uint64_t gen, id, mapping_id = 0;
+	uint64_t id, mapping_id = 0;
 
-	/* Keyed by the map, not the address space's generation: a process's unrelated
-	 * mmaps, and forks of it, keep their cached locations. */
-	m = pps_machine_find_map(c->machine, pid, kernel, addr, &gen);
-	gen = m ? m->uid : kernel; /* unmapped: the address alone is the key (uids >= 2) */
 	if ((cp->cache.used + 1) * 2 > cp->cache.cap && cache_grow(&cp->cache))
 		return 0;
 	s = cache_slot(&cp->cache, gen, addr);
@@ -1059,8 +1086,9 @@ static int resolve_stack(struct pps_convert *c, struct conv_profile *cp, const s
 	bool leaf = true;
 	size_t nr = 0;
 
+	/* Maps first, then locations: see frame_find(). */
 	for (uint64_t i = 0; i < s->callchain_nr && nr < MAX_STACK; i++) {
-		uint64_t ip = s->callchain[i], id;
+		uint64_t ip = s->callchain[i];
 
 		/* After a context switch the first address is where that context was
 		 * interrupted or entered the kernel (a faulting instruction, say), not a
@@ -1074,18 +1102,15 @@ static int resolve_stack(struct pps_convert *c, struct conv_profile *cp, const s
 		/* Callers are looked up at the call instruction, not at the return address. */
 		if (!leaf && ip == 1)
 			continue;
-		id = frame_location(c, cp, pid, kernel, leaf ? ip : ip - 1);
-		if (!id)
-			return -ENOMEM;
-		c->stack[nr++] = id;
+		frame_find(c, cp, pid, kernel, leaf ? ip : ip - 1, &c->frames[nr++]);
 		leaf = false;
 	}
-	if (!nr && !s->callchain_nr && s->ip && !guest) {
-		uint64_t id = frame_location(c, cp, pid, kernel, s->ip);
-
-		if (!id)
+	if (!nr && !s->callchain_nr && s->ip && !guest)
+		frame_find(c, cp, pid, kernel, s->ip, &c->frames[nr++]);
+	for (size_t i = 0; i < nr; i++) {
+		c->stack[i] = frame_location(c, cp, pid, &c->frames[i]);
+		if (!c->stack[i])
 			return -ENOMEM;
-		c->stack[nr++] = id;
 	}
 	*nr_out = nr;
 	return 0;
