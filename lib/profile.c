@@ -16,24 +16,22 @@
  * - Writing builds no copy of the profile. Concatenated protobuf encodings of one message
  *   type parse as their merge (repeated fields append), so the Profile is written as a
  *   run of small Profile messages, each holding one element of one repeated field, in
- *   field-number order: the bytes are those a single Profile would pack to. Each piece
- *   is packed by protobuf-c straight into a buffer that feeds deflate and the FILE.
+ *   field-number order: the bytes are those a single Profile would pack to. The few
+ *   pieces are packed by protobuf-c; samples, locations and functions, nearly all of a
+ *   profile, are encoded here, to the same bytes, without building a message for each.
+ *   Either way they go straight to a gzip stream deflated on other threads.
  */
-#include <pthread.h>
 #include <stdlib.h>
 #include <zlib.h>
 
 #include <pprofstore/profile.h>
 
+#include "internal/gzout.h"
 #include "internal/util.h"
 #include "profile.pb-c.h"
 
 /* Item counts stay below this, so indices fit the 32-bit slot and a table fits 2^32 slots. */
 #define MAX_ITEMS ((size_t)1 << 31)
-/* Staged bytes before deflate runs: protobuf-c appends a few bytes at a time. */
-#define GZ_IN_SIZE (256u << 10)
-/* Compressed bytes collected before each fwrite. */
-#define GZ_OUT_SIZE (64u << 10)
 
 /* One slot of a dedup table. */
 struct dedup_slot {
@@ -1186,234 +1184,32 @@ PPS_API int pps_profile_get_location(const struct pps_profile *p, uint64_t id, u
 /* ---- writing ----------------------------------------------------------------------- */
 
 /*
- * A ProtobufCBuffer that gzips what protobuf-c appends and writes it to a FILE.
- * append returns void, so the first failure is kept in err (sticky, like Redis rio's
- * RIO_FLAG_WRITE_ERROR) and everything after it is dropped; the caller checks err once
- * at the end, and may stop early when it sees it set.
- *
- * Deflate costs about as much as encoding, so it runs on a second thread: the encoder
- * fills one of two staging buffers while the worker deflates and writes the other. When
- * the thread cannot be started, the encoder deflates each buffer itself.
+ * Where the pieces go: a ProtobufCBuffer (so protobuf-c packs straight into it) over a
+ * gzip stream deflated on other threads (internal/gzout.h). append returns void, so
+ * errors are sticky there, and the writers below stop early once they see one.
  */
 struct gz_writer {
 	ProtobufCBuffer base; /* first member: protobuf-c passes &base to append */
-	FILE *f;
-	z_stream zs;
-	bool zs_live;	 /* deflateInit2() succeeded: deflateEnd() is owed */
-	uint8_t *buf[2]; /* GZ_IN_SIZE bytes each: staging, alternately */
-	int cur;	 /* the buffer the encoder fills */
-	size_t in_len;
-	uint8_t *out; /* GZ_OUT_SIZE bytes: deflate output (worker's) */
-	int err;      /* the encoder's view: 0, or the first error as -errno */
-
-	/* Hand-off to the worker, under mu. */
-	pthread_t thread;
-	bool thread_live;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	const uint8_t *job; /* a full buffer to deflate, NULL when the worker is idle */
-	size_t job_len;
-	int job_flush;
-	int worker_err; /* first error of deflate or fwrite */
+	struct pps_gzout *gz;
+	int err; /* the encoder's own (ENOMEM) */
 };
 
-/* Deflates len bytes with flush, writing what deflate produces; returns 0 or -EIO. */
-static int gz_deflate(struct gz_writer *w, const uint8_t *in, size_t len, int flush)
+static bool gz_failed(const struct gz_writer *w)
 {
-	int ret;
-
-	w->zs.next_in = (Bytef *)(uintptr_t)in;
-	w->zs.avail_in = (uInt)len;
-	do {
-		size_t have;
-
-		w->zs.next_out = w->out;
-		w->zs.avail_out = GZ_OUT_SIZE;
-		ret = deflate(&w->zs, flush);
-		/* Only an inconsistent stream state gives Z_STREAM_ERROR; Z_BUF_ERROR is
-		 * "no progress possible" and harmless here. */
-		if (ret == Z_STREAM_ERROR)
-			return -EIO;
-		have = GZ_OUT_SIZE - w->zs.avail_out;
-		if (have && fwrite(w->out, 1, have, w->f) != have)
-			return -EIO;
-	} while (w->zs.avail_out == 0 || (flush == Z_FINISH && ret != Z_STREAM_END));
-	return 0;
-}
-
-static void *gz_worker(void *arg)
-{
-	struct gz_writer *w = arg;
-	bool done = false;
-
-	while (!done) {
-		const uint8_t *job;
-		size_t len;
-		int flush, err = 0;
-
-		pthread_mutex_lock(&w->mu);
-		while (!w->job)
-			pthread_cond_wait(&w->cv, &w->mu);
-		job = w->job;
-		len = w->job_len;
-		flush = w->job_flush;
-		if (w->worker_err)
-			len = 0; /* after an error, only finish the hand-offs */
-		pthread_mutex_unlock(&w->mu);
-
-		if (len || flush == Z_FINISH)
-			err = gz_deflate(w, job, len, flush);
-		done = flush == Z_FINISH;
-
-		pthread_mutex_lock(&w->mu);
-		if (err && !w->worker_err)
-			w->worker_err = err;
-		w->job = NULL;
-		pthread_cond_broadcast(&w->cv);
-		pthread_mutex_unlock(&w->mu);
-	}
-	return NULL;
-}
-
-/* Passes the staged buffer on (to the worker, or deflates it here) and switches buffers. */
-static void gz_hand_off(struct gz_writer *w, int flush)
-{
-	if (!w->thread_live) {
-		if (!w->err)
-			w->err = gz_deflate(w, w->buf[w->cur], w->in_len, flush);
-		w->in_len = 0;
-		return;
-	}
-	pthread_mutex_lock(&w->mu);
-	while (w->job)
-		pthread_cond_wait(&w->cv, &w->mu);
-	if (w->worker_err)
-		w->err = w->worker_err;
-	w->job = w->buf[w->cur];
-	w->job_len = w->in_len;
-	w->job_flush = flush;
-	pthread_cond_broadcast(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-	w->cur ^= 1;
-	w->in_len = 0;
+	return w->err || pps_gzout_error(w->gz);
 }
 
 static void gz_append(ProtobufCBuffer *buf, size_t len, const uint8_t *data)
 {
 	struct gz_writer *w = (struct gz_writer *)buf;
 
-	while (len && !w->err) {
-		size_t n = GZ_IN_SIZE - w->in_len;
-
-		if (!n) {
-			gz_hand_off(w, Z_NO_FLUSH);
-			continue;
-		}
-		if (n > len)
-			n = len;
-		memcpy(w->buf[w->cur] + w->in_len, data, n);
-		w->in_len += n;
-		data += n;
-		len -= n;
-	}
-}
-
-/* Returns 0 or -ENOMEM; gz_release() is owed either way. */
-static int gz_init(struct gz_writer *w, FILE *f)
-{
-	memset(w, 0, sizeof(*w));
-	w->base.append = gz_append;
-	w->f = f;
-	w->buf[0] = malloc(GZ_IN_SIZE);
-	w->buf[1] = malloc(GZ_IN_SIZE);
-	w->out = malloc(GZ_OUT_SIZE);
-	if (!w->buf[0] || !w->buf[1] || !w->out)
-		return -ENOMEM;
-	/* windowBits 15 + 16: a gzip wrapper, which is what pprof reads. Level 1, as Go's
-	 * runtime/pprof: profiles are written often and compress well even so. */
-	if (deflateInit2(&w->zs, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-		return -ENOMEM;
-	w->zs_live = true;
-	if (pthread_mutex_init(&w->mu, NULL))
-		return 0;
-	if (pthread_cond_init(&w->cv, NULL)) {
-		pthread_mutex_destroy(&w->mu);
-		return 0;
-	}
-	w->thread_live = !pthread_create(&w->thread, NULL, gz_worker, w);
-	if (!w->thread_live) {
-		pthread_cond_destroy(&w->cv);
-		pthread_mutex_destroy(&w->mu);
-	}
-	return 0;
-}
-
-/* Ends the gzip stream and flushes f. Returns 0 or the first error of the whole write. */
-static int gz_finish(struct gz_writer *w)
-{
-	int err = w->err;
-
-	/* Always hand the finish over, even after an error: the worker exits on it. */
-	w->err = 0;
-	gz_hand_off(w, Z_FINISH);
-	if (w->thread_live) {
-		pthread_join(w->thread, NULL);
-		pthread_cond_destroy(&w->cv);
-		pthread_mutex_destroy(&w->mu);
-		w->thread_live = false;
-		if (!w->err)
-			w->err = w->worker_err;
-	}
-	if (err)
-		w->err = err;
-	if (!w->err && (fflush(w->f) || ferror(w->f)))
-		w->err = -EIO;
-	return w->err;
-}
-
-/* Frees what gz_init() took; a worker still running (gz_finish() not reached) is ended. */
-static void gz_release(struct gz_writer *w)
-{
-	if (w->thread_live) {
-		w->err = 0;
-		gz_hand_off(w, Z_FINISH);
-		pthread_join(w->thread, NULL);
-		pthread_cond_destroy(&w->cv);
-		pthread_mutex_destroy(&w->mu);
-	}
-	if (w->zs_live)
-		deflateEnd(&w->zs);
-	free(w->out);
-	free(w->buf[1]);
-	free(w->buf[0]);
-}
-
-/* Scratch messages for one location's lines (samples are encoded without messages). */
-struct write_scratch {
-	Perftools__Profiles__Line *lines;
-	Perftools__Profiles__Line **line_ptrs;
-};
-
-static int scratch_init(struct write_scratch *s, const struct pps_profile *p)
-{
-	/* +1: malloc(0) may return NULL. */
-	s->lines = calloc(p->max_lines + 1, sizeof(*s->lines));
-	s->line_ptrs = calloc(p->max_lines + 1, sizeof(*s->line_ptrs));
-	if (!s->lines || !s->line_ptrs)
-		return -ENOMEM;
-	return 0;
-}
-
-static void scratch_release(struct write_scratch *s)
-{
-	free(s->line_ptrs);
-	free(s->lines);
+	pps_gzout_write(w->gz, data, len);
 }
 
 /* Packs one piece of the Profile (see the file comment) into w. */
 static void put_piece(struct gz_writer *w, const Perftools__Profiles__Profile *piece)
 {
-	if (!w->err)
+	if (!gz_failed(w))
 		protobuf_c_message_pack_to_buffer(&piece->base, &w->base);
 }
 
@@ -1466,7 +1262,8 @@ static size_t label_len(const struct label *l)
 /*
  * Samples are most of a profile, so they are encoded here rather than through
  * protobuf-c's two passes over a message built for each: the bytes are the same, one
- * Profile piece holding one Sample (field 2) per sample.
+ * Profile piece holding one Sample (field 2) per sample. (A check: `perf2pprof` of the
+ * corpus gives the same bytes, once gunzipped, as with protobuf-c's packing.)
  */
 static void put_samples(struct gz_writer *w, struct pps_profile *p)
 {
@@ -1485,7 +1282,7 @@ static void put_samples(struct gz_writer *w, struct pps_profile *p)
 		w->err = -ENOMEM;
 		return;
 	}
-	for (size_t i = 0; i < p->nr_samples && !w->err; i++) {
+	for (size_t i = 0; i < p->nr_samples && !gz_failed(w); i++) {
 		const struct sample *src = &p->samples[i];
 		const uint64_t *locs = &p->stack_pool[src->loc_off];
 		const int64_t *vals = &p->value_pool[i * p->nr_types];
@@ -1547,7 +1344,7 @@ static void put_samples(struct gz_writer *w, struct pps_profile *p)
 
 static void put_mappings(struct gz_writer *w, const struct pps_profile *p)
 {
-	for (size_t i = 0; i < p->nr_mappings && !w->err; i++) {
+	for (size_t i = 0; i < p->nr_mappings && !gz_failed(w); i++) {
 		Perftools__Profiles__Profile piece = PERFTOOLS__PROFILES__PROFILE__INIT;
 		Perftools__Profiles__Mapping m = PERFTOOLS__PROFILES__MAPPING__INIT;
 		Perftools__Profiles__Mapping *mp = &m;
@@ -1569,50 +1366,83 @@ static void put_mappings(struct gz_writer *w, const struct pps_profile *p)
 	}
 }
 
-static void put_locations(struct gz_writer *w, const struct pps_profile *p, struct write_scratch *s)
+/* A scalar field with a one-byte tag (field numbers below 16): left out when 0, as proto3
+ * and protobuf-c leave it. */
+static size_t field_len(uint64_t v)
 {
-	for (size_t i = 0; i < p->nr_locations && !w->err; i++) {
-		Perftools__Profiles__Profile piece = PERFTOOLS__PROFILES__PROFILE__INIT;
-		Perftools__Profiles__Location loc = PERFTOOLS__PROFILES__LOCATION__INIT;
-		Perftools__Profiles__Location *locp = &loc;
-		const struct location *src = &p->locations[i];
-
-		loc.id = i + 1;
-		loc.mapping_id = src->mapping_id;
-		loc.address = src->address;
-		for (size_t j = 0; j < src->nr_lines; j++) {
-			const struct pps_line *l = &p->lines[src->line_off + j];
-
-			perftools__profiles__line__init(&s->lines[j]);
-			s->lines[j].function_id = l->function_id;
-			s->lines[j].line = l->line;
-			s->lines[j].column = l->column;
-			s->line_ptrs[j] = &s->lines[j];
-		}
-		loc.n_line = src->nr_lines;
-		loc.line = s->line_ptrs;
-		piece.n_location = 1;
-		piece.location = &locp;
-		put_piece(w, &piece);
-	}
+	return v ? 1 + varint_len(v) : 0;
 }
 
+static uint8_t *put_field(uint8_t *b, unsigned int field, uint64_t v)
+{
+	if (!v)
+		return b;
+	*b++ = (uint8_t)(field << 3);
+	return put_varint(b, v);
+}
+
+/* Locations, like samples, are encoded here: one Profile piece per Location (field 4). */
+static void put_locations(struct gz_writer *w, const struct pps_profile *p)
+{
+	/* Tags and varints: 1 + 10 bytes a field at most. */
+	uint8_t *buf = malloc(2 * 11 + 3 * 11 + p->max_lines * (2 * 11 + 3 * 11));
+
+	if (!buf) {
+		w->err = -ENOMEM;
+		return;
+	}
+	for (size_t i = 0; i < p->nr_locations && !gz_failed(w); i++) {
+		const struct location *src = &p->locations[i];
+		const struct pps_line *lines = &p->lines[src->line_off];
+		size_t body =
+		    field_len(i + 1) + field_len(src->mapping_id) + field_len(src->address);
+		uint8_t *b = buf;
+
+		for (size_t j = 0; j < src->nr_lines; j++) {
+			size_t ll = field_len(lines[j].function_id) +
+				    field_len((uint64_t)lines[j].line) +
+				    field_len((uint64_t)lines[j].column);
+
+			body += 1 + varint_len(ll) + ll;
+		}
+		*b++ = 4 << 3 | 2; /* Profile.location */
+		b = put_varint(b, body);
+		b = put_field(b, 1, i + 1); /* id */
+		b = put_field(b, 2, src->mapping_id);
+		b = put_field(b, 3, src->address);
+		for (size_t j = 0; j < src->nr_lines; j++) {
+			const struct pps_line *l = &lines[j];
+
+			*b++ = 4 << 3 | 2; /* Location.line */
+			b = put_varint(b, field_len(l->function_id) + field_len((uint64_t)l->line) +
+					      field_len((uint64_t)l->column));
+			b = put_field(b, 1, l->function_id);
+			b = put_field(b, 2, (uint64_t)l->line);
+			b = put_field(b, 3, (uint64_t)l->column);
+		}
+		gz_append(&w->base, (size_t)(b - buf), buf);
+	}
+	free(buf);
+}
+
+/* And functions: one piece per Function (field 5). */
 static void put_functions(struct gz_writer *w, const struct pps_profile *p)
 {
-	for (size_t i = 0; i < p->nr_functions && !w->err; i++) {
-		Perftools__Profiles__Profile piece = PERFTOOLS__PROFILES__PROFILE__INIT;
-		Perftools__Profiles__Function fn = PERFTOOLS__PROFILES__FUNCTION__INIT;
-		Perftools__Profiles__Function *fnp = &fn;
+	for (size_t i = 0; i < p->nr_functions && !gz_failed(w); i++) {
 		const struct function *src = &p->functions[i];
+		uint8_t buf[2 * 11 + 5 * 11], *b = buf;
 
-		fn.id = i + 1;
-		fn.name = src->name;
-		fn.system_name = src->system_name;
-		fn.filename = src->filename;
-		fn.start_line = src->start_line;
-		piece.n_function = 1;
-		piece.function = &fnp;
-		put_piece(w, &piece);
+		*b++ = 5 << 3 | 2; /* Profile.function */
+		b = put_varint(b, field_len(i + 1) + field_len((uint64_t)src->name) +
+				      field_len((uint64_t)src->system_name) +
+				      field_len((uint64_t)src->filename) +
+				      field_len((uint64_t)src->start_line));
+		b = put_field(b, 1, i + 1); /* id */
+		b = put_field(b, 2, (uint64_t)src->name);
+		b = put_field(b, 3, (uint64_t)src->system_name);
+		b = put_field(b, 4, (uint64_t)src->filename);
+		b = put_field(b, 5, (uint64_t)src->start_line);
+		gz_append(&w->base, (size_t)(b - buf), buf);
 	}
 }
 
@@ -1640,30 +1470,26 @@ static void put_tail(struct gz_writer *w, struct pps_profile *p)
 
 PPS_API int pps_profile_write(struct pps_profile *p, FILE *f)
 {
-	struct write_scratch scratch = {0};
-	struct gz_writer w;
+	struct gz_writer w = {.base.append = gz_append};
 	int err;
 
 	if (!p || !f)
 		return -EINVAL;
-	err = gz_init(&w, f);
-	if (err)
-		goto out_release_gz;
-	err = scratch_init(&scratch, p);
-	if (err)
-		goto out_release_scratch;
+	/* Level 1, as Go's runtime/pprof: profiles are written often and compress well
+	 * even so. */
+	w.gz = pps_gzout_new(f, Z_BEST_SPEED);
+	if (!w.gz)
+		return -ENOMEM;
 
 	put_sample_types(&w, p);
 	put_samples(&w, p);
 	put_mappings(&w, p);
-	put_locations(&w, p, &scratch);
+	put_locations(&w, p);
 	put_functions(&w, p);
 	put_tail(&w, p);
-	err = gz_finish(&w);
-
-out_release_scratch:
-	scratch_release(&scratch);
-out_release_gz:
-	gz_release(&w);
+	err = pps_gzout_finish(w.gz);
+	if (w.err)
+		err = w.err;
+	pps_gzout_free(w.gz);
 	return err;
 }

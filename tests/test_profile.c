@@ -7,6 +7,7 @@
  * usage: test_profile   (env PPROF: the pprof binary; exit 77 = skipped when missing)
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -613,6 +614,123 @@ static void test_mapping_build_ids(void)
 	pps_profile_free(p);
 }
 
+/* A checksum of a profile that survives renumbering: per sample, its values weighed by
+ * the names, lines and addresses along its stack. */
+static uint64_t profile_sum(const struct pps_profile *p)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < pps_profile_nr_samples(p); i++) {
+		const uint64_t *locs;
+		const int64_t *vals;
+		uint64_t h = 1469598103934665603ULL;
+		size_t n;
+
+		if (pps_profile_get_sample(p, i, &locs, &n, &vals))
+			return 0;
+		for (size_t k = 0; k < n; k++) {
+			const struct pps_line *lines;
+			uint64_t mid, addr;
+			size_t nl;
+
+			if (pps_profile_get_location(p, locs[k], &mid, &addr, &lines, &nl))
+				return 0;
+			h = (h ^ addr) * 1099511628211ULL;
+			for (size_t j = 0; j < nl; j++) {
+				const char *name, *sys, *file;
+				int64_t start;
+
+				if (pps_profile_get_function(p, lines[j].function_id, &name, &sys,
+							     &file, &start))
+					return 0;
+				for (const char *c = name; *c; c++)
+					h = (h ^ (uint8_t)*c) * 1099511628211ULL;
+				h = (h ^ (uint64_t)lines[j].line ^ (uint64_t)start << 32) *
+				    1099511628211ULL;
+			}
+		}
+		sum += h * (uint64_t)vals[0] + (uint64_t)vals[1];
+	}
+	return sum;
+}
+
+/*
+ * A profile of over 2 MiB once encoded: the gzip stream is deflated in 256 KiB chunks on
+ * several threads and joined into one member. Read back (zlib checks the CRC-32 and length
+ * in the trailer), it must hold what was written.
+ */
+static void test_big_write(void)
+{
+	struct pps_mapping_info mi = {.start = 0x400000, .limit = 0x800000, .file = "/bin/big"};
+	struct pps_profile *p = pps_profile_new(), *q = NULL;
+	uint64_t m, loc[5000];
+	char *data = NULL;
+	size_t size = 0;
+	FILE *f;
+
+	if (!p)
+		abort();
+	CHECK(!pps_profile_add_sample_type(p, "samples", "count"), "type");
+	CHECK(!pps_profile_add_sample_type(p, "cpu", "nanoseconds"), "type");
+	m = pps_profile_add_mapping(p, &mi);
+	for (int i = 0; i < 5000; i++) {
+		char name[160], file[32];
+		struct pps_line ln[2];
+
+		snprintf(name, sizeof(name),
+			 "ns%d::Class%d<std::vector<int>>::method_with_a_long_name_%d(int, char *)",
+			 i % 97, i * 7919 % 5000, i);
+		snprintf(file, sizeof(file), "src/file_%d.cc", i % 300);
+		ln[0].function_id = pps_profile_add_function(p, name, name, file, i);
+		ln[0].line = i * 3;
+		ln[0].column = i % 11;
+		ln[1].function_id = ln[0].function_id > 1 ? ln[0].function_id - 1 : 1;
+		ln[1].line = i;
+		ln[1].column = 0;
+		loc[i] =
+		    pps_profile_add_location(p, m, 0x401000u + 16u * (unsigned)i, ln, 1 + i % 2);
+		CHECK(loc[i], "location %d", i);
+	}
+	for (int i = 0; i < 150000; i++) {
+		const int64_t v[2] = {1 + i % 3, 1000 * (int64_t)i};
+		char tname[16];
+		struct pps_label l = {.key = "thread", .str = tname};
+		uint64_t stack[6];
+
+		snprintf(tname, sizeof(tname), "t%d", i % 50);
+		for (int d = 0; d < 6; d++)
+			stack[d] = loc[(i * 31 + d * (977 + i % 13)) % 5000];
+		CHECK(!pps_profile_add_sample(p, stack, 6, v, &l, 1), "sample %d", i);
+	}
+	f = open_memstream(&data, &size);
+	if (!f)
+		abort();
+	CHECK(pps_profile_write(p, f) == 0, "big write");
+	CHECK(fclose(f) == 0, "close");
+	/* The gzip trailer ends with the uncompressed length (mod 2^32). */
+	if (size >= 18) {
+		const uint8_t *t = (const uint8_t *)data + size - 4;
+		uint32_t isize = t[0] | t[1] << 8 | t[2] << 16 | (uint32_t)t[3] << 24;
+
+		CHECK(isize > 2u << 20, "%u bytes encoded: too few to span several chunks", isize);
+	}
+	q = pps_profile_read(data, size);
+	CHECK(q, "read back: %s", strerror(errno));
+	if (q) {
+		CHECK(pps_profile_nr_samples(q) == pps_profile_nr_samples(p), "%zu samples, wrote %zu",
+		      pps_profile_nr_samples(q), pps_profile_nr_samples(p));
+		CHECK(pps_profile_nr_locations(q) == 5000, "%zu locations",
+		      pps_profile_nr_locations(q));
+		CHECK(pps_profile_nr_functions(q) == 5000, "%zu functions",
+		      pps_profile_nr_functions(q));
+		CHECK(profile_sum(q) == profile_sum(p) && profile_sum(p),
+		      "contents differ after the round trip");
+	}
+	pps_profile_free(q);
+	pps_profile_free(p);
+	free(data);
+}
+
 int main(void)
 {
 	const char *bin = getenv("PPROF");
@@ -629,6 +747,7 @@ int main(void)
 	test_mapping_build_ids();
 	test_late_fill();
 	test_enomem();
+	test_big_write();
 	p = build();
 	test_getters(p);
 	test_write_error(p);
