@@ -13,6 +13,7 @@
  *   are read first with pread; a non-seekable file-mode input is spooled to a temp file.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,7 +71,14 @@ struct pps_reader {
 
 	struct pps_ordered oq;
 	size_t queue_max;
+
+	struct readahead *ra; /* PPS_READER_THREAD: the reading thread, once started */
+	bool ra_tried;
 };
+
+static void ra_stop(struct pps_reader *r);
+static bool changes_reader(uint32_t type);
+static void ra_barrier(struct pps_reader *r);
 
 /* A record read from the stream, not yet delivered. */
 struct raw_rec {
@@ -458,6 +466,7 @@ PPS_API void pps_reader_free(struct pps_reader *r)
 {
 	if (!r)
 		return;
+	ra_stop(r);
 	pps_ordered_release(&r->oq);
 	pps_input_release(&r->in);
 	pps_env_release(&r->env);
@@ -1075,6 +1084,8 @@ static int next_in_stream(struct pps_reader *r, struct raw_rec *rec, struct pps_
 		if (ret <= 0)
 			return ret;
 		if (rec->type >= PERF_RECORD_USER_TYPE_START) {
+			if (r->ra && changes_reader(rec->type))
+				ra_barrier(r);
 			ret = apply_user(r, rec);
 			if (ret < 0)
 				return ret;
@@ -1142,7 +1153,7 @@ static int next_ordered(struct pps_reader *r, struct pps_event *ev)
 	}
 }
 
-PPS_API int pps_reader_next(struct pps_reader *r, struct pps_event *ev)
+static int next_direct(struct pps_reader *r, struct pps_event *ev)
 {
 	struct raw_rec rec;
 	int ret;
@@ -1153,6 +1164,276 @@ PPS_API int pps_reader_next(struct pps_reader *r, struct pps_event *ev)
 		ret = next_in_stream(r, &rec, ev);
 	r->stats.bytes_read = r->in.bytes_read;
 	return ret;
+}
+
+/* ---- read-ahead (PPS_READER_THREAD) ------------------------------------------------ */
+
+/*
+ * A second thread runs next_direct() and hands the events over in batches: each event
+ * with a copy of its record, its pointers moved into the copy. The caller's thread then
+ * only takes events out of a batch. RA_BATCHES batches go round a ring, so the thread
+ * reads at most that far ahead.
+ *
+ * The caller may use the reader's accessors between pps_reader_next() calls while the
+ * thread decodes. So the thread changes nothing they read, except at a barrier: before it
+ * applies a user record that changes the reader (a new event, its name, a build-id, a
+ * feature, tracing data: pipe mode's header records), it hands over what it has and
+ * waits until the caller has taken all of it and is waiting inside pps_reader_next().
+ * The statistics are the thread's until the end has been delivered.
+ */
+#define RA_BATCHES 4
+#define RA_EVENTS  1024
+#define RA_BYTES   (512u << 10) /* a batch is full past this; a record is under 64 KiB */
+
+struct ra_batch {
+	size_t nr, used;
+	int ret; /* last batch: what pps_reader_next() returns after its events */
+	bool last;
+	struct pps_event ev[RA_EVENTS];
+	uint8_t *data; /* RA_BYTES + 64 KiB: the records, each 8-byte aligned */
+};
+
+struct readahead {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;		    /* a batch was published or released, or stop */
+	struct ra_batch *batch[RA_BATCHES]; /* ring: published [tail, head), under mu */
+	uint64_t head, tail;
+	bool stop;    /* pps_reader_free(): the thread must end, under mu */
+	bool waiting; /* the caller waits for a batch, under mu */
+	size_t pos;   /* the caller's next event in batch[tail] */
+	bool taking;  /* the caller has events of batch[tail] (release it next) */
+	bool ended;   /* the caller has seen the last batch's end */
+	int end_ret;
+	bool joined;
+};
+
+static bool changes_reader(uint32_t type)
+{
+	switch (type) {
+	case PERF_RECORD_HEADER_ATTR:
+	case PERF_RECORD_EVENT_UPDATE:
+	case PERF_RECORD_HEADER_BUILD_ID:
+	case PERF_RECORD_HEADER_FEATURE:
+	case PERF_RECORD_HEADER_TRACING_DATA:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* p moved from the record at from (n bytes) to its copy at to; others are left. */
+static const void *rebase(const void *p, const void *from, size_t n, void *to)
+{
+	uintptr_t q = (uintptr_t)p, f = (uintptr_t)from;
+
+	return p && q >= f && q <= f + n ? (const uint8_t *)to + (q - f) : p;
+}
+
+static void ra_copy(struct ra_batch *b, const struct pps_event *src)
+{
+	struct pps_event *dst = &b->ev[b->nr++];
+	struct pps_sample *s = &dst->sample;
+	const void *from = src->raw;
+	uint8_t *to = b->data + b->used;
+	size_t n = src->size;
+
+	*dst = *src;
+	if (!from)
+		return;
+	memcpy(to, from, n);
+	b->used += PPS_ALIGN8(n);
+	dst->raw = to;
+	/* Every pointer of a decoded sample points into its record (sample.c). */
+	s->read_words = rebase(s->read_words, from, n, to);
+	s->callchain = rebase(s->callchain, from, n, to);
+	s->raw_data = rebase(s->raw_data, from, n, to);
+	s->branch = rebase(s->branch, from, n, to);
+	s->user_regs = rebase(s->user_regs, from, n, to);
+	s->intr_regs = rebase(s->intr_regs, from, n, to);
+	s->user_stack = rebase(s->user_stack, from, n, to);
+	s->aux_data = rebase(s->aux_data, from, n, to);
+}
+
+/* Publishes the batch being filled (batch[head]); under mu. */
+static void ra_publish(struct readahead *ra)
+{
+	ra->head++;
+	pthread_cond_broadcast(&ra->cv);
+}
+
+/* The batch to fill next, once the ring has room; NULL when told to stop. Under mu. */
+static struct ra_batch *ra_next_free(struct readahead *ra)
+{
+	struct ra_batch *b;
+
+	while (!ra->stop && ra->head - ra->tail == RA_BATCHES)
+		pthread_cond_wait(&ra->cv, &ra->mu);
+	if (ra->stop)
+		return NULL;
+	b = ra->batch[ra->head % RA_BATCHES];
+	b->nr = b->used = 0;
+	b->last = false;
+	return b;
+}
+
+/* See the section comment: called by the thread, from next_in_stream(). */
+static void ra_barrier(struct pps_reader *r)
+{
+	struct readahead *ra = r->ra;
+	struct ra_batch *b = ra->batch[ra->head % RA_BATCHES];
+
+	pthread_mutex_lock(&ra->mu);
+	if (b->nr) {
+		ra_publish(ra);
+		ra_next_free(ra);
+	}
+	while (!ra->stop && !(ra->head == ra->tail && ra->waiting))
+		pthread_cond_wait(&ra->cv, &ra->mu);
+	pthread_mutex_unlock(&ra->mu);
+}
+
+static void *ra_run(void *arg)
+{
+	struct pps_reader *r = arg;
+	struct readahead *ra = r->ra;
+	struct ra_batch *b;
+
+	pthread_mutex_lock(&ra->mu);
+	b = ra_next_free(ra);
+	pthread_mutex_unlock(&ra->mu);
+	while (b) {
+		struct pps_event ev;
+		int ret = 1;
+
+		/* Unlocked: batch[head] is this thread's until published. ra_barrier() may
+		 * publish it and move on to the next. */
+		while (b->nr < RA_EVENTS && b->used <= RA_BYTES) {
+			ret = next_direct(r, &ev);
+			b = ra->batch[ra->head % RA_BATCHES];
+			if (ret <= 0)
+				break;
+			ra_copy(b, &ev);
+		}
+		pthread_mutex_lock(&ra->mu);
+		if (ret <= 0) {
+			b->ret = ret;
+			b->last = true;
+		}
+		ra_publish(ra);
+		b = ret > 0 ? ra_next_free(ra) : NULL;
+		pthread_mutex_unlock(&ra->mu);
+	}
+	return NULL;
+}
+
+static void ra_free(struct readahead *ra)
+{
+	for (size_t i = 0; i < RA_BATCHES; i++) {
+		if (ra->batch[i])
+			free(ra->batch[i]->data);
+		free(ra->batch[i]);
+	}
+	free(ra);
+}
+
+/* Starts the thread; on failure the caller reads on its own thread, as without the flag. */
+static void ra_start(struct pps_reader *r)
+{
+	struct readahead *ra;
+
+	r->ra_tried = true;
+	ra = calloc(1, sizeof(*ra));
+	if (!ra)
+		return;
+	for (size_t i = 0; i < RA_BATCHES; i++) {
+		ra->batch[i] = malloc(sizeof(*ra->batch[i]));
+		if (!ra->batch[i])
+			goto out_free;
+		ra->batch[i]->data = malloc(RA_BYTES + (64u << 10));
+		if (!ra->batch[i]->data)
+			goto out_free;
+	}
+	if (pthread_mutex_init(&ra->mu, NULL))
+		goto out_free;
+	if (pthread_cond_init(&ra->cv, NULL))
+		goto out_destroy_mutex;
+	r->ra = ra;
+	if (!pthread_create(&ra->thread, NULL, ra_run, r))
+		return;
+	r->ra = NULL;
+	pthread_cond_destroy(&ra->cv);
+out_destroy_mutex:
+	pthread_mutex_destroy(&ra->mu);
+out_free:
+	ra_free(ra);
+}
+
+/* Ends the thread (when running) and frees it. */
+static void ra_stop(struct pps_reader *r)
+{
+	struct readahead *ra = r->ra;
+
+	if (!ra)
+		return;
+	pthread_mutex_lock(&ra->mu);
+	ra->stop = true;
+	pthread_cond_broadcast(&ra->cv);
+	pthread_mutex_unlock(&ra->mu);
+	if (!ra->joined)
+		pthread_join(ra->thread, NULL);
+	pthread_cond_destroy(&ra->cv);
+	pthread_mutex_destroy(&ra->mu);
+	ra_free(ra);
+	r->ra = NULL;
+}
+
+static int ra_next(struct readahead *ra, struct pps_event *ev)
+{
+	struct ra_batch *b;
+
+	if (ra->ended)
+		return ra->end_ret;
+	b = ra->batch[ra->tail % RA_BATCHES];
+	if (ra->taking && ra->pos == b->nr) {
+		if (b->last) {
+			ra->ended = true;
+			ra->end_ret = b->ret;
+			pthread_join(ra->thread, NULL);
+			ra->joined = true;
+			return b->ret;
+		}
+		/* The events of b handed out so far are no longer valid: its turn is over. */
+		pthread_mutex_lock(&ra->mu);
+		ra->tail++;
+		ra->taking = false;
+		pthread_cond_broadcast(&ra->cv);
+		pthread_mutex_unlock(&ra->mu);
+		b = ra->batch[ra->tail % RA_BATCHES];
+	}
+	if (!ra->taking) {
+		pthread_mutex_lock(&ra->mu);
+		ra->waiting = true;
+		pthread_cond_broadcast(&ra->cv);
+		while (ra->head == ra->tail)
+			pthread_cond_wait(&ra->cv, &ra->mu);
+		ra->waiting = false;
+		pthread_mutex_unlock(&ra->mu);
+		ra->taking = true;
+		ra->pos = 0;
+		return ra_next(ra, ev);
+	}
+	*ev = b->ev[ra->pos++];
+	return 1;
+}
+
+PPS_API int pps_reader_next(struct pps_reader *r, struct pps_event *ev)
+{
+	if (!r->ra_tried && (r->flags & PPS_READER_THREAD) && !r->in.fed)
+		ra_start(r);
+	if (r->ra)
+		return ra_next(r->ra, ev);
+	return next_direct(r, ev);
 }
 
 /* ---- accessors ---------------------------------------------------------------------- */

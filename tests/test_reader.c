@@ -488,6 +488,14 @@ static void digest_event(struct digest *d, const struct pps_event *ev)
 	d->hash = fnv(d->hash, ev->raw, ev->size);
 	d->hash = fnv(d->hash, &ev->sample.time, sizeof(ev->sample.time));
 	d->hash = fnv(d->hash, &idx, sizeof(idx));
+	/* What the decoded pointers point at (a thread's copy must move them along). */
+	if (ev->sample.callchain)
+		d->hash = fnv(d->hash, ev->sample.callchain,
+			      ev->sample.callchain_nr * sizeof(*ev->sample.callchain));
+	if (ev->sample.raw_data)
+		d->hash = fnv(d->hash, ev->sample.raw_data, ev->sample.raw_size);
+	if (ev->sample.user_stack)
+		d->hash = fnv(d->hash, ev->sample.user_stack, ev->sample.user_stack_size);
 }
 
 static void read_digest(const char *path, unsigned int flags, struct digest *d)
@@ -612,6 +620,28 @@ static void test_fed_file(const char *path)
 out:
 	free(bytes);
 	fclose(f);
+}
+
+/* Read on a second thread (PPS_READER_THREAD), a file delivers exactly what it delivers
+ * without, in both modes, with the same statistics. */
+static void test_thread_file(const char *path)
+{
+	int logged = 0;
+
+	pps_set_log(quiet_log, &logged);
+	for (unsigned int ordered = 0; ordered < 2; ordered++) {
+		unsigned int flags = ordered ? PPS_READER_ORDERED : 0;
+		struct digest want, got;
+
+		read_digest(path, flags, &want);
+		read_digest(path, flags | PPS_READER_THREAD, &got);
+		CHECK(same_digest(&want, &got) && want.stats.bytes_read == got.stats.bytes_read,
+		      "%s%s on a thread: %" PRIu64 " records (ret %d), without %" PRIu64
+		      " (ret %d)",
+		      path, ordered ? " ordered" : "", got.records, got.ret, want.records,
+		      want.ret);
+	}
+	pps_set_log(NULL, NULL);
 }
 
 /* Ordered fed reader without FINISHED_ROUND: records wait for pps_reader_release(). */
@@ -739,9 +769,25 @@ int main(int argc, char **argv)
 			free(paths[i]);
 		}
 	}
+	{
+		const struct buf *bufs[] = {&pipe, &file, &z1, &z2};
+		const char *tags[] = {"thrpipe", "thrfile", "thrzstd", "thrzsplit"};
+
+		for (size_t i = 0; i < 4; i++) {
+			char *path = write_tmp(bufs[i], tags[i]);
+
+			test_thread_file(path);
+			/* Cut short: the end of a truncated file comes from the thread too. */
+			if (truncate(path, (off_t)(bufs[i]->len * 2 / 3)) == 0)
+				test_thread_file(path);
+			unlink(path);
+			free(path);
+		}
+	}
 	for (int i = 1; i < argc; i++) {
 		test_ordered_file(argv[i]);
 		test_fed_file(argv[i]);
+		test_thread_file(argv[i]);
 	}
 	free(pipe.p);
 	free(file.p);

@@ -122,6 +122,12 @@ struct pps_event {
 enum pps_reader_flags {
 	/* Deliver kernel records in timestamp order, bounded by FINISHED_ROUND as perf does. */
 	PPS_READER_ORDERED = (1 << 0),
+	/* Read and decode on a second thread, ahead of the caller (not for a fed reader).
+	 * Events are the same. Between pps_reader_next() calls the caller may use the
+	 * accessors of what the header and the stream's header records tell (path, env,
+	 * events, build-ids, tracing data), not pps_reader_stats() until the end (0 or an
+	 * error) has been returned. Log messages come from that thread. */
+	PPS_READER_THREAD = (1 << 1),
 };
 
 struct pps_reader_opts {
