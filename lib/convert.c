@@ -353,24 +353,39 @@ static const char *const kind_event[] = {
 
 /* The profile of (evsel, pid) for KIND_EVENT, or of (kind, pid) for the wait profiles (e
  * NULL), created on first use; NULL on ENOMEM. */
-static struct conv_profile *get_profile_kind(struct pps_convert *c, struct pps_reader *r,
-					     struct pps_evsel *e, enum prof_kind kind, int32_t pid)
+/* The profile of (e or kind, pid), when made already. */
+static struct conv_profile *find_profile(const struct pps_convert *c, const struct pps_evsel *e,
+					 enum prof_kind kind, int32_t pid, uint64_t *key_out)
 {
-	struct conv_profile *cp = NULL;
 	uint64_t key, idx;
-	size_t i;
 
 	if (!c->opts.group_by_pid)
 		pid = -1;
 	idx = kind == KIND_BLOCK ? KEY_BLOCK : kind == KIND_MUTEX ? KEY_MUTEX : pps_evsel_idx(e);
 	key = idx << 32 | (uint32_t)pid;
+	*key_out = key;
+	if (!c->prof_cap)
+		return NULL;
+	for (size_t i = mix64(key) & (c->prof_cap - 1); c->prof_idx[i].ref;
+	     i = (i + 1) & (c->prof_cap - 1))
+		if (c->prof_idx[i].key == key)
+			return c->profiles[c->prof_idx[i].ref - 1];
+	return NULL;
+}
 
-	if (c->prof_cap) {
-		for (i = mix64(key) & (c->prof_cap - 1); c->prof_idx[i].ref;
-		     i = (i + 1) & (c->prof_cap - 1))
-			if (c->prof_idx[i].key == key)
-				return c->profiles[c->prof_idx[i].ref - 1];
-	}
+static struct conv_profile *get_profile_kind(struct pps_convert *c, struct pps_reader *r,
+					     struct pps_evsel *e, enum prof_kind kind, int32_t pid)
+{
+	struct conv_profile *cp;
+	uint64_t key, idx;
+	size_t i;
+
+	cp = find_profile(c, e, kind, pid, &key);
+	if (cp)
+		return cp;
+	if (!c->opts.group_by_pid)
+		pid = -1;
+	idx = key >> 32;
 	if ((c->nr_profiles + 1) * 2 > c->prof_cap) {
 		size_t ncap = c->prof_cap ? c->prof_cap * 2 : 16;
 		struct prof_slot *n = pps_calloc_table(ncap, sizeof(*n));
@@ -1277,10 +1292,63 @@ static int dwarf_comment(struct conv_profile *cp)
 	return pps_profile_add_comment(cp->pub.profile, buf);
 }
 
-static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct pps_event *ev)
+/* The memo key (see struct memo) of sample ev of cp, by thread t, into key: its length in
+ * words, or 0 when the sample cannot be keyed. */
+static size_t memo_key(const struct pps_convert *c, const struct conv_profile *cp,
+		       const struct pps_thread *t, const struct pps_event *ev,
+		       const struct pps_label *bucket, uint64_t *key)
 {
 	const struct pps_sample *s = &ev->sample;
 	uint16_t cpumode = ev->misc & PERF_RECORD_MISC_CPUMODE_MASK;
+	const uint64_t *raw = s->callchain_nr ? s->callchain : &s->ip;
+	uint64_t nr_raw = s->callchain_nr ? s->callchain_nr : 1, ugen, kgen;
+
+	pps_machine_gens(c->machine, (int32_t)s->pid, &ugen, &kgen);
+	if (nr_raw > MAX_STACK || cp->evsel_idx >= 1 << 16 || ugen > UINT32_MAX || kgen > INT32_MAX)
+		return 0;
+	/* evsel (with pid, it picks the profile), cpumode, nr, cpu when labelled */
+	key[0] = (uint64_t)cp->evsel_idx << 48 | (uint64_t)(cpumode & 7) << 45 | nr_raw << 32 |
+		 (c->opts.labels & PPS_LABEL_CPU ? s->cpu : 0);
+	key[1] = (uint64_t)s->pid << 32 | s->tid;
+	key[2] = ugen << 32 | kgen << 1 | (bucket != NULL);
+	memcpy(&key[3], t->comm, 2 * sizeof(uint64_t));
+	key[5] = bucket ? (uint64_t)bucket->num : 0;
+	memcpy(&key[MEMO_HEAD], raw, nr_raw * sizeof(*raw));
+	return MEMO_HEAD + nr_raw;
+}
+
+/*
+ * Starts loading the memo slot of ev, the sample after the one about to be converted,
+ * when the reader has it decoded already: the lookup is a cache miss on every sample, and
+ * this way it overlaps the current sample's work. Only a hint, so it takes the state as
+ * it is now (the current record may change it) and leaves out all but plain samples of
+ * profiles that exist.
+ */
+static void memo_prefetch(struct pps_convert *c, const struct pps_event *ev)
+{
+	const struct pps_sample *s = &ev->sample;
+	const struct conv_profile *cp;
+	const struct pps_thread *t;
+	struct pps_label bucket;
+	uint64_t unused;
+	size_t n;
+
+	if (ev->type != PERF_RECORD_SAMPLE || !ev->evsel || pps_unwind_wanted(s))
+		return;
+	cp = find_profile(c, ev->evsel, KIND_EVENT, (int32_t)s->pid, &unused);
+	t = pps_machine_find_thread(c->machine, (int32_t)s->tid);
+	if (!cp || !t)
+		return;
+	n = memo_key(c, cp, t, ev, bucket_label(c, s->time, &bucket) ? &bucket : NULL,
+		     c->memo->key);
+	if (n)
+		__builtin_prefetch(
+		    &c->memo->slots[memo_hash(c->memo->key, n) & (c->memo->cap - 1)]);
+}
+
+static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct pps_event *ev)
+{
+	const struct pps_sample *s = &ev->sample;
 	int32_t pid = (int32_t)s->pid, tid = (int32_t)s->tid;
 	struct pps_label labels[6], bucket;
 	struct pps_event uev;
@@ -1291,11 +1359,9 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 	int64_t values[2];
 	char comm_buf[24];
 	const char *comm;
-	const uint64_t *raw;
-	uint64_t nr_raw;
 	struct memo_slot *slot = NULL;
 	size_t ref, nr_key = 0;
-	uint64_t hash = 0, ugen, kgen;
+	uint64_t hash = 0;
 	int err;
 
 	struct tp_info *ti;
@@ -1345,26 +1411,12 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 	cp->pub.nr_samples++;
 
 	has_bucket = bucket_label(c, s->time, &bucket);
-	raw = s->callchain_nr ? s->callchain : &s->ip;
-	nr_raw = s->callchain_nr ? s->callchain_nr : 1;
-	pps_machine_gens(c->machine, pid, &ugen, &kgen);
 	/* An unwound (DWARF) stack is keyed by its frames; one cut short is labelled so, and
 	 * left out of the memo. */
-	if (!truncated && nr_raw <= MAX_STACK && cp->evsel_idx < 1 << 16 && ugen <= UINT32_MAX &&
-	    kgen <= INT32_MAX) {
-		uint64_t *key = c->memo->key;
-
-		/* evsel (with pid, it picks the profile), cpumode, nr, cpu when labelled */
-		key[0] = (uint64_t)cp->evsel_idx << 48 | (uint64_t)(cpumode & 7) << 45 |
-			 nr_raw << 32 | (c->opts.labels & PPS_LABEL_CPU ? s->cpu : 0);
-		key[1] = (uint64_t)(uint32_t)pid << 32 | (uint32_t)tid;
-		key[2] = ugen << 32 | kgen << 1 | has_bucket;
-		memcpy(&key[3], t->comm, 2 * sizeof(uint64_t));
-		key[5] = has_bucket ? (uint64_t)bucket.num : 0;
-		memcpy(&key[MEMO_HEAD], raw, nr_raw * sizeof(*raw));
-		nr_key = MEMO_HEAD + nr_raw;
-		hash = memo_hash(key, nr_key);
-		slot = memo_slot(c->memo, key, nr_key, hash);
+	if (!truncated &&
+	    (nr_key = memo_key(c, cp, t, ev, has_bucket ? &bucket : NULL, c->memo->key))) {
+		hash = memo_hash(c->memo->key, nr_key);
+		slot = memo_slot(c->memo, c->memo->key, nr_key, hash);
 		if (slot->off)
 			return pps_profile_add_values(cp->pub.profile,
 						      (size_t)c->memo->pool[slot->off - 1], values);
@@ -1646,6 +1698,10 @@ static int read_records(struct pps_convert *c, struct pps_reader *r)
 
 	c->reader = r;
 	while ((ret = pps_reader_next(r, &ev)) > 0) {
+		const struct pps_event *next = pps_reader_peek(r);
+
+		if (next)
+			memo_prefetch(c, next);
 		switch (ev.type) {
 		case PERF_RECORD_SAMPLE:
 			if (!ev.evsel)

@@ -226,6 +226,11 @@ struct pps_thread *pps_machine_thread(struct pps_machine *m, int32_t pid, int32_
 	return t;
 }
 
+const struct pps_thread *pps_machine_find_thread(const struct pps_machine *m, int32_t tid)
+{
+	return itab_get(&m->threads, tid);
+}
+
 /* Index of the first map with end > addr (maps are sorted and disjoint). */
 static size_t first_ending_after(const struct proc *p, uint64_t addr)
 {

@@ -1436,6 +1436,17 @@ PPS_API int pps_reader_next(struct pps_reader *r, struct pps_event *ev)
 	return next_direct(r, ev);
 }
 
+PPS_API const struct pps_event *pps_reader_peek(const struct pps_reader *r)
+{
+	const struct readahead *ra = r->ra;
+	const struct ra_batch *b;
+
+	if (!ra || !ra->taking || ra->ended)
+		return NULL;
+	b = ra->batch[ra->tail % RA_BATCHES];
+	return ra->pos < b->nr ? &b->ev[ra->pos] : NULL;
+}
+
 /* ---- accessors ---------------------------------------------------------------------- */
 
 PPS_API const char *pps_reader_path(const struct pps_reader *r)

@@ -185,6 +185,10 @@ void pps_reader_free(struct pps_reader *r);
  * fatal.
  */
 int pps_reader_next(struct pps_reader *r, struct pps_event *ev);
+/* The record the next pps_reader_next() returns, when it is decoded already (a reader with
+ * PPS_READER_THREAD, most of the time), else NULL: a look ahead, for prefetching. Valid
+ * until the next pps_reader_next(). */
+const struct pps_event *pps_reader_peek(const struct pps_reader *r);
 
 /* The name the reader was opened with ("-" for stdin). */
 const char *pps_reader_path(const struct pps_reader *r);

@@ -52,6 +52,8 @@ int pps_machine_process(struct pps_machine *m, uint32_t type, uint16_t misc, con
 
 /* The thread, created with an empty comm (and pid) when unknown; NULL on ENOMEM. */
 struct pps_thread *pps_machine_thread(struct pps_machine *m, int32_t pid, int32_t tid);
+/* Thread tid when known, else NULL; creates nothing. */
+const struct pps_thread *pps_machine_find_thread(const struct pps_machine *m, int32_t tid);
 
 /*
  * The map holding addr in process pid's address space (kernel: the kernel's), or NULL.
