@@ -176,7 +176,8 @@ out:
 static int ingest_perf(struct pps_store *s, const struct input *in, struct pps_store_source *src,
 		       const struct ingest_args *a)
 {
-	PPS_READER_OPTS(ropts, .flags = PPS_READER_ORDERED);
+	/* Decoding on a second thread, as perf2pprof does. */
+	PPS_READER_OPTS(ropts, .flags = PPS_READER_ORDERED | PPS_READER_THREAD);
 	struct pps_convert_opts copts = *a->copts;
 	struct pps_profile **profiles = NULL;
 	const char **types = NULL;
