@@ -189,3 +189,36 @@ bool cmd_parse_flags(const char *s, const struct cmd_flag *names, size_t n, unsi
 	}
 	return true;
 }
+
+bool cmd_sym_option(int c, const char *arg, struct pps_convert_opts *o)
+{
+	switch (c) {
+	case CMD_OPT_SYMFS:
+		o->symfs = arg;
+		return true;
+	case CMD_OPT_KALLSYMS:
+		o->kallsyms = arg;
+		return true;
+	case CMD_OPT_VMLINUX:
+		o->vmlinux = arg;
+		return true;
+	case CMD_OPT_BUILDID_DIR:
+		o->buildid_dir = arg;
+		return true;
+	case CMD_OPT_NO_SYMBOLIZE:
+		o->no_symbolize = true;
+		return true;
+	case CMD_OPT_NO_INLINE:
+		o->no_inline = true;
+		return true;
+	default:
+		return false;
+	}
+}
+
+void cmd_sym_env(struct pps_convert_opts *o)
+{
+	const char *urls = getenv("DEBUGINFOD_URLS");
+
+	o->debuginfod = urls && *urls;
+}

@@ -60,6 +60,36 @@ struct ingest_args {
 	const struct pps_convert_opts *copts; /* symbolization; bucket and times set per file */
 };
 
+/*
+ * The symbolization options, as perf2pprof, pprofstore ingest and pprofstore record all take
+ * them (perf's names): CMD_SYM_LONGOPTS goes into a getopt_long table, cmd_sym_option()
+ * takes what getopt_long returns for them.
+ */
+enum {
+	CMD_OPT_SYMFS = 0x1000, /* above every command's own option values */
+	CMD_OPT_KALLSYMS,
+	CMD_OPT_VMLINUX,
+	CMD_OPT_BUILDID_DIR,
+	CMD_OPT_NO_SYMBOLIZE,
+	CMD_OPT_NO_INLINE,
+};
+/* clang-format off */
+#define CMD_SYM_LONGOPTS                                                                           \
+	{"symfs", required_argument, NULL, CMD_OPT_SYMFS},                                         \
+	{"kallsyms", required_argument, NULL, CMD_OPT_KALLSYMS},                                   \
+	{"vmlinux", required_argument, NULL, CMD_OPT_VMLINUX},                                     \
+	{"buildid-dir", required_argument, NULL, CMD_OPT_BUILDID_DIR},                             \
+	{"no-symbolize", no_argument, NULL, CMD_OPT_NO_SYMBOLIZE},                                 \
+	{"no-inline", no_argument, NULL, CMD_OPT_NO_INLINE}
+/* clang-format on */
+
+/* Sets o for option c with argument arg; false when c is not one of CMD_SYM_LONGOPTS. */
+bool cmd_sym_option(int c, const char *arg, struct pps_convert_opts *o);
+
+/* What the environment says: debuginfod when DEBUGINFOD_URLS is set, as elfutils' tools
+ * do. */
+void cmd_sym_env(struct pps_convert_opts *o);
+
 /* "500ms", "2s", "10m", "1h", "1d", "3" (seconds) -> ns. false when malformed. */
 bool cmd_parse_duration(const char *s, uint64_t *ns);
 

@@ -100,12 +100,6 @@ enum {
 	OPT_COMM,
 	OPT_FROM,
 	OPT_TO,
-	OPT_SYMFS,
-	OPT_KALLSYMS,
-	OPT_VMLINUX,
-	OPT_BUILDID_DIR,
-	OPT_NO_SYMBOLIZE,
-	OPT_NO_INLINE,
 	OPT_INCLUDE_PREEMPTED,
 };
 
@@ -125,12 +119,7 @@ int main(int argc, char **argv)
 	    {"comm", required_argument, NULL, OPT_COMM},
 	    {"from", required_argument, NULL, OPT_FROM},
 	    {"to", required_argument, NULL, OPT_TO},
-	    {"symfs", required_argument, NULL, OPT_SYMFS},
-	    {"kallsyms", required_argument, NULL, OPT_KALLSYMS},
-	    {"vmlinux", required_argument, NULL, OPT_VMLINUX},
-	    {"buildid-dir", required_argument, NULL, OPT_BUILDID_DIR},
-	    {"no-symbolize", no_argument, NULL, OPT_NO_SYMBOLIZE},
-	    {"no-inline", no_argument, NULL, OPT_NO_INLINE},
+	    CMD_SYM_LONGOPTS,
 	    {"include-preempted", no_argument, NULL, OPT_INCLUDE_PREEMPTED},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"quiet", no_argument, NULL, 'q'},
@@ -141,7 +130,6 @@ int main(int argc, char **argv)
 	PPS_CONVERT_OPTS(copts);
 	struct convert_args args = {.output = NULL, .copts = &copts};
 	int32_t *pids = NULL, *tids = NULL;
-	const char *debuginfod_urls;
 	bool info = false, json = false;
 	FILE *out = stdout;
 	int c, ret = EXIT_USAGE;
@@ -202,24 +190,6 @@ int main(int argc, char **argv)
 				goto out;
 			}
 			break;
-		case OPT_SYMFS:
-			copts.symfs = optarg;
-			break;
-		case OPT_KALLSYMS:
-			copts.kallsyms = optarg;
-			break;
-		case OPT_VMLINUX:
-			copts.vmlinux = optarg;
-			break;
-		case OPT_BUILDID_DIR:
-			copts.buildid_dir = optarg;
-			break;
-		case OPT_NO_SYMBOLIZE:
-			copts.no_symbolize = true;
-			break;
-		case OPT_NO_INLINE:
-			copts.no_inline = true;
-			break;
 		case OPT_INCLUDE_PREEMPTED:
 			copts.include_preempted = true;
 			break;
@@ -238,6 +208,8 @@ int main(int argc, char **argv)
 			ret = EXIT_OK;
 			goto out;
 		default:
+			if (cmd_sym_option(c, optarg, &copts))
+				break;
 			fputs(usage, stderr);
 			goto out;
 		}
@@ -279,8 +251,7 @@ int main(int argc, char **argv)
 			copts.want = PPS_WANT_MUTEX;
 		else if (!args.all && !args.group_by_pid && (args.type || args.event))
 			copts.want = PPS_WANT_EVENTS;
-		debuginfod_urls = getenv("DEBUGINFOD_URLS");
-		copts.debuginfod = debuginfod_urls && *debuginfod_urls;
+		cmd_sym_env(&copts);
 		ret = cmd_convert(argv[optind], &args);
 		goto out;
 	}

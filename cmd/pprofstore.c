@@ -91,9 +91,11 @@ static const char usage[] =
     "      --alpha A       compare: the chance that identical builds fail (default\n"
     "                      0.01)\n"
     "      --format F      compare: text (default), markdown, json\n"
-    "      --symfs DIR, --kallsyms FILE, --vmlinux FILE, --no-symbolize\n"
+    "      --symfs DIR, --kallsyms FILE, --vmlinux FILE, --buildid-dir DIR,\n"
+    "      --no-symbolize, --no-inline\n"
     "                      ingest: symbolization, as perf2pprof (done at ingest, while\n"
-    "                      the binaries are at hand)\n"
+    "                      the binaries are at hand; debuginfod when DEBUGINFOD_URLS\n"
+    "                      is set)\n"
     "  -q, --quiet         only errors on standard error\n"
     "  -v, --verbose       ingest: time spent converting and storing each file;\n"
     "                      list: the database's schema version and bucket width\n"
@@ -129,10 +131,6 @@ enum {
 	OPT_NODEFRACTION,
 	OPT_SAMPLE_INDEX,
 	OPT_KEEP,
-	OPT_SYMFS,
-	OPT_KALLSYMS,
-	OPT_VMLINUX,
-	OPT_NO_SYMBOLIZE,
 	OPT_BASE,
 	OPT_HEAD,
 	OPT_BASE_OUT,
@@ -775,10 +773,7 @@ int main(int argc, char **argv)
 	    {"nodefraction", required_argument, NULL, OPT_NODEFRACTION},
 	    {"sample-index", required_argument, NULL, OPT_SAMPLE_INDEX},
 	    {"keep", required_argument, NULL, OPT_KEEP},
-	    {"symfs", required_argument, NULL, OPT_SYMFS},
-	    {"kallsyms", required_argument, NULL, OPT_KALLSYMS},
-	    {"vmlinux", required_argument, NULL, OPT_VMLINUX},
-	    {"no-symbolize", no_argument, NULL, OPT_NO_SYMBOLIZE},
+	    CMD_SYM_LONGOPTS,
 	    {"base", required_argument, NULL, OPT_BASE},
 	    {"head", required_argument, NULL, OPT_HEAD},
 	    {"base-out", required_argument, NULL, OPT_BASE_OUT},
@@ -894,18 +889,6 @@ int main(int argc, char **argv)
 			}
 			a.has_keep = true;
 			break;
-		case OPT_SYMFS:
-			copts.symfs = optarg;
-			break;
-		case OPT_KALLSYMS:
-			copts.kallsyms = optarg;
-			break;
-		case OPT_VMLINUX:
-			copts.vmlinux = optarg;
-			break;
-		case OPT_NO_SYMBOLIZE:
-			copts.no_symbolize = true;
-			break;
 		case OPT_BASE:
 			a.cmp.base = optarg;
 			break;
@@ -945,6 +928,8 @@ int main(int argc, char **argv)
 			ret = EXIT_OK;
 			goto out;
 		default:
+			if (cmd_sym_option(c, optarg, &copts))
+				break;
 			fputs(usage, stderr);
 			goto out;
 		}
@@ -956,6 +941,7 @@ int main(int argc, char **argv)
 	a.ingest.type = a.type;
 	a.ingest.quiet = a.quiet;
 	a.ingest.verbose = a.verbose;
+	cmd_sym_env(&copts);
 	pps_set_log(log_stderr, NULL);
 	if (!cmd) {
 		fprintf(stderr, "pprofstore: no command\n%s", usage);

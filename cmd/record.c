@@ -48,8 +48,10 @@ static const char usage[] =
     "      --tag KEY=VALUE   tag the source (repeatable)\n"
     "      --db PATH         the database (default $PPROFSTORE_DB, else ./pprofstore.db)\n"
     "      --bucket DUR      time bucket width of a new database (default 10s)\n"
-    "      --symfs DIR, --kallsyms FILE, --vmlinux FILE, --no-symbolize\n"
-    "                        symbolization, as perf2pprof (done at each window)\n"
+    "      --symfs DIR, --kallsyms FILE, --vmlinux FILE, --buildid-dir DIR,\n"
+    "      --no-symbolize, --no-inline\n"
+    "                        symbolization, as perf2pprof (done at each window;\n"
+    "                        debuginfod when DEBUGINFOD_URLS is set)\n"
     "  -q, --quiet           only errors on standard error\n"
     "  -v, --verbose         a line per window on standard error (also when it is a\n"
     "                        terminal)\n"
@@ -67,10 +69,6 @@ enum {
 	OPT_TAG,
 	OPT_DB,
 	OPT_BUCKET,
-	OPT_SYMFS,
-	OPT_KALLSYMS,
-	OPT_VMLINUX,
-	OPT_NO_SYMBOLIZE,
 	OPT_CALL_GRAPH,
 };
 
@@ -251,10 +249,7 @@ int cmd_record(int argc, char **argv, const struct store_globals *g)
 	    {"tag", required_argument, NULL, OPT_TAG},
 	    {"db", required_argument, NULL, OPT_DB},
 	    {"bucket", required_argument, NULL, OPT_BUCKET},
-	    {"symfs", required_argument, NULL, OPT_SYMFS},
-	    {"kallsyms", required_argument, NULL, OPT_KALLSYMS},
-	    {"vmlinux", required_argument, NULL, OPT_VMLINUX},
-	    {"no-symbolize", no_argument, NULL, OPT_NO_SYMBOLIZE},
+	    CMD_SYM_LONGOPTS,
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
@@ -388,18 +383,6 @@ int cmd_record(int argc, char **argv, const struct store_globals *g)
 				goto out;
 			}
 			break;
-		case OPT_SYMFS:
-			copts.symfs = optarg;
-			break;
-		case OPT_KALLSYMS:
-			copts.kallsyms = optarg;
-			break;
-		case OPT_VMLINUX:
-			copts.vmlinux = optarg;
-			break;
-		case OPT_NO_SYMBOLIZE:
-			copts.no_symbolize = true;
-			break;
 		case 'q':
 			quiet = true;
 			break;
@@ -411,6 +394,8 @@ int cmd_record(int argc, char **argv, const struct store_globals *g)
 			ret = EXIT_OK;
 			goto out;
 		default:
+			if (cmd_sym_option(c, optarg, &copts))
+				break;
 			fputs(usage, stderr);
 			goto out;
 		}
@@ -431,6 +416,7 @@ int cmd_record(int argc, char **argv, const struct store_globals *g)
 	}
 	ro.events = events;
 	ro.nr_events = nr_events;
+	cmd_sym_env(&copts);
 	ro.convert = &copts;
 	/* The command line in the stream, as perf records its own: "pprofstore record ...". */
 	words = calloc((size_t)argc + 2, sizeof(*words));

@@ -35,6 +35,11 @@ Checks:
                schema/migrate-2.sql and migrate-3.sql); the query
                plan of a time range (the statement lib/store.c prepares) is a search of the
                samples' (type, bucket) index, not a scan
+  symopts      a recording of pps_wl_inlined ingested with each of --no-inline,
+               --no-symbolize and --buildid-dir DIR (into a store of its own) queries
+               equal to perf2pprof's profile with the same option; --no-inline leaves out
+               the inlined function mix_inlined that the default shows, --no-symbolize
+               names no function
   badtype      query --type nosuch exits 1 and names the types present (cpu)
   newer        a database with user_version newer than the
                library (1000) is refused (exit 1, "newer")
@@ -158,6 +163,56 @@ def check_integrity(c, db):
                      r"bucket_start<\?\)", plan) or "SCAN" in plan:
         p.append(f"a time range is not an index search: {plan!r}")
     c.result("integrity", p)
+
+
+def check_symopts(c, tmp):
+    """pprofstore ingest takes perf2pprof's symbolization options, and they do the same."""
+    wl = S.workload("inlined")
+    if not wl:
+        c.result("symopts", ["pps_wl_inlined not built (set PPS_WL_INLINED)"])
+        return
+    data = os.path.join(tmp, "inlined.data")
+    ok, msg = record(data, ["-e", "cpu-clock", "-F", "999", "-g"], [wl, "1"])
+    if not ok:
+        c.result("symopts", [msg])
+        return
+    empty = os.path.join(tmp, "no-buildids")
+    os.makedirs(empty, exist_ok=True)
+    names = {}
+    for tag, opts in (("default", []), ("no-inline", ["--no-inline"]),
+                      ("no-symbolize", ["--no-symbolize"]),
+                      ("buildid-dir", ["--buildid-dir", empty])):
+        p = []
+        ref_out = os.path.join(tmp, f"sym-{tag}.ref.pprof")
+        out = os.path.join(tmp, f"sym-{tag}.pprof")
+        db = os.path.join(tmp, f"sym-{tag}.db")
+        r = T.run([T.perf2pprof()] + opts + [data, "-o", ref_out], 300)
+        if r.rc != 0:
+            p.append(f"perf2pprof {opts} exit {r.rc}: {r.err_head()}")
+        if not p:
+            r, p = store(db, ["ingest", "-q"] + opts + [data])
+            if not p and r.rc != 0:
+                p.append(f"ingest {opts} exit {r.rc}: {r.err_head()}")
+        if not p:
+            r, p = store(db, ["query", "--type", "cpu", "-o", out])
+            if not p and r.rc != 0:
+                p.append(f"query exit {r.rc}: {r.err_head()}")
+        ref = got = None
+        if not p:
+            ref, p = load(ref_out)
+        if not p:
+            got, p = load(out)
+        if not p:
+            p = compare(ref, got)
+            names[tag] = {ln[0] for loc in got.locations.values() for ln in loc.lines}
+        if tag == "default" and not p and "mix_inlined" not in names[tag]:
+            p.append("the default names no mix_inlined: the workload is not inlining")
+        if tag == "no-inline" and not p and "mix_inlined" in names[tag]:
+            p.append("--no-inline still shows mix_inlined")
+        if tag == "no-symbolize" and not p and names[tag]:
+            p.append(f"--no-symbolize names functions: {sorted(names[tag])[:5]}")
+        c.result(f"symopts: ingest {' '.join(opts) or '(defaults)'} = perf2pprof's", p,
+                 f"{ref.total(0)} samples" if ref and not p else "")
 
 
 def check_badtype(c, tmp, db):
@@ -512,6 +567,7 @@ def main():
             check_labels(c, tmp, db, data, ref)
             check_top(c, tmp, db, ref)
             check_env(c, tmp, db)
+            check_symopts(c, tmp)
             check_types(c, tmp)
             big, ref_big, wide, p = record_big(tmp)
             if p:
