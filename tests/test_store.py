@@ -40,6 +40,12 @@ Checks:
                equal to perf2pprof's profile with the same option; --no-inline leaves out
                the inlined function mix_inlined that the default shows, --no-symbolize
                names no function
+  debuginfod   pps_wl_split copied, recorded without perf's build-id cache (-N) and then
+               moved into a folder served by a real debuginfod on loopback: ingest with
+               DEBUGINFOD_URLS (and an empty --buildid-dir) names hot_a and hot_b and
+               equals perf2pprof's profile with the same environment; without the variable
+               neither is named (skipped when debuginfod is not installed). The symbolizer's
+               client and libdwfl's built-in one both honour the variable: either passes
   badtype      query --type nosuch exits 1 and names the types present (cpu)
   newer        a database with user_version newer than the
                library (1000) is refused (exit 1, "newer")
@@ -213,6 +219,110 @@ def check_symopts(c, tmp):
             p.append(f"--no-symbolize names functions: {sorted(names[tag])[:5]}")
         c.result(f"symopts: ingest {' '.join(opts) or '(defaults)'} = perf2pprof's", p,
                  f"{ref.total(0)} samples" if ref and not p else "")
+
+
+def start_debuginfod(tmp, folder):
+    """A debuginfod serving folder on a loopback port, once it has scanned the folder:
+    (process, url), or (None, why)."""
+    import random
+    import urllib.request
+    log = open(os.path.join(tmp, "debuginfod.log"), "ab")
+    for _ in range(5):
+        port = random.randint(20000, 39999)
+        proc = subprocess.Popen(["debuginfod", "-p", str(port), "-F", "-d",
+                                 os.path.join(tmp, f"debuginfod-{port}.sqlite"), "-t", "0",
+                                 "-g", "0", folder], stdout=log, stderr=log)
+        for _ in range(150):
+            if proc.poll() is not None:
+                break
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as u:
+                    m = u.read().decode("utf-8", "replace")
+            except OSError:
+                m = ""
+            got = dict(re.findall(r"^(\S+) (\d+)$", m, re.M))
+            if (int(got.get('scanned_files_total{source="file"}', 0)) >= 1
+                    and int(got.get('thread_work_pending{role="scan"}', 1)) == 0
+                    and int(got.get('thread_busy{role="scan"}', 1)) == 0):
+                log.close()
+                return proc, f"http://127.0.0.1:{port}"
+            time.sleep(0.1)
+        proc.kill()
+        proc.wait()
+    log.close()
+    return None, "debuginfod did not start or scan (debuginfod.log)"
+
+
+def check_debuginfod(c, tmp):
+    """pprofstore ingest asks debuginfod when DEBUGINFOD_URLS is set, as perf2pprof does."""
+    if not shutil.which("debuginfod"):
+        print("SKIP debuginfod: not installed", flush=True)
+        return
+    wl = S.workload("split")
+    served = os.path.join(tmp, "served")
+    os.makedirs(served, exist_ok=True)
+    copy = os.path.join(tmp, "pps_wl_elsewhere")
+    shutil.copy(wl, copy)
+    data = os.path.join(tmp, "elsewhere.data")
+    ok, msg = record(data, ["-N", "-e", "cpu-clock", "-F", "999", "-g"], [copy, "0.5"])
+    if not ok:
+        c.result("debuginfod", [msg])
+        return
+    # Now only debuginfod has the binary: not at its path, not in a build-id cache.
+    shutil.move(copy, os.path.join(served, "pps_wl_elsewhere"))
+    proc, url = start_debuginfod(tmp, served)
+    if proc is None:
+        c.result("debuginfod", [url])
+        return
+    empty = os.path.join(tmp, "no-buildids")
+    os.makedirs(empty, exist_ok=True)
+    p = []
+    try:
+        names = {}
+        for tag, urls in (("with", url), ("without", "")):
+            # An empty DEBUGINFOD_URLS is unset, for libdebuginfod as for us.
+            env = {"DEBUGINFOD_URLS": urls, "DEBUGINFOD_TIMEOUT": "10",
+                   "DEBUGINFOD_CACHE_PATH": os.path.join(tmp, f"dcache-{tag}")}
+            db = os.path.join(tmp, f"dbg-{tag}.db")
+            out = os.path.join(tmp, f"dbg-{tag}.pprof")
+            ref_out = os.path.join(tmp, f"dbg-{tag}.ref.pprof")
+            cp = subprocess.run([T.perf2pprof(), "--buildid-dir", empty, data, "-o", ref_out],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, timeout=300,
+                                env=dict(T.quiet_env(), **env))
+            if cp.returncode != 0:
+                p.append(f"perf2pprof ({tag}) exit {cp.returncode}: {cp.stderr[:200]!r}")
+                break
+            r, q = S.store(db, ["ingest", "-q", "--buildid-dir", empty, data], env=env)
+            if not q and r.rc != 0:
+                q.append(f"ingest ({tag}) exit {r.rc}: {r.err_head()}")
+            if not q:
+                r, q = store(db, ["query", "--type", "cpu", "-o", out])
+                if not q and r.rc != 0:
+                    q.append(f"query ({tag}) exit {r.rc}: {r.err_head()}")
+            ref = got = None
+            if not q:
+                ref, q = load(ref_out)
+            if not q:
+                got, q = load(out)
+            if not q:
+                q = compare(ref, got)
+                names[tag] = {ln[0] for loc in got.locations.values() for ln in loc.lines}
+            p += [f"{tag}: {x}" for x in q]
+        if not p and not {"hot_a", "hot_b"} <= names["with"]:
+            p.append(f"with DEBUGINFOD_URLS: no hot_a/hot_b among {sorted(names['with'])[:8]}")
+        if not p and {"hot_a", "hot_b"} & names["without"]:
+            p.append("without DEBUGINFOD_URLS the workload's functions are named: the test "
+                     "does not depend on debuginfod")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    c.result("debuginfod: ingest with DEBUGINFOD_URLS names hot_a, hot_b = perf2pprof's; "
+             "without, neither", p)
 
 
 def check_badtype(c, tmp, db):
@@ -568,6 +678,7 @@ def main():
             check_top(c, tmp, db, ref)
             check_env(c, tmp, db)
             check_symopts(c, tmp)
+            check_debuginfod(c, tmp)
             check_types(c, tmp)
             big, ref_big, wide, p = record_big(tmp)
             if p:
