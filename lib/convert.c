@@ -383,9 +383,8 @@ static struct conv_profile *get_profile_kind(struct pps_convert *c, struct pps_r
 	cp = find_profile(c, e, kind, pid, &key);
 	if (cp)
 		return cp;
-	if (!c->opts.group_by_pid)
-		pid = -1;
 	idx = key >> 32;
+	pid = (int32_t)(uint32_t)key; /* as find_profile() keyed it: -1 unless grouped by pid */
 	if ((c->nr_profiles + 1) * 2 > c->prof_cap) {
 		size_t ncap = c->prof_cap ? c->prof_cap * 2 : 16;
 		struct prof_slot *n = pps_calloc_table(ncap, sizeof(*n));

@@ -171,6 +171,26 @@ def check_integrity(c, db):
     c.result("integrity", p)
 
 
+def ingest_equals(db, args, ref_out, out, env=None):
+    """pprofstore ingest ARGS (with env) into db, its cpu profile queried into out and
+    compared with perf2pprof's ref_out: (the queried profile, problems)."""
+    r, p = S.store(db, ["ingest", "-q"] + args, env=env)
+    if not p and r.rc != 0:
+        p.append(f"ingest {args} exit {r.rc}: {r.err_head()}")
+    if not p:
+        r, p = store(db, ["query", "--type", "cpu", "-o", out])
+        if not p and r.rc != 0:
+            p.append(f"query exit {r.rc}: {r.err_head()}")
+    ref = got = None
+    if not p:
+        ref, p = load(ref_out)
+    if not p:
+        got, p = load(out)
+    if not p:
+        p = compare(ref, got)
+    return got, p
+
+
 def check_symopts(c, tmp):
     """pprofstore ingest takes perf2pprof's symbolization options, and they do the same."""
     wl = S.workload("inlined")
@@ -195,21 +215,10 @@ def check_symopts(c, tmp):
         r = T.run([T.perf2pprof()] + opts + [data, "-o", ref_out], 300)
         if r.rc != 0:
             p.append(f"perf2pprof {opts} exit {r.rc}: {r.err_head()}")
+        got = None
         if not p:
-            r, p = store(db, ["ingest", "-q"] + opts + [data])
-            if not p and r.rc != 0:
-                p.append(f"ingest {opts} exit {r.rc}: {r.err_head()}")
+            got, p = ingest_equals(db, opts + [data], ref_out, out)
         if not p:
-            r, p = store(db, ["query", "--type", "cpu", "-o", out])
-            if not p and r.rc != 0:
-                p.append(f"query exit {r.rc}: {r.err_head()}")
-        ref = got = None
-        if not p:
-            ref, p = load(ref_out)
-        if not p:
-            got, p = load(out)
-        if not p:
-            p = compare(ref, got)
             names[tag] = {ln[0] for loc in got.locations.values() for ln in loc.lines}
         if tag == "default" and not p and "mix_inlined" not in names[tag]:
             p.append("the default names no mix_inlined: the workload is not inlining")
@@ -218,7 +227,7 @@ def check_symopts(c, tmp):
         if tag == "no-symbolize" and not p and names[tag]:
             p.append(f"--no-symbolize names functions: {sorted(names[tag])[:5]}")
         c.result(f"symopts: ingest {' '.join(opts) or '(defaults)'} = perf2pprof's", p,
-                 f"{ref.total(0)} samples" if ref and not p else "")
+                 f"{got.total(0)} samples" if got and not p else "")
 
 
 def start_debuginfod(tmp, folder):
@@ -293,20 +302,8 @@ def check_debuginfod(c, tmp):
             if cp.returncode != 0:
                 p.append(f"perf2pprof ({tag}) exit {cp.returncode}: {cp.stderr[:200]!r}")
                 break
-            r, q = S.store(db, ["ingest", "-q", "--buildid-dir", empty, data], env=env)
-            if not q and r.rc != 0:
-                q.append(f"ingest ({tag}) exit {r.rc}: {r.err_head()}")
+            got, q = ingest_equals(db, ["--buildid-dir", empty, data], ref_out, out, env)
             if not q:
-                r, q = store(db, ["query", "--type", "cpu", "-o", out])
-                if not q and r.rc != 0:
-                    q.append(f"query ({tag}) exit {r.rc}: {r.err_head()}")
-            ref = got = None
-            if not q:
-                ref, q = load(ref_out)
-            if not q:
-                got, q = load(out)
-            if not q:
-                q = compare(ref, got)
                 names[tag] = {ln[0] for loc in got.locations.values() for ln in loc.lines}
             p += [f"{tag}: {x}" for x in q]
         if not p and not {"hot_a", "hot_b"} <= names["with"]:
