@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -91,11 +92,14 @@ static bool is_perf_data(const char *path)
 {
 	char magic[8];
 	bool yes = false;
+	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return true; /* the reader reports it */
-	if (read(fd, magic, sizeof(magic)) == (ssize_t)sizeof(magic))
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+		yes = true; /* perf record --threads */
+	else if (read(fd, magic, sizeof(magic)) == (ssize_t)sizeof(magic))
 		yes = !memcmp(magic, "PERFILE2", 8) || !memcmp(magic, "PERFFILE", 8) ||
 		      !memcmp(magic, "2ELIFREP", 8);
 	close(fd);
@@ -498,6 +502,14 @@ int cmd_ingest_file(struct pps_store *s, const char *name, const struct ingest_a
 			return EXIT_ERROR;
 		src.path = "(stdin)";
 	} else if (stat(name, &st) == 0) {
+		/* A perf.data directory ends when perf writes its header, in DIR/data. */
+		if (S_ISDIR(st.st_mode)) {
+			char data[PATH_MAX];
+
+			if ((size_t)snprintf(data, sizeof(data), "%s/data", name) >= sizeof(data) ||
+			    stat(data, &st) != 0)
+				st.st_mtim = (struct timespec){0};
+		}
 		in.end_wall_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 	}
 	err = pps_store_hash_file(in.path, &src.content_hash, &src.size);

@@ -324,6 +324,11 @@ int pps_env_parse_feature(struct pps_env *env, struct pps_evlist *el, int feat, 
 		env->last_sample_time = last;
 		break;
 	}
+	case PPS_FEAT_DIR_FORMAT:
+		if (!pps_cursor_u64(&c, &v64))
+			return PPS_CORRUPT;
+		env->dir_version = v64;
+		break;
 	case PPS_FEAT_CLOCKID:
 		if (!pps_cursor_u64(&c, &v64))
 			return PPS_CORRUPT;

@@ -16,6 +16,11 @@
 
 int pps_input_open(struct pps_input *in, const char *path)
 {
+	return pps_input_open_cap(in, path, 0);
+}
+
+int pps_input_open_cap(struct pps_input *in, const char *path, size_t cap)
+{
 	struct stat st;
 	int err;
 
@@ -39,7 +44,7 @@ int pps_input_open(struct pps_input *in, const char *path)
 		goto out_close;
 	}
 	in->seekable = S_ISREG(st.st_mode) && lseek(in->fd, 0, SEEK_CUR) == 0;
-	in->cap = INPUT_BUF_SIZE;
+	in->cap = cap ? cap : INPUT_BUF_SIZE;
 	in->buf = aligned_alloc(8, in->cap);
 	if (!in->buf) {
 		err = -ENOMEM;

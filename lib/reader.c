@@ -22,6 +22,7 @@
 #include <perf/event.h>
 #include <pprofstore/reader.h>
 
+#include "internal/datadir.h"
 #include "internal/evsel.h"
 #include "internal/header.h"
 #include "internal/input.h"
@@ -44,19 +45,13 @@ struct file_header {
 	uint64_t adds_features[PPS_FEAT_MAX / 64];
 };
 
-struct pps_reader {
-	char *path;
+/* A byte stream of records, with its own position and zstd state. */
+struct stream {
+	char *path; /* for messages; main's may be the reader's own path */
 	struct pps_input in;
-	bool pipe;
-	struct pps_env env;
-	struct pps_evlist el;
-	struct pps_reader_stats stats;
-	unsigned int flags;
-
 	uint64_t data_end; /* file mode: end of the data section as readable */
-	bool done;	   /* no more records can be read */
-	bool need_magic;   /* fed: the pipe header has not been read yet */
-	unsigned int nr_reports;
+	bool done;	   /* no more records can be read from it */
+	uint64_t last_time; /* newest record time read from it (directory streams) */
 
 	/* zstd stream for PERF_RECORD_COMPRESSED: input copied from the record, output
 	 * parsed into records; a record may straddle two COMPRESSED records. */
@@ -66,6 +61,29 @@ struct pps_reader {
 	uint8_t *zout;
 	size_t zout_head, zout_tail;
 	uint64_t zoffset; /* file offset of the COMPRESSED record being expanded */
+};
+
+/* A queued record's offset keeps its stream's index above this bit. */
+#define STREAM_SHIFT 48
+
+struct pps_reader {
+	char *path;
+	struct stream main; /* the file (in a directory recording: DIR/data) or the pipe */
+	struct stream *st;  /* the stream records are being read from */
+	/* A directory recording (perf record --threads): its data.N files, each a stream
+	 * of raw records, read after main's data section and merged by time. */
+	struct stream *dir;
+	size_t nr_dir;
+	unsigned int dir_count; /* records read from st since it was picked */
+	const char *rep_path;	/* the file the record being looked at is in, for report() */
+	bool pipe;
+	struct pps_env env;
+	struct pps_evlist el;
+	struct pps_reader_stats stats;
+	unsigned int flags;
+
+	bool need_magic;   /* fed: the pipe header has not been read yet */
+	unsigned int nr_reports;
 
 	uint8_t *scratch; /* aligned copy of a misaligned record */
 
@@ -154,16 +172,17 @@ static void report(struct pps_reader *r, uint64_t offset, uint32_t type, const c
 	if (r->nr_reports++ >= MAX_REPORTS) {
 		if (r->nr_reports == MAX_REPORTS + 1)
 			pps_warn("%s: more damaged records; further ones are only counted",
-				 r->path);
+				 r->rep_path);
 		return;
 	}
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	if (tn)
-		pps_warn("%s: offset %#" PRIx64 ": %s record: %s", r->path, offset, tn, why);
+		pps_warn("%s: offset %#" PRIx64 ": %s record: %s", r->rep_path, offset, tn, why);
 	else
-		pps_warn("%s: offset %#" PRIx64 ": record type %u: %s", r->path, offset, type, why);
+		pps_warn("%s: offset %#" PRIx64 ": record type %u: %s", r->rep_path, offset, type,
+			 why);
 }
 
 /* ---- opening ---------------------------------------------------------------------- */
@@ -176,14 +195,14 @@ static int read_file_attrs(struct pps_reader *r, const struct file_header *fh, u
 	int err = 0;
 
 	if (entry < 64 + sizeof(struct file_section) || entry > 4096) {
-		pps_err("%s: header: attr size %" PRIu64 " is not a perf_event_attr size", r->path,
+		pps_err("%s: header: attr size %" PRIu64 " is not a perf_event_attr size", r->main.path,
 			entry);
 		return PPS_CORRUPT;
 	}
 	if (fh->attrs.offset > fsize || fh->attrs.size > fsize - fh->attrs.offset) {
 		pps_err("%s: header: attrs section [%#" PRIx64 ", +%" PRIu64
 			"] lies outside the file (%" PRIu64 " bytes)",
-			r->path, fh->attrs.offset, fh->attrs.size, fsize);
+			r->main.path, fh->attrs.offset, fh->attrs.size, fsize);
 		return PPS_CORRUPT;
 	}
 	nr = fh->attrs.size / entry;
@@ -196,21 +215,21 @@ static int read_file_attrs(struct pps_reader *r, const struct file_header *fh, u
 		struct pps_evsel *e;
 		size_t nr_ids;
 
-		err = pps_input_pread(&r->in, buf, (size_t)entry, off);
+		err = pps_input_pread(&r->st->in, buf, (size_t)entry, off);
 		if (err)
 			goto out_free;
 		memcpy(&ids_sec, buf + entry - sizeof(ids_sec), sizeof(ids_sec));
 		e = pps_evlist_add(&r->el, buf, (size_t)(entry - sizeof(ids_sec)));
 		if (!e) {
 			err = -errno;
-			pps_err("%s: offset %#" PRIx64 ": attr %" PRIu64 " is malformed", r->path,
+			pps_err("%s: offset %#" PRIx64 ": attr %" PRIu64 " is malformed", r->main.path,
 				off, i);
 			goto out_free;
 		}
 		if (ids_sec.offset > fsize || ids_sec.size > fsize - ids_sec.offset) {
 			pps_err("%s: offset %#" PRIx64 ": ids of attr %" PRIu64
 				" lie outside the file",
-				r->path, off, i);
+				r->main.path, off, i);
 			err = PPS_CORRUPT;
 			goto out_free;
 		}
@@ -222,7 +241,7 @@ static int read_file_attrs(struct pps_reader *r, const struct file_header *fh, u
 			err = -ENOMEM;
 			goto out_free;
 		}
-		err = pps_input_pread(&r->in, ids, nr_ids * 8, ids_sec.offset);
+		err = pps_input_pread(&r->st->in, ids, nr_ids * 8, ids_sec.offset);
 		if (!err)
 			err = pps_evsel_add_ids(&r->el, e, ids, nr_ids);
 		free(ids);
@@ -248,7 +267,7 @@ static void read_file_features(struct pps_reader *r, const struct file_header *f
 	if (table > fsize || (uint64_t)nr * sizeof(struct file_section) > fsize - table) {
 		pps_warn("%s: offset %#" PRIx64 ": feature table lies past the end of the file; "
 			 "header features (host, event names, build-ids) are lost",
-			 r->path, table);
+			 r->main.path, table);
 		return;
 	}
 	for (int f = 0, i = 0; f < PPS_FEAT_MAX; f++) {
@@ -258,25 +277,25 @@ static void read_file_features(struct pps_reader *r, const struct file_header *f
 
 		if (!(fh->adds_features[f / 64] & (1ULL << (f % 64))))
 			continue;
-		err = pps_input_pread(&r->in, &sec, sizeof(sec), table + (uint64_t)i++ * sizeof(sec));
+		err = pps_input_pread(&r->st->in, &sec, sizeof(sec), table + (uint64_t)i++ * sizeof(sec));
 		if (err)
 			break;
 		if (sec.offset > fsize || sec.size > fsize - sec.offset ||
 		    sec.size > PPS_MAX_FEATURE_SIZE) {
 			pps_warn("%s: offset %#" PRIx64 ": feature %s section [%#" PRIx64 ", +%" PRIu64
 				 "] is outside the file; skipped",
-				 r->path, table, pps_feature_name(f) ? pps_feature_name(f) : "?",
+				 r->main.path, table, pps_feature_name(f) ? pps_feature_name(f) : "?",
 				 sec.offset, sec.size);
 			continue;
 		}
 		data = malloc(sec.size ? (size_t)sec.size : 1);
 		if (!data)
 			break;
-		err = pps_input_pread(&r->in, data, (size_t)sec.size, sec.offset);
+		err = pps_input_pread(&r->st->in, data, (size_t)sec.size, sec.offset);
 		if (!err)
 			err = pps_env_parse_feature(&r->env, &r->el, f, data, (size_t)sec.size);
 		if (err)
-			pps_warn("%s: offset %#" PRIx64 ": feature %s is malformed; skipped", r->path,
+			pps_warn("%s: offset %#" PRIx64 ": feature %s is malformed; skipped", r->main.path,
 				 sec.offset, pps_feature_name(f) ? pps_feature_name(f) : "?");
 		free(data);
 	}
@@ -288,21 +307,21 @@ static int open_file_mode(struct pps_reader *r)
 	uint64_t fsize, end;
 	int err;
 
-	err = pps_input_spool(&r->in);
+	err = pps_input_spool(&r->st->in);
 	if (err) {
-		pps_err("%s: cannot spool a file-mode recording from a pipe: %s", r->path,
+		pps_err("%s: cannot spool a file-mode recording from a pipe: %s", r->main.path,
 			strerror(-err));
 		return err;
 	}
 	memset(&fh, 0, sizeof(fh));
-	err = pps_input_pread(&r->in, &fh, offsetof(struct file_header, adds_features), 0);
+	err = pps_input_pread(&r->st->in, &fh, offsetof(struct file_header, adds_features), 0);
 	if (err) {
-		pps_err("%s: truncated inside the file header", r->path);
+		pps_err("%s: truncated inside the file header", r->main.path);
 		return PPS_CORRUPT;
 	}
-	fsize = pps_input_size(&r->in);
+	fsize = pps_input_size(&r->st->in);
 	if (fh.size >= sizeof(fh))
-		(void)pps_input_pread(&r->in, fh.adds_features, sizeof(fh.adds_features),
+		(void)pps_input_pread(&r->st->in, fh.adds_features, sizeof(fh.adds_features),
 				      offsetof(struct file_header, adds_features));
 	err = read_file_attrs(r, &fh, fsize);
 	if (err)
@@ -310,7 +329,7 @@ static int open_file_mode(struct pps_reader *r)
 	if (fh.data.offset > fsize) {
 		pps_err("%s: header: data section starts at %#" PRIx64 ", past the end (%" PRIu64
 			" bytes)",
-			r->path, fh.data.offset, fsize);
+			r->main.path, fh.data.offset, fsize);
 		return PPS_CORRUPT;
 	}
 	end = fh.data.offset + fh.data.size;
@@ -318,7 +337,7 @@ static int open_file_mode(struct pps_reader *r)
 		/* perf record killed before it wrote the header: data runs to the end. */
 		pps_warn("%s: the header says the data section is empty (perf record did not "
 			 "finish?); reading records to the end of the file",
-			 r->path);
+			 r->main.path);
 		end = fsize;
 		r->stats.truncated = true;
 	} else if (end < fh.data.offset || end > fsize) {
@@ -326,14 +345,14 @@ static int open_file_mode(struct pps_reader *r)
 		r->stats.truncated_bytes = (end < fh.data.offset ? UINT64_MAX : end) - fsize;
 		pps_warn("%s: truncated: the data section should end at %#" PRIx64
 			 " but the file has %" PRIu64 " bytes; %" PRIu64 " bytes are lost",
-			 r->path, end, fsize, r->stats.truncated_bytes);
+			 r->main.path, end, fsize, r->stats.truncated_bytes);
 		end = fsize;
 	} else {
 		read_file_features(r, &fh, fsize);
 	}
-	r->data_end = end;
-	err = pps_input_seek(&r->in, fh.data.offset);
-	r->in.limit = end;
+	r->st->data_end = end;
+	err = pps_input_seek(&r->st->in, fh.data.offset);
+	r->st->in.limit = end;
 	return err;
 }
 
@@ -358,6 +377,9 @@ static struct pps_reader *reader_alloc(const char *path, const struct pps_reader
 		errno = ENOMEM;
 		return NULL;
 	}
+	r->st = &r->main;
+	r->rep_path = r->main.path = r->path;
+	r->main.in.fd = -1;
 	r->stats.first_time = r->stats.last_time = PPS_NO_TIME;
 	if (opts) {
 		r->flags = opts->flags;
@@ -370,8 +392,69 @@ static struct pps_reader *reader_alloc(const char *path, const struct pps_reader
 	return r;
 }
 
+/*
+ * A directory recording's data.N files (perf record --threads: each thread's ring buffers,
+ * raw records with no header), as streams read after the main file's data section. Read
+ * when the header says so (DIR_FORMAT version 1), or when the header's features were
+ * lost to truncation and the files are there. 0 or negative errno (reported).
+ */
+static int open_dir(struct pps_reader *r, bool is_dir)
+{
+	char **files;
+	int n, err = 0;
+
+	if (!pps_reader_has_feature(r, PPS_FEAT_DIR_FORMAT)) {
+		if (!is_dir || !r->stats.truncated)
+			return 0;
+	} else if (!is_dir) {
+		pps_warn("%s: the header says its records are in data.N files of a directory "
+			 "(perf record --threads), but this is a file on its own: only its own "
+			 "records are read",
+			 r->path);
+		return 0;
+	} else if (r->env.dir_version != 1) {
+		pps_warn("%s: directory layout version %" PRIu64 " is not known (1 is); only "
+			 "%s is read",
+			 r->path, r->env.dir_version, r->main.path);
+		return 0;
+	}
+	n = pps_datadir_files(r->path, &files);
+	if (n < 0) {
+		pps_err("%s: cannot list the directory: %s", r->path, strerror(-n));
+		return n;
+	}
+	/* The stream index goes into the top bits of a queued record's offset. */
+	if ((unsigned int)n >= 1u << (64 - STREAM_SHIFT)) {
+		pps_err("%s: %d data.N files are more than this reader can merge", r->path, n);
+		err = -E2BIG;
+		goto out;
+	}
+	r->dir = calloc(n ? (size_t)n : 1, sizeof(*r->dir));
+	if (!r->dir) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		struct stream *st = &r->dir[r->nr_dir++];
+
+		st->path = files[i];
+		files[i] = NULL;
+		/* Many of them on a big machine: a smaller buffer each. */
+		err = pps_input_open_cap(&st->in, st->path, n > 8 ? 256u << 10 : 0);
+		if (err) {
+			pps_err("%s: %s", st->path, strerror(-err));
+			break;
+		}
+		st->data_end = pps_input_size(&st->in);
+	}
+out:
+	pps_datadir_free(files, (size_t)n);
+	return err;
+}
+
 PPS_API struct pps_reader *pps_reader_open(const char *path, const struct pps_reader_opts *opts)
 {
+	bool is_dir = false;
 	struct pps_reader *r;
 	const uint8_t *p;
 	uint64_t magic_size[2];
@@ -381,12 +464,22 @@ PPS_API struct pps_reader *pps_reader_open(const char *path, const struct pps_re
 	r = reader_alloc(path, opts);
 	if (!r)
 		return NULL;
-	err = pps_input_open(&r->in, path);
+	/* perf record --threads (or --kcore) writes a directory: the header is in DIR/data. */
+	if (pps_datadir_is(path)) {
+		char *inner;
+
+		err = -ENOMEM;
+		if (asprintf(&inner, "%s/data", path) < 0)
+			goto out_free;
+		r->rep_path = r->main.path = inner;
+		is_dir = true;
+	}
+	err = pps_input_open(&r->st->in, r->main.path);
 	if (err) {
-		pps_err("%s: %s", path, strerror(-err));
+		pps_err("%s: %s", r->main.path, strerror(-err));
 		goto out_free;
 	}
-	p = pps_input_peek(&r->in, 16, &avail);
+	p = pps_input_peek(&r->st->in, 16, &avail);
 	if (!p) {
 		pps_err("%s: not a perf.data file: %zu bytes, shorter than any perf header", path,
 			avail);
@@ -406,10 +499,12 @@ PPS_API struct pps_reader *pps_reader_open(const char *path, const struct pps_re
 	}
 	if (magic_size[1] == 16) {
 		r->pipe = true;
-		pps_input_consume(&r->in, 16);
+		pps_input_consume(&r->st->in, 16);
 	} else if (magic_size[1] >= offsetof(struct file_header, adds_features) &&
 		   magic_size[1] <= 4096) {
 		err = open_file_mode(r);
+		if (!err)
+			err = open_dir(r, is_dir);
 		if (err) {
 			if (err != -ENOMEM && err != PPS_CORRUPT)
 				pps_err("%s: %s", path, strerror(-err));
@@ -436,7 +531,7 @@ PPS_API struct pps_reader *pps_reader_new_fed(const char *name, const struct pps
 
 	if (!r)
 		return NULL;
-	err = pps_input_open_fed(&r->in);
+	err = pps_input_open_fed(&r->st->in);
 	if (err) {
 		pps_reader_free(r);
 		errno = -err;
@@ -449,17 +544,25 @@ PPS_API struct pps_reader *pps_reader_new_fed(const char *name, const struct pps
 
 PPS_API int pps_reader_feed(struct pps_reader *r, const void *data, size_t n)
 {
-	return pps_input_feed(&r->in, data, n);
+	return pps_input_feed(&r->st->in, data, n);
 }
 
 PPS_API void pps_reader_feed_end(struct pps_reader *r)
 {
-	pps_input_feed_end(&r->in);
+	pps_input_feed_end(&r->st->in);
 }
 
 PPS_API void pps_reader_release(struct pps_reader *r, uint64_t time)
 {
 	pps_ordered_release_to(&r->oq, time);
+}
+
+static void stream_release(struct stream *st)
+{
+	pps_input_release(&st->in);
+	ZSTD_freeDStream(st->zds);
+	free(st->zin);
+	free(st->zout);
 }
 
 PPS_API void pps_reader_free(struct pps_reader *r)
@@ -468,13 +571,17 @@ PPS_API void pps_reader_free(struct pps_reader *r)
 		return;
 	ra_stop(r);
 	pps_ordered_release(&r->oq);
-	pps_input_release(&r->in);
+	stream_release(&r->main);
+	for (size_t i = 0; i < r->nr_dir; i++) {
+		stream_release(&r->dir[i]);
+		free(r->dir[i].path);
+	}
+	free(r->dir);
 	pps_env_release(&r->env);
 	pps_evlist_release(&r->el);
-	ZSTD_freeDStream(r->zds);
-	free(r->zin);
-	free(r->zout);
 	free(r->scratch);
+	if (r->main.path != r->path)
+		free(r->main.path);
 	free(r->path);
 	free(r);
 }
@@ -591,14 +698,14 @@ static bool known_type(uint32_t type)
 
 static int zstd_start(struct pps_reader *r)
 {
-	if (r->zds)
+	if (r->st->zds)
 		return 0;
-	r->zds = ZSTD_createDStream();
-	r->zin = malloc(MAX_RECORD_SIZE);
-	r->zout = aligned_alloc(8, ZSTD_OUT_SIZE);
-	if (!r->zds || !r->zin || !r->zout)
+	r->st->zds = ZSTD_createDStream();
+	r->st->zin = malloc(MAX_RECORD_SIZE);
+	r->st->zout = aligned_alloc(8, ZSTD_OUT_SIZE);
+	if (!r->st->zds || !r->st->zin || !r->st->zout)
 		return -ENOMEM;
-	ZSTD_initDStream(r->zds);
+	ZSTD_initDStream(r->st->zds);
 	return 0;
 }
 
@@ -609,58 +716,58 @@ static int zstd_start(struct pps_reader *r)
 static int next_decompressed(struct pps_reader *r, struct raw_rec *rec)
 {
 	for (;;) {
-		size_t have = r->zout_tail - r->zout_head;
+		size_t have = r->st->zout_tail - r->st->zout_head;
 		struct perf_event_header h;
 
 		if (have >= sizeof(h)) {
-			memcpy(&h, r->zout + r->zout_head, sizeof(h));
+			memcpy(&h, r->st->zout + r->st->zout_head, sizeof(h));
 			if (h.size < sizeof(h)) {
-				report(r, r->zoffset, PERF_RECORD_COMPRESSED,
+				report(r, r->st->zoffset, PERF_RECORD_COMPRESSED,
 				       "decompressed record with size %u; the rest of this "
 				       "compressed stream is lost",
 				       h.size);
 				r->stats.nr_bad_records++;
-				r->zout_head = r->zout_tail = 0;
-				r->zin_pos = r->zin_size;
-				ZSTD_initDStream(r->zds);
+				r->st->zout_head = r->st->zout_tail = 0;
+				r->st->zin_pos = r->st->zin_size;
+				ZSTD_initDStream(r->st->zds);
 				return 0;
 			}
 			if (have >= h.size) {
-				rec->p = r->zout + r->zout_head;
+				rec->p = r->st->zout + r->st->zout_head;
 				rec->type = h.type;
 				rec->size = h.size;
-				rec->offset = r->zoffset;
+				rec->offset = r->st->zoffset;
 				rec->compressed = true;
 				rec->trailing = 0;
-				r->zout_head += h.size;
+				r->st->zout_head += h.size;
 				return 1;
 			}
 		}
-		if (r->zin_pos >= r->zin_size)
+		if (r->st->zin_pos >= r->st->zin_size)
 			return 0;
 		/* Keep the partial record at the start, aligned, and decompress after it. */
-		if (r->zout_head) {
-			memmove(r->zout, r->zout + r->zout_head, have);
-			r->zout_head = 0;
-			r->zout_tail = have;
+		if (r->st->zout_head) {
+			memmove(r->st->zout, r->st->zout + r->st->zout_head, have);
+			r->st->zout_head = 0;
+			r->st->zout_tail = have;
 		}
 		{
-			ZSTD_inBuffer zi = {r->zin, r->zin_size, r->zin_pos};
-			ZSTD_outBuffer zo = {r->zout, ZSTD_OUT_SIZE, r->zout_tail};
-			size_t ret = ZSTD_decompressStream(r->zds, &zo, &zi);
+			ZSTD_inBuffer zi = {r->st->zin, r->st->zin_size, r->st->zin_pos};
+			ZSTD_outBuffer zo = {r->st->zout, ZSTD_OUT_SIZE, r->st->zout_tail};
+			size_t ret = ZSTD_decompressStream(r->st->zds, &zo, &zi);
 
 			if (ZSTD_isError(ret)) {
-				report(r, r->zoffset, PERF_RECORD_COMPRESSED, "zstd: %s",
+				report(r, r->st->zoffset, PERF_RECORD_COMPRESSED, "zstd: %s",
 				       ZSTD_getErrorName(ret));
 				r->stats.nr_bad_records++;
-				r->zout_head = r->zout_tail = 0;
-				r->zin_pos = r->zin_size;
-				ZSTD_initDStream(r->zds);
+				r->st->zout_head = r->st->zout_tail = 0;
+				r->st->zin_pos = r->st->zin_size;
+				ZSTD_initDStream(r->st->zds);
 				return 0;
 			}
-			r->stats.bytes_decompressed += zo.pos - r->zout_tail;
-			r->zin_pos = zi.pos;
-			r->zout_tail = zo.pos;
+			r->stats.bytes_decompressed += zo.pos - r->st->zout_tail;
+			r->st->zin_pos = zi.pos;
+			r->st->zout_tail = zo.pos;
 		}
 	}
 }
@@ -675,7 +782,7 @@ static void mark_truncated(struct pps_reader *r, uint64_t offset, uint32_t type,
 	else
 		report(r, offset, type, "the data ends inside the record (%zu of %zu bytes)", have,
 		       need);
-	r->done = true;
+	r->st->done = true;
 }
 
 /* Reads trailing bytes that follow a record in the stream. */
@@ -692,14 +799,14 @@ static int read_trailing_blob(struct pps_reader *r, uint64_t n, void **out)
 		return -ENOMEM;
 	while (done < n) {
 		size_t avail, want = n - done < (2u << 20) ? (size_t)(n - done) : (2u << 20);
-		const uint8_t *p = pps_input_peek(&r->in, want, &avail);
+		const uint8_t *p = pps_input_peek(&r->st->in, want, &avail);
 
 		if (!p && !avail)
 			break;
 		if (avail > want)
 			avail = want;
-		memcpy(buf + done, r->in.buf + r->in.head, avail);
-		pps_input_consume(&r->in, avail);
+		memcpy(buf + done, r->st->in.buf + r->st->in.head, avail);
+		pps_input_consume(&r->st->in, avail);
 		done += avail;
 	}
 	if (done < n) {
@@ -732,7 +839,7 @@ static bool fed_trailing_ready(struct pps_reader *r, const uint8_t *p,
 	}
 	if (trailing > PPS_MAX_TRACING_DATA)
 		return true;
-	return pps_input_peek(&r->in, h->size + (size_t)trailing, &avail) != NULL;
+	return pps_input_peek(&r->st->in, h->size + (size_t)trailing, &avail) != NULL;
 }
 
 /* Fed input: the 16-byte pipe-mode header. 1: read; -EAGAIN: not all fed yet; -EPROTO:
@@ -743,8 +850,8 @@ static int fed_magic(struct pps_reader *r)
 	const uint8_t *p;
 	size_t avail;
 
-	p = pps_input_peek(&r->in, sizeof(magic_size), &avail);
-	if (!p && !r->in.eof)
+	p = pps_input_peek(&r->st->in, sizeof(magic_size), &avail);
+	if (!p && !r->st->in.eof)
 		return -EAGAIN;
 	if (p)
 		memcpy(magic_size, p, sizeof(magic_size));
@@ -752,21 +859,19 @@ static int fed_magic(struct pps_reader *r)
 		pps_err("%s: not a pipe-mode perf.data stream (no PERFILE2 magic with header "
 			"size 16 at offset 0)",
 			r->path);
-		r->done = true;
+		r->st->done = true;
 		r->stats.truncated = !p;
 		return PPS_CORRUPT;
 	}
-	pps_input_consume(&r->in, sizeof(magic_size));
+	pps_input_consume(&r->st->in, sizeof(magic_size));
 	r->need_magic = false;
 	return 1;
 }
 
-/*
- * Next record in stream order, validated, with user records applied to the reader
- * (attrs, features, tracing data, compressed data). 1: *rec; 0: end; <0: fatal.
- */
-static int next_raw(struct pps_reader *r, struct raw_rec *rec)
+/* next_raw() within the current stream r->st. */
+static int stream_next_raw(struct pps_reader *r, struct raw_rec *rec)
 {
+	r->rep_path = r->st->path;
 	for (;;) {
 		struct perf_event_header h;
 		const uint8_t *p;
@@ -775,33 +880,33 @@ static int next_raw(struct pps_reader *r, struct raw_rec *rec)
 		uint64_t offset;
 		int ret;
 
-		if (r->zds && (ret = next_decompressed(r, rec)) != 0)
+		if (r->st->zds && (ret = next_decompressed(r, rec)) != 0)
 			goto got_record;
-		if (r->done)
+		if (r->st->done)
 			return 0;
 		if (r->need_magic) {
 			ret = fed_magic(r);
 			if (ret <= 0)
 				return ret;
 		}
-		offset = r->in.pos;
-		p = pps_input_peek(&r->in, sizeof(h), &avail);
+		offset = r->st->in.pos;
+		p = pps_input_peek(&r->st->in, sizeof(h), &avail);
 		if (!p) {
-			if (r->in.fed && !r->in.eof)
+			if (r->st->in.fed && !r->st->in.eof)
 				return -EAGAIN;
-			if (r->in.err) {
+			if (r->st->in.err) {
 				pps_err("%s: offset %#" PRIx64 ": read error: %s", r->path, offset,
-					strerror(-r->in.err));
-				r->done = true;
-				return r->in.err;
+					strerror(-r->st->in.err));
+				r->st->done = true;
+				return r->st->in.err;
 			}
 			if (avail)
 				mark_truncated(r, offset, UINT32_MAX, sizeof(h), avail);
-			r->done = true;
-			if (r->zds && r->zout_tail > r->zout_head) {
-				report(r, r->zoffset, PERF_RECORD_COMPRESSED,
+			r->st->done = true;
+			if (r->st->zds && r->st->zout_tail > r->st->zout_head) {
+				report(r, r->st->zoffset, PERF_RECORD_COMPRESSED,
 				       "%zu decompressed bytes end inside a record",
-				       r->zout_tail - r->zout_head);
+				       r->st->zout_tail - r->st->zout_head);
 				r->stats.truncated = true;
 			}
 			return 0;
@@ -812,23 +917,23 @@ static int next_raw(struct pps_reader *r, struct raw_rec *rec)
 			       "header size %u is smaller than a record header; the rest of the "
 			       "data cannot be read",
 			       h.size);
-			if (!r->pipe && r->data_end > offset)
-				r->stats.truncated_bytes += r->data_end - offset;
+			if (!r->pipe && r->st->data_end > offset)
+				r->stats.truncated_bytes += r->st->data_end - offset;
 			r->stats.nr_bad_records++;
 			r->stats.truncated = true;
-			r->done = true;
+			r->st->done = true;
 			return 0;
 		}
-		p = pps_input_peek(&r->in, h.size, &avail);
+		p = pps_input_peek(&r->st->in, h.size, &avail);
 		if (!p) {
-			if (r->in.fed && !r->in.eof)
+			if (r->st->in.fed && !r->st->in.eof)
 				return -EAGAIN;
-			if (r->in.err)
+			if (r->st->in.err)
 				continue; /* reported above on the next pass */
 			mark_truncated(r, offset, h.type, h.size, avail);
 			return 0;
 		}
-		if (r->in.fed && !r->in.eof && !fed_trailing_ready(r, p, &h))
+		if (r->st->in.fed && !r->st->in.eof && !fed_trailing_ready(r, p, &h))
 			return -EAGAIN;
 		rec->p = p;
 		rec->type = h.type;
@@ -836,7 +941,7 @@ static int next_raw(struct pps_reader *r, struct raw_rec *rec)
 		rec->offset = offset;
 		rec->compressed = false;
 		rec->trailing = 0;
-		pps_input_consume(&r->in, h.size);
+		pps_input_consume(&r->st->in, h.size);
 
 got_record:
 		if (!known_type(rec->type)) {
@@ -857,6 +962,58 @@ got_record:
 		r->stats.nr_records[rec->type]++;
 		return 1;
 	}
+}
+
+/*
+ * Picks the stream to read on in a directory recording: of the data.N streams not done,
+ * the one whose newest record is oldest, so that they advance in time together and the
+ * ordering queue only has to hold the spread between them. false: none is left.
+ */
+static bool pick_stream(struct pps_reader *r)
+{
+	struct stream *best = NULL;
+
+	for (size_t i = 0; i < r->nr_dir; i++) {
+		struct stream *st = &r->dir[i];
+
+		if (!st->done && (!best || st->last_time < best->last_time))
+			best = st;
+	}
+	if (!best)
+		return false;
+	r->st = best;
+	r->dir_count = 0;
+	return true;
+}
+
+/* How many records are read from one data.N stream before pick_stream() looks again. */
+#define DIR_TURN 64
+
+/*
+ * Next record in stream order, validated, with user records applied to the reader
+ * (attrs, features, tracing data, compressed data). 1: *rec; 0: end; <0: fatal.
+ */
+static int next_raw(struct pps_reader *r, struct raw_rec *rec)
+{
+	for (;;) {
+		int ret;
+
+		if (r->st != &r->main && ++r->dir_count >= DIR_TURN)
+			pick_stream(r);
+		ret = stream_next_raw(r, rec);
+		if (ret != 0)
+			return ret;
+		/* This stream has ended (done is set). */
+		if (!pick_stream(r))
+			return 0;
+	}
+}
+
+/* 0 for the main stream, i + 1 for data.N stream i: kept with a queued record in the top
+ * bits of its offset (STREAM_SHIFT), for messages. */
+static uint64_t stream_tag(const struct pps_reader *r)
+{
+	return r->st == &r->main ? 0 : (uint64_t)(r->st - r->dir + 1) << STREAM_SHIFT;
 }
 
 /* ---- applying user records -------------------------------------------------------- */
@@ -956,11 +1113,11 @@ static int apply_user(struct pps_reader *r, struct raw_rec *rec)
 		rec->trailing = size;
 		if (rec->compressed)
 			break;
-		if (pps_input_skip(&r->in, size) < size) {
+		if (pps_input_skip(&r->st->in, size) < size) {
 			r->stats.truncated = true;
 			report(r, rec->offset, rec->type,
 			       "the data ends inside %" PRIu64 " bytes of trace data", size);
-			r->done = true;
+			r->st->done = true;
 		}
 		break;
 	}
@@ -970,12 +1127,12 @@ static int apply_user(struct pps_reader *r, struct raw_rec *rec)
 		err = zstd_start(r);
 		if (err)
 			return err;
-		if (r->zin_pos < r->zin_size) /* cannot happen: drained before reading on */
+		if (r->st->zin_pos < r->st->zin_size) /* cannot happen: drained before reading on */
 			return PPS_CORRUPT;
-		r->zin_size = rec->size - 8u;
-		memcpy(r->zin, rec->p + 8, r->zin_size);
-		r->zin_pos = 0;
-		r->zoffset = rec->offset;
+		r->st->zin_size = rec->size - 8u;
+		memcpy(r->st->zin, rec->p + 8, r->st->zin_size);
+		r->st->zin_pos = 0;
+		r->st->zoffset = rec->offset;
 		break;
 	default:
 		break;
@@ -1093,6 +1250,8 @@ static int next_in_stream(struct pps_reader *r, struct raw_rec *rec, struct pps_
 		decode(r, rec, ev, true);
 		if (ev->type == UINT32_MAX)
 			continue; /* undecodable sample: reported, skipped */
+		if (r->nr_dir && ev->sample.time != PPS_NO_TIME)
+			r->st->last_time = ev->sample.time;
 		return 1;
 	}
 }
@@ -1100,14 +1259,16 @@ static int next_in_stream(struct pps_reader *r, struct raw_rec *rec, struct pps_
 static int deliver_queued(struct pps_reader *r, struct pps_event *ev)
 {
 	const struct pps_queued *q = pps_ordered_pop(&r->oq);
+	uint64_t tag = q->offset >> STREAM_SHIFT;
 	struct raw_rec rec = {
 		.p = (const uint8_t *)q->data,
 		.type = q->type,
 		.size = q->size,
-		.offset = q->offset,
+		.offset = q->offset & ((1ULL << STREAM_SHIFT) - 1),
 		.compressed = q->compressed,
 	};
 
+	r->rep_path = tag && tag <= r->nr_dir ? r->dir[tag - 1].path : r->main.path;
 	decode(r, &rec, ev, false);
 	return 1;
 }
@@ -1134,8 +1295,10 @@ static int next_ordered(struct pps_reader *r, struct pps_event *ev)
 				return deliver_queued(r, ev);
 			return 0;
 		}
+		/* A round in one data.N file says nothing of the others. */
 		if (rec.type == PERF_RECORD_FINISHED_ROUND) {
-			pps_ordered_round(&r->oq);
+			if (r->st == &r->main)
+				pps_ordered_round(&r->oq);
 			continue;
 		}
 		t = ev->sample.time;
@@ -1145,7 +1308,8 @@ static int next_ordered(struct pps_reader *r, struct pps_event *ev)
 			r->stats.nr_unordered++;
 			return 1;
 		}
-		ret = pps_ordered_push(&r->oq, t, &rec.p[0], rec.size, rec.offset, rec.compressed);
+		ret = pps_ordered_push(&r->oq, t, &rec.p[0], rec.size, rec.offset | stream_tag(r),
+				       rec.compressed);
 		if (ret < 0)
 			return ret;
 		if (r->oq.bytes > r->queue_max)
@@ -1162,7 +1326,9 @@ static int next_direct(struct pps_reader *r, struct pps_event *ev)
 		ret = next_ordered(r, ev);
 	else
 		ret = next_in_stream(r, &rec, ev);
-	r->stats.bytes_read = r->in.bytes_read;
+	r->stats.bytes_read = r->main.in.bytes_read;
+	for (size_t i = 0; i < r->nr_dir; i++)
+		r->stats.bytes_read += r->dir[i].in.bytes_read;
 	return ret;
 }
 
@@ -1429,7 +1595,7 @@ static int ra_next(struct readahead *ra, struct pps_event *ev)
 
 PPS_API int pps_reader_next(struct pps_reader *r, struct pps_event *ev)
 {
-	if (!r->ra_tried && (r->flags & PPS_READER_THREAD) && !r->in.fed)
+	if (!r->ra_tried && (r->flags & PPS_READER_THREAD) && !r->st->in.fed)
 		ra_start(r);
 	if (r->ra)
 		return ra_next(r->ra, ev);

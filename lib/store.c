@@ -39,6 +39,7 @@
 #include <pprofstore/store.h>
 
 #include "internal/bucket.h"
+#include "internal/datadir.h"
 #include "internal/util.h"
 #include "store_sql.h"
 
@@ -604,9 +605,9 @@ PPS_API int64_t pps_store_bucket_ns(const struct pps_store *s)
 	return s->bucket_ns;
 }
 
-PPS_API int pps_store_hash_file(const char *path, uint64_t *hash, uint64_t *size)
+/* Continues FNV-1a hash *h and byte count *n over the file at path. 0 or -errno. */
+static int hash_more(const char *path, uint64_t *h, uint64_t *n)
 {
-	uint64_t h = FNV_INIT, n = 0;
 	static const size_t bufsz = 1 << 16;
 	uint8_t *buf;
 	ssize_t got;
@@ -627,15 +628,49 @@ PPS_API int pps_store_hash_file(const char *path, uint64_t *hash, uint64_t *size
 			err = -errno;
 			goto out_free;
 		}
-		h = fnv1a(h, buf, (size_t)got);
-		n += (uint64_t)got;
+		*h = fnv1a(*h, buf, (size_t)got);
+		*n += (uint64_t)got;
 	}
-	*hash = h;
-	*size = n;
 out_free:
 	free(buf);
 out_close:
 	close(fd);
+	return err;
+}
+
+PPS_API int pps_store_hash_file(const char *path, uint64_t *hash, uint64_t *size)
+{
+	uint64_t h = FNV_INIT, n = 0;
+	char *main_path = NULL, **files = NULL;
+	int nr = 0, err;
+
+	if (!pps_datadir_is(path)) {
+		err = hash_more(path, &h, &n);
+		goto out;
+	}
+	err = -ENOMEM;
+	if (asprintf(&main_path, "%s/data", path) < 0) {
+		main_path = NULL;
+		goto out;
+	}
+	err = hash_more(main_path, &h, &n);
+	if (err)
+		goto out;
+	nr = pps_datadir_files(path, &files);
+	if (nr < 0) {
+		err = nr;
+		nr = 0;
+		goto out;
+	}
+	for (int i = 0; !err && i < nr; i++)
+		err = hash_more(files[i], &h, &n);
+out:
+	if (!err) {
+		*hash = h;
+		*size = n;
+	}
+	pps_datadir_free(files, (size_t)nr);
+	free(main_path);
 	return err;
 }
 

@@ -9,12 +9,18 @@ Recordings (cpu-clock, -F 999, -g, a ~1 s Python busy loop):
   z.data       perf record -z (zstd; must contain COMPRESSED records)
   zpipe.data   perf record -z -o -  (perf 6.1 itself cannot decompress it: sanity only)
   tp.data      perf record -e sched:sched_switch -a -- sleep 0.5 (skipped if not permitted)
+  threads.data perf record --threads (a directory: the header in data, records in data.N)
+  threadsz.data  perf record --threads -z
+  (both skipped when this perf has no --threads)
 Checks:
   * each readable recording: counts equal perf's exactly (as test_corpus_oracle.py)
   * file/pipe/z have the same event names, each with > 0 samples
   * `cat X | perf2pprof --info --json -` gives the same counts as reading the path, for the
     file-mode data (non-seekable input), the pipe data and the compressed data
   * tp.data names its event "sched:sched_switch"
+  * each directory recording converts to the same profile (pprof -raw, comments aside) as
+    `perf inject` of it into one file, which perf sorts itself: the data.N files are
+    merged in time order, side-band before the samples it explains
 Exit 77 (skip) when `perf record -e cpu-clock -o /tmp/x true` fails. Set PPS_KEEP=1 to keep
 the temporary directory.
 """
@@ -27,6 +33,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ppstest as T  # noqa: E402
+import pprofraw as R  # noqa: E402
 
 WORKLOAD = [sys.executable, "-c",
             "import time\nt = time.time()\nx = 0\n"
@@ -141,6 +148,56 @@ def stdin_check(c, label, path, ours_path_json):
     c.result(label, problems, detail)
 
 
+def dir_profile_check(c, key, path, tmp):
+    """The directory recording's profile equals that of perf inject's single file."""
+    single = os.path.join(tmp, key + ".single.data")
+    r = T.run([T.perf_bin(), "inject", "-i", path, "-o", single], 120)
+    # perf inject of a directory writes a directory holding one data file.
+    if os.path.isdir(single):
+        single = os.path.join(single, "data")
+    if r.rc != 0 or not os.path.isfile(single):
+        c.skip(f"{key}.data = perf inject's single file", f"perf inject failed: {r.err_head()}")
+        return
+    # perf 6.1 inject copies the data.N files' COMPRESSED records into one file, where
+    # they no longer decompress: perf report itself fails on it.
+    ps, why, _ = T.perf_stats(single)
+    if ps is None:
+        c.skip(f"{key}.data = perf inject's single file",
+               f"perf cannot read perf inject's output ({why})")
+        return
+    raws = []
+    problems = []
+    for src in (path, single):
+        out = os.path.join(tmp, os.path.basename(src) + f".{key}.pprof")
+        r = T.run([T.perf2pprof(), src, "-o", out], 120)
+        problems += [f"perf2pprof {src}: {p}" for p in r.problems()]
+        if r.rc != 0:
+            problems.append(f"perf2pprof {src}: exit {r.rc}: {r.err_head()}")
+            break
+        raw, err = R.load_raw(out)
+        if raw is None:
+            problems.append(f"{out}: {err}")
+            break
+        raws.append(raw)
+    if len(raws) == 2:
+        def view(x):
+            def loc(lid):
+                l = x.locations.get(lid)
+                m = x.mappings.get(l.mapping) if l and l.mapping else None
+                return (l.addr, l.lines, m and m.get("file")) if l else lid
+            return sorted(repr((s.values, [loc(i) for i in s.locs], sorted(s.labels.items()),
+                                sorted(s.num.items()))) for s in x.samples)
+        a, b = view(raws[0]), view(raws[1])
+        if a != b:
+            problems.append(f"samples differ: {len(a)} pprof samples from the directory, "
+                            f"{len(b)} from perf inject's file")
+        total = sum(s.values[0] for s in raws[0].samples)
+        if not total:
+            problems.append("no samples")
+    c.result(f"{key}.data = perf inject's single file", problems,
+             f"{len(raws[0].samples) if raws else 0} pprof samples" if not problems else "")
+
+
 def main():
     T.perf2pprof()
     perf = T.perf_bin()
@@ -233,6 +290,19 @@ def main():
                     b = [e.get("name") for e in js["pipe"].get("events", [])]
                     c.result("zpipe.data event names == pipe.data's",
                              [] if a == b else [f"{a} vs {b}"], f"{a}")
+
+        # Directory recordings (perf record --threads).
+        for key, extra in (("threads", ["--threads"]), ("threadsz", ["--threads", "-z"])):
+            path = os.path.join(tmp, key + ".data")
+            ok, msg = perf_record(perf, extra + BASE + [["--"] + WORKLOAD], path)
+            if not ok or not os.path.isdir(path):
+                c.skip(f"record {key}", f"perf record {' '.join(extra)} not usable here: "
+                       f"{msg or 'no directory written'}")
+                continue
+            nr_files = len([f for f in os.listdir(path) if f.startswith("data.")])
+            if oracle_check(c, f"{key}.data ({' '.join(extra)}, {nr_files} data.N files)",
+                            path, want_compressed=("-z" in extra)) is not None:
+                dir_profile_check(c, key, path, tmp)
 
         if rec.get("tp"):
             ours = oracle_check(c, "tp.data (sched:sched_switch -a)", paths["tp"])

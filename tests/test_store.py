@@ -46,6 +46,10 @@ Checks:
                equals perf2pprof's profile with the same environment; without the variable
                neither is named (skipped when debuginfod is not installed). The symbolizer's
                client and libdwfl's built-in one both honour the variable: either passes
+  threads      a perf record --threads recording (a directory: data and data.N files)
+               ingested queries equal to perf2pprof's profile of it, with the sample count
+               perf report --stats gives; ingesting it again is recognised as done
+               (skipped when this perf has no --threads)
   badtype      query --type nosuch exits 1 and names the types present (cpu)
   newer        a database with user_version newer than the
                library (1000) is refused (exit 1, "newer")
@@ -228,6 +232,41 @@ def check_symopts(c, tmp):
             p.append(f"--no-symbolize names functions: {sorted(names[tag])[:5]}")
         c.result(f"symopts: ingest {' '.join(opts) or '(defaults)'} = perf2pprof's", p,
                  f"{got.total(0)} samples" if got and not p else "")
+
+
+def check_threads_dir(c, tmp):
+    """A perf.data directory (perf record --threads) ingests like a file."""
+    data = os.path.join(tmp, "threads.data")
+    ok, msg = record(data, ["--threads", "-e", "cpu-clock", "-F", "999", "-g"],
+                     [workload(), "1"])
+    if not ok or not os.path.isdir(data):
+        print(f"SKIP threads: perf record --threads not usable here: {msg or 'no directory'}",
+              flush=True)
+        return
+    ref_out = os.path.join(tmp, "threads.ref.pprof")
+    out = os.path.join(tmp, "threads.pprof")
+    db = os.path.join(tmp, "threads.db")
+    p = []
+    r = T.run([T.perf2pprof(), data, "-o", ref_out], 300)
+    if r.rc != 0:
+        p.append(f"perf2pprof exit {r.rc}: {r.err_head()}")
+    got = None
+    if not p:
+        got, p = ingest_equals(db, [data], ref_out, out)
+    if not p:
+        ps, why, _ = T.perf_stats(data)
+        want = ps.agg.get("SAMPLE") if ps else None
+        if want is None:
+            p.append(f"perf report --stats: {why}")
+        elif got.total(0) != want:
+            p.append(f"{got.total(0)} samples stored, perf report --stats says {want}")
+    if not p:
+        r, q = S.store(db, ["ingest", data])
+        p += q
+        if not q and (r.rc != 0 or "already ingested" not in r.err_text):
+            p.append(f"second ingest: exit {r.rc}, {r.err_head()!r}: not seen as done")
+    c.result("threads: ingest of a perf record --threads directory = perf2pprof's", p,
+             f"{got.total(0)} samples" if got and not p else "")
 
 
 def start_debuginfod(tmp, folder):
@@ -675,6 +714,7 @@ def main():
             check_top(c, tmp, db, ref)
             check_env(c, tmp, db)
             check_symopts(c, tmp)
+            check_threads_dir(c, tmp)
             check_debuginfod(c, tmp)
             check_types(c, tmp)
             big, ref_big, wide, p = record_big(tmp)

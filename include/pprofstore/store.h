@@ -72,7 +72,8 @@ void pps_store_close(struct pps_store *s);
 /* The database's bucket width in ns. */
 int64_t pps_store_bucket_ns(const struct pps_store *s);
 
-/* 64-bit FNV-1a of a file's bytes, and its size. Returns 0 or -errno. */
+/* 64-bit FNV-1a of a file's bytes, and its size; of a perf.data directory (perf record
+ * --threads), those of its data then data.N files in turn. Returns 0 or -errno. */
 int pps_store_hash_file(const char *path, uint64_t *hash, uint64_t *size);
 
 /* Whether a source with this content is stored; *id gets its id. Returns 1, 0, or -EIO. */

@@ -19,6 +19,7 @@ struct pps_env {
 	bool has_sample_time;
 	uint64_t first_sample_time, last_sample_time;
 	struct pps_clock_data clock;
+	uint64_t dir_version; /* DIR_FORMAT: how the data.N files of a directory are laid out */
 	void *tracing_data;
 	size_t tracing_size;
 	struct pps_build_id *build_ids;

@@ -28,6 +28,8 @@ struct pps_input {
 
 /* path "-" is standard input. Returns 0 or negative errno. */
 int pps_input_open(struct pps_input *in, const char *path);
+/* The same with a buffer of cap bytes (0: the default); a record must fit in it. */
+int pps_input_open_cap(struct pps_input *in, const char *path, size_t cap);
 
 /*
  * An input without a file: the caller appends bytes with pps_input_feed() (live capture).
