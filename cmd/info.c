@@ -83,6 +83,8 @@ static void print_json(const struct pps_reader *r, FILE *out)
 	fputs("{\"file\":", out);
 	json_string(out, pps_reader_path(r));
 	fprintf(out, ",\"mode\":\"%s\"", pps_reader_is_pipe(r) ? "pipe" : "file");
+	if (pps_reader_nr_data_files(r))
+		fprintf(out, ",\"data_files\":%zu", pps_reader_nr_data_files(r));
 	fputs(",\"perf_version\":", out);
 	json_string(out, pps_reader_perf_version(r));
 	fputs(",\"host\":", out);
@@ -210,8 +212,12 @@ static void print_text(const struct pps_reader *r, FILE *out)
 	const struct pps_reader_stats *st = pps_reader_stats(r);
 	uint64_t total = 0;
 
-	fprintf(out, "file:          %s (%s mode)\n", pps_reader_path(r),
-		pps_reader_is_pipe(r) ? "pipe" : "file");
+	if (pps_reader_nr_data_files(r))
+		fprintf(out, "file:          %s (directory: data and %zu data.N files)\n",
+			pps_reader_path(r), pps_reader_nr_data_files(r));
+	else
+		fprintf(out, "file:          %s (%s mode)\n", pps_reader_path(r),
+			pps_reader_is_pipe(r) ? "pipe" : "file");
 	fprintf(out, "perf version:  %s\n", or_dash(pps_reader_perf_version(r)));
 	fprintf(out, "host:          %s\n", or_dash(pps_reader_hostname(r)));
 	fprintf(out, "os release:    %s\n", or_dash(pps_reader_os_release(r)));

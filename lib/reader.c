@@ -1625,6 +1625,11 @@ PPS_API bool pps_reader_is_pipe(const struct pps_reader *r)
 	return r->pipe;
 }
 
+PPS_API size_t pps_reader_nr_data_files(const struct pps_reader *r)
+{
+	return r->nr_dir;
+}
+
 PPS_API bool pps_reader_has_feature(const struct pps_reader *r, int feat)
 {
 	if (feat < 0 || feat >= PPS_FEAT_MAX)

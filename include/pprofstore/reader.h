@@ -193,6 +193,9 @@ const struct pps_event *pps_reader_peek(const struct pps_reader *r);
 /* The name the reader was opened with ("-" for stdin). */
 const char *pps_reader_path(const struct pps_reader *r);
 bool pps_reader_is_pipe(const struct pps_reader *r);
+/* A directory recording (perf record --threads): how many data.N files it is read from
+ * besides DIR/data; 0 for a plain file or a pipe. */
+size_t pps_reader_nr_data_files(const struct pps_reader *r);
 
 /* Header features (HEADER_* bit numbers from perf's header.h). */
 enum pps_feature {
