@@ -152,16 +152,6 @@ struct pps_convert {
 	} frames[MAX_STACK]; /* resolve_stack()'s, before they are locations */
 };
 
-static uint64_t mix64(uint64_t h)
-{
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ULL;
-	h ^= h >> 33;
-	return h;
-}
-
 static int32_t *copy_ids(const int32_t *v, size_t n)
 {
 	int32_t *c;
@@ -366,7 +356,7 @@ static struct conv_profile *find_profile(const struct pps_convert *c, const stru
 	*key_out = key;
 	if (!c->prof_cap)
 		return NULL;
-	for (size_t i = mix64(key) & (c->prof_cap - 1); c->prof_idx[i].ref;
+	for (size_t i = pps_mix64(key) & (c->prof_cap - 1); c->prof_idx[i].ref;
 	     i = (i + 1) & (c->prof_cap - 1))
 		if (c->prof_idx[i].key == key)
 			return c->profiles[c->prof_idx[i].ref - 1];
@@ -394,7 +384,7 @@ static struct conv_profile *get_profile_kind(struct pps_convert *c, struct pps_r
 		for (size_t j = 0; j < c->prof_cap; j++) {
 			if (!c->prof_idx[j].ref)
 				continue;
-			for (i = mix64(c->prof_idx[j].key) & (ncap - 1); n[i].ref;
+			for (i = pps_mix64(c->prof_idx[j].key) & (ncap - 1); n[i].ref;
 			     i = (i + 1) & (ncap - 1))
 				;
 			n[i] = c->prof_idx[j];
@@ -446,7 +436,7 @@ static struct conv_profile *get_profile_kind(struct pps_convert *c, struct pps_r
 		return NULL;
 	}
 	c->profiles[c->nr_profiles++] = cp;
-	for (i = mix64(key) & (c->prof_cap - 1); c->prof_idx[i].ref;
+	for (i = pps_mix64(key) & (c->prof_cap - 1); c->prof_idx[i].ref;
 	     i = (i + 1) & (c->prof_cap - 1))
 		;
 	c->prof_idx[i].key = key;
@@ -462,7 +452,7 @@ static struct conv_profile *get_profile(struct pps_convert *c, struct pps_reader
 
 static uint64_t cache_hash(uint64_t gen, uint64_t addr)
 {
-	return mix64(gen * 0x9e3779b97f4a7c15ULL ^ addr);
+	return pps_mix64(gen * 0x9e3779b97f4a7c15ULL ^ addr);
 }
 
 static struct loc_slot *cache_slot(struct loc_cache *lc, uint64_t gen, uint64_t addr)
@@ -1136,7 +1126,7 @@ static uint64_t memo_hash(const uint64_t *w, size_t n)
 
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ w[i]) * 0xff51afd7ed558ccdULL;
-	return mix64(h ^ n);
+	return pps_mix64(h ^ n);
 }
 
 /* The slot of key (n words, hashed h): its entry's, or the empty one to fill. */
@@ -1490,9 +1480,9 @@ struct fn_cache {
 
 static struct fn_slot *fn_slot(struct fn_cache *fc, const struct pps_sym_frame *fr)
 {
-	uint64_t h = mix64((uint64_t)(uintptr_t)fr->name ^
-			   mix64((uint64_t)(uintptr_t)fr->system_name ^
-				 mix64((uint64_t)(uintptr_t)fr->file ^ (uint64_t)fr->start_line)));
+	uint64_t h = pps_mix64((uint64_t)(uintptr_t)fr->name ^
+			   pps_mix64((uint64_t)(uintptr_t)fr->system_name ^
+				 pps_mix64((uint64_t)(uintptr_t)fr->file ^ (uint64_t)fr->start_line)));
 	size_t i;
 
 	for (i = h & (fc->cap - 1);; i = (i + 1) & (fc->cap - 1)) {
@@ -1688,6 +1678,27 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* A leader-sampled record (see pps_sample.read_split): one sample of each counter that
+ * grew, of its event, with the growth as period, as perf report shows them. */
+static int add_read_samples(struct pps_convert *c, struct pps_reader *r,
+			    const struct pps_event *ev)
+{
+	for (uint32_t i = 0; i < ev->sample.nr_read_values; i++) {
+		struct pps_event one = *ev;
+		int err;
+
+		one.evsel = ev->sample.read_values[i].evsel;
+		one.sample.period = ev->sample.read_values[i].period;
+		one.sample.read_split = false;
+		one.sample.nr_read_values = 0;
+		one.sample.read_values = NULL;
+		err = add_sample(c, r, &one);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 /* Converts records until the reader has none: returns its 0 (end), -EAGAIN (a fed reader
  * wants more bytes) or fatal error, or the converter's -ENOMEM. */
 static int read_records(struct pps_convert *c, struct pps_reader *r)
@@ -1705,7 +1716,7 @@ static int read_records(struct pps_convert *c, struct pps_reader *r)
 		case PERF_RECORD_SAMPLE:
 			if (!ev.evsel)
 				break;
-			ret = add_sample(c, r, &ev);
+			ret = ev.sample.read_split ? add_read_samples(c, r, &ev) : add_sample(c, r, &ev);
 			break;
 		case PERF_RECORD_SWITCH:
 		case PERF_RECORD_SWITCH_CPU_WIDE:

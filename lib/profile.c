@@ -209,17 +209,6 @@ static uint64_t hash_word(uint64_t h, uint64_t w)
 	return h;
 }
 
-/* MurmurHash3's fmix64, so the low bits used as the table index depend on every bit. */
-static uint64_t hash_final(uint64_t h)
-{
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ULL;
-	h ^= h >> 33;
-	return h;
-}
-
 static uint64_t hash_bytes(uint64_t h, const void *data, size_t len)
 {
 	const uint8_t *s = data;
@@ -335,7 +324,7 @@ static int64_t intern(struct pps_profile *p, const char *s)
 	if (rc->ptr == s && !strcmp(p->strs[rc->idx], s))
 		return rc->idx;
 	len = strlen(s);
-	hash = (uint32_t)hash_final(hash_bytes(0, s, len));
+	hash = (uint32_t)pps_mix64(hash_bytes(0, s, len));
 	if (dedup_reserve(&p->str_idx))
 		return -ENOMEM;
 	ref = dedup_find(p, &p->str_idx, hash, str_eq, s, &slot);
@@ -528,7 +517,7 @@ PPS_API uint64_t pps_profile_add_mapping(struct pps_profile *p, const struct pps
 	h = hash_word(h, key.limit);
 	h = hash_word(h, key.offset);
 	h = hash_word(h, (uint64_t)key.file);
-	hash = (uint32_t)hash_final(h);
+	hash = (uint32_t)pps_mix64(h);
 	if (dedup_reserve(&p->mapping_idx))
 		goto out_err;
 	ref = dedup_find(p, &p->mapping_idx, hash, mapping_eq, &key, &slot);
@@ -612,7 +601,7 @@ PPS_API uint64_t pps_profile_add_function(struct pps_profile *p, const char *nam
 	h = hash_word(h, (uint64_t)key.system_name);
 	h = hash_word(h, (uint64_t)key.filename);
 	h = hash_word(h, (uint64_t)key.start_line);
-	hash = (uint32_t)hash_final(h);
+	hash = (uint32_t)pps_mix64(h);
 	if (dedup_reserve(&p->function_idx))
 		goto out_err;
 	ref = dedup_find(p, &p->function_idx, hash, function_eq, &key, &slot);
@@ -696,7 +685,7 @@ PPS_API uint64_t pps_profile_add_location(struct pps_profile *p, uint64_t mappin
 			h = hash_word(h, (uint64_t)lines[i].column);
 		}
 	}
-	hash = (uint32_t)hash_final(h);
+	hash = (uint32_t)pps_mix64(h);
 	if (dedup_reserve(&p->location_idx))
 		goto out_err;
 	ref = dedup_find(p, &p->location_idx, hash, location_eq, &key, &slot);
@@ -883,7 +872,7 @@ static int labelset_off(struct pps_profile *p, const struct label *labels, size_
 		h = hash_word(h, (uint64_t)labels[i].num);
 		h = hash_word(h, (uint64_t)labels[i].unit);
 	}
-	hash = (uint32_t)hash_final(h);
+	hash = (uint32_t)pps_mix64(h);
 	if (dedup_reserve(&p->labelset_idx))
 		return -ENOMEM;
 	ref = dedup_find(p, &p->labelset_idx, hash, labelset_eq, &key, &slot);
@@ -1023,7 +1012,7 @@ PPS_API int pps_profile_add_sample_ref(struct pps_profile *p, const uint64_t *lo
 		h = hash_word(h, (uint64_t)p->scratch[i].num);
 		h = hash_word(h, (uint64_t)p->scratch[i].unit);
 	}
-	hash = (uint32_t)hash_final(h);
+	hash = (uint32_t)pps_mix64(h);
 	if (dedup_reserve(&p->sample_idx))
 		return -ENOMEM;
 	ref = dedup_find(p, &p->sample_idx, hash, sample_eq, &key, &slot);

@@ -90,6 +90,16 @@ struct pps_reader {
 	struct pps_ordered oq;
 	size_t queue_max;
 
+	/* PERF_SAMPLE_READ: each counter's value at its last sample, by id (open addressing,
+	 * at most half full), and the values handed out with the current sample. */
+	struct read_last {
+		uint64_t id, value;
+		bool used;
+	} * rl;
+	size_t rl_cap, rl_used;
+	struct pps_read_value *rv;
+	size_t rv_cap;
+
 	struct readahead *ra; /* PPS_READER_THREAD: the reading thread, once started */
 	bool ra_tried;
 };
@@ -579,6 +589,8 @@ PPS_API void pps_reader_free(struct pps_reader *r)
 	free(r->dir);
 	pps_env_release(&r->env);
 	pps_evlist_release(&r->el);
+	free(r->rl);
+	free(r->rv);
 	free(r->scratch);
 	if (r->main.path != r->path)
 		free(r->main.path);
@@ -1140,6 +1152,123 @@ static int apply_user(struct pps_reader *r, struct raw_rec *rec)
 	return 0;
 }
 
+static void count_sample(struct pps_evsel *e, uint64_t period, uint64_t t)
+{
+	e->stats.nr_samples++;
+	e->stats.period += period;
+	if (t != PPS_NO_TIME) {
+		if (e->stats.first_time == PPS_NO_TIME || t < e->stats.first_time)
+			e->stats.first_time = t;
+		if (e->stats.last_time == PPS_NO_TIME || t > e->stats.last_time)
+			e->stats.last_time = t;
+	}
+}
+
+/* Whether sample ev is delivered per counter read (pps_sample.read_split): it has
+ * PERF_SAMPLE_READ, and ids to find the counters' events by. */
+static bool splits_read(const struct pps_event *ev)
+{
+	return ev->type == PERF_RECORD_SAMPLE && ev->evsel &&
+	       (ev->sample.type & PERF_SAMPLE_READ) &&
+	       (ev->evsel->attr.read_format & PERF_FORMAT_ID);
+}
+
+/* The last-value slot of counter id, added when new; NULL on ENOMEM. */
+static struct read_last *read_last(struct pps_reader *r, uint64_t id)
+{
+	size_t i;
+
+	if (2 * (r->rl_used + 1) > r->rl_cap) {
+		size_t ncap = r->rl_cap ? 2 * r->rl_cap : 64;
+		struct read_last *n = calloc(ncap, sizeof(*n));
+
+		if (!n)
+			return NULL;
+		for (size_t k = 0; k < r->rl_cap; k++) {
+			if (!r->rl[k].used)
+				continue;
+			for (i = pps_mix64(r->rl[k].id) & (ncap - 1); n[i].used; i = (i + 1) & (ncap - 1))
+				;
+			n[i] = r->rl[k];
+		}
+		free(r->rl);
+		r->rl = n;
+		r->rl_cap = ncap;
+	}
+	for (i = pps_mix64(id) & (r->rl_cap - 1); r->rl[i].used; i = (i + 1) & (r->rl_cap - 1))
+		if (r->rl[i].id == id)
+			return &r->rl[i];
+	r->rl[i] = (struct read_last){.id = id, .used = true};
+	r->rl_used++;
+	return &r->rl[i];
+}
+
+/*
+ * Splits a PERF_SAMPLE_READ sample into its counters' samples as perf does
+ * (deliver_sample_value() in perf's session.c): each counter's period is how much its
+ * value grew since its previous sample; counters that did not grow, or whose id matches
+ * no event, give no sample. Runs as records are delivered, in time order; one counter's
+ * samples all come from one ring buffer, so that is also their order in the file.
+ * 0 or -ENOMEM.
+ */
+static int split_read(struct pps_reader *r, struct pps_event *ev)
+{
+	struct pps_sample *s = &ev->sample;
+	uint64_t rf, nr = 1, per, times;
+	uint64_t one[2];
+	const uint64_t *w;
+	uint32_t k = 0;
+
+	if (!splits_read(ev))
+		return 0;
+	rf = ev->evsel->attr.read_format;
+	w = s->read_words;
+	times = !!(rf & PERF_FORMAT_TOTAL_TIME_ENABLED) + !!(rf & PERF_FORMAT_TOTAL_TIME_RUNNING);
+	/* Group: nr, times, then nr of {value, id, lost}; alone: value, times, id, lost. */
+	if (rf & PERF_FORMAT_GROUP) {
+		nr = w[0];
+		w += 1 + times;
+		per = 2 + !!(rf & PERF_FORMAT_LOST);
+	} else {
+		one[0] = w[0];
+		one[1] = w[1 + times];
+		w = one;
+		per = 2;
+	}
+	/* pps_sample_parse() checked that read_words holds all of it. */
+	if (nr > r->rv_cap) {
+		struct pps_read_value *n = realloc(r->rv, nr * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		r->rv = n;
+		r->rv_cap = nr;
+	}
+	for (uint64_t i = 0; i < nr; i++, w += per) {
+		struct pps_evsel *e = pps_evlist_find_id(&r->el, w[1]);
+		struct read_last *last;
+		uint64_t grew;
+
+		if (!e) {
+			r->stats.nr_unknown_id++;
+			continue;
+		}
+		last = read_last(r, w[1]);
+		if (!last)
+			return -ENOMEM;
+		grew = w[0] - last->value;
+		last->value = w[0];
+		if (!grew)
+			continue;
+		r->rv[k++] = (struct pps_read_value){.evsel = e, .period = grew};
+		count_sample(e, grew, s->time);
+	}
+	s->read_split = true;
+	s->nr_read_values = k;
+	s->read_values = r->rv;
+	return 0;
+}
+
 /* Decodes the sample part of a kernel record and attributes it to its event. */
 static void decode(struct pps_reader *r, const struct raw_rec *rec, struct pps_event *ev,
 		   bool count)
@@ -1187,13 +1316,10 @@ static void decode(struct pps_reader *r, const struct raw_rec *rec, struct pps_e
 		/* e is perf's evlist__id2evsel(sample->id): the id at id_pos is sample.id. */
 		uint64_t t = ev->sample.time;
 
-		e->stats.nr_samples++;
-		e->stats.period += ev->sample.period;
+		/* A split read is counted per counter as it is delivered (split_read()). */
+		if (!splits_read(ev))
+			count_sample(e, ev->sample.period, t);
 		if (t != PPS_NO_TIME) {
-			if (e->stats.first_time == PPS_NO_TIME || t < e->stats.first_time)
-				e->stats.first_time = t;
-			if (e->stats.last_time == PPS_NO_TIME || t > e->stats.last_time)
-				e->stats.last_time = t;
 			if (r->stats.first_time == PPS_NO_TIME || t < r->stats.first_time)
 				r->stats.first_time = t;
 			if (r->stats.last_time == PPS_NO_TIME || t > r->stats.last_time)
@@ -1326,6 +1452,12 @@ static int next_direct(struct pps_reader *r, struct pps_event *ev)
 		ret = next_ordered(r, ev);
 	else
 		ret = next_in_stream(r, &rec, ev);
+	if (ret > 0) {
+		int err = split_read(r, ev);
+
+		if (err)
+			ret = err;
+	}
 	r->stats.bytes_read = r->main.in.bytes_read;
 	for (size_t i = 0; i < r->nr_dir; i++)
 		r->stats.bytes_read += r->dir[i].in.bytes_read;
@@ -1350,6 +1482,9 @@ static int next_direct(struct pps_reader *r, struct pps_event *ev)
 #define RA_BATCHES 4
 #define RA_EVENTS  1024
 #define RA_BYTES   (512u << 10) /* a batch is full past this; a record is under 64 KiB */
+/* Room past RA_BYTES for one more event: its record, and its split read values (a record
+ * holds at most 4096 of them: 16 bytes each in it, 16 in a pps_read_value). */
+#define RA_SLACK (128u << 10)
 
 struct ra_batch {
 	size_t nr, used;
@@ -1419,6 +1554,14 @@ static void ra_copy(struct ra_batch *b, const struct pps_event *src)
 	s->intr_regs = rebase(s->intr_regs, from, n, to);
 	s->user_stack = rebase(s->user_stack, from, n, to);
 	s->aux_data = rebase(s->aux_data, from, n, to);
+	/* The split read values live in the reader: they go after the record. */
+	if (s->nr_read_values) {
+		size_t sz = s->nr_read_values * sizeof(*s->read_values);
+
+		memcpy(b->data + b->used, s->read_values, sz);
+		s->read_values = (const struct pps_read_value *)(b->data + b->used);
+		b->used += PPS_ALIGN8(sz);
+	}
 }
 
 /* Publishes the batch being filled (batch[head]); under mu. */
@@ -1516,7 +1659,7 @@ static void ra_start(struct pps_reader *r)
 		ra->batch[i] = malloc(sizeof(*ra->batch[i]));
 		if (!ra->batch[i])
 			goto out_free;
-		ra->batch[i]->data = malloc(RA_BYTES + (64u << 10));
+		ra->batch[i]->data = malloc(RA_BYTES + RA_SLACK);
 		if (!ra->batch[i]->data)
 			goto out_free;
 	}

@@ -223,16 +223,6 @@ struct pps_unwind {
 	struct pps_unwind_stats stats;
 };
 
-static uint64_t mix64(uint64_t h)
-{
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ULL;
-	h ^= h >> 33;
-	return h;
-}
-
 /* ---- registers -------------------------------------------------------------------- */
 
 /* The value of perf register r in the sample; false when the sample lacks it. */
@@ -431,10 +421,10 @@ const struct pps_unwind_stats *pps_unwind_stats(const struct pps_unwind *u)
 
 static uint64_t bin_hash(const char *filename, const uint8_t *id, size_t size)
 {
-	uint64_t h = mix64((uint64_t)(uintptr_t)filename);
+	uint64_t h = pps_mix64((uint64_t)(uintptr_t)filename);
 
 	for (size_t i = 0; i < size; i++)
-		h = mix64(h ^ id[i]);
+		h = pps_mix64(h ^ id[i]);
 	return h;
 }
 
@@ -537,7 +527,7 @@ static struct aspace *aspace_get(struct pps_unwind *u, int32_t pid)
 	size_t i;
 
 	if (u->spaces_cap) {
-		for (i = mix64((uint32_t)pid) & (u->spaces_cap - 1); (as = u->spaces[i]);
+		for (i = pps_mix64((uint32_t)pid) & (u->spaces_cap - 1); (as = u->spaces[i]);
 		     i = (i + 1) & (u->spaces_cap - 1))
 			if (as->pid == pid)
 				return as;
@@ -551,7 +541,7 @@ static struct aspace *aspace_get(struct pps_unwind *u, int32_t pid)
 		for (size_t k = 0; k < u->spaces_cap; k++) {
 			if (!(as = u->spaces[k]))
 				continue;
-			for (i = mix64((uint32_t)as->pid) & (cap - 1); n[i];
+			for (i = pps_mix64((uint32_t)as->pid) & (cap - 1); n[i];
 			     i = (i + 1) & (cap - 1))
 				;
 			n[i] = as;
@@ -564,7 +554,7 @@ static struct aspace *aspace_get(struct pps_unwind *u, int32_t pid)
 	if (!as)
 		return NULL;
 	as->pid = pid;
-	for (i = mix64((uint32_t)pid) & (u->spaces_cap - 1); u->spaces[i];
+	for (i = pps_mix64((uint32_t)pid) & (u->spaces_cap - 1); u->spaces[i];
 	     i = (i + 1) & (u->spaces_cap - 1))
 		;
 	u->spaces[i] = as;
@@ -643,7 +633,7 @@ static struct amod *amod_slot(const struct aspace *as, uint64_t uid)
 {
 	size_t i;
 
-	for (i = mix64(uid) & (as->cap - 1);; i = (i + 1) & (as->cap - 1))
+	for (i = pps_mix64(uid) & (as->cap - 1);; i = (i + 1) & (as->cap - 1))
 		if (!as->mods[i].uid || as->mods[i].uid == uid)
 			return &as->mods[i];
 }
@@ -749,7 +739,7 @@ static struct cfi_slot *cfi_slot(struct cfi_slot *v, size_t cap, uint32_t bin, u
 {
 	size_t i;
 
-	for (i = mix64(addr ^ (uint64_t)bin << 48) & (cap - 1);; i = (i + 1) & (cap - 1))
+	for (i = pps_mix64(addr ^ (uint64_t)bin << 48) & (cap - 1);; i = (i + 1) & (cap - 1))
 		if (!v[i].bin || (v[i].bin == bin && v[i].addr == addr))
 			return &v[i];
 }

@@ -127,7 +127,7 @@ static void put_sample(struct buf *b, uint64_t i, uint64_t id)
 	put64(&s, 77);			 /* STREAM_ID */
 	put32x2(&s, 3, 0);		 /* CPU */
 	put64(&s, 250000);		 /* PERIOD */
-	put64(&s, 42);			 /* READ: value */
+	put64(&s, 42 + i * 1000);	 /* READ: value */
 	put64(&s, 43);			 /*       time_enabled */
 	put64(&s, id);			 /*       id */
 	put64(&s, 0);			 /*       lost */
@@ -178,9 +178,14 @@ static void check_sample(const struct pps_event *ev, uint64_t i, uint64_t id)
 	CHECK(s->stream_id == 77, "stream_id");
 	CHECK(s->cpu == 3, "cpu %u", s->cpu);
 	CHECK(s->period == 250000, "period");
-	CHECK(s->read_nr_words == 4 && s->read_words[0] == 42 && s->read_words[1] == 43 &&
-		      s->read_words[2] == id,
+	CHECK(s->read_nr_words == 4 && s->read_words[0] == 42 + i * 1000 &&
+		      s->read_words[1] == 43 && s->read_words[2] == id,
 	      "read %u", s->read_nr_words);
+	/* Split as perf does: the counter's growth since its previous sample is the period. */
+	CHECK(s->read_split && s->nr_read_values == 1 && s->read_values[0].evsel == ev->evsel &&
+		      s->read_values[0].period == (i ? 1000 : 42),
+	      "split read: %u values, period %" PRIu64, s->nr_read_values,
+	      s->nr_read_values ? s->read_values[0].period : 0);
 	CHECK(s->callchain_nr == 3 && s->callchain[0] == PERF_CONTEXT_USER &&
 		      s->callchain[1] == 0x400000 + i && s->callchain[2] == 0x400100,
 	      "callchain");
@@ -368,6 +373,10 @@ static int read_all(const char *path, unsigned int flags, struct readout *out, b
 		      pps_evsel_name(pps_reader_evsel(r, 0)));
 		CHECK(pps_evsel_stats(pps_reader_evsel(r, 0))->nr_samples == NR_SAMPLES,
 		      "stats samples");
+		/* The sum of the counter's growth: its last value. */
+		CHECK(pps_evsel_stats(pps_reader_evsel(r, 0))->period ==
+			  42 + (NR_SAMPLES - 1) * 1000,
+		      "stats period %" PRIu64, pps_evsel_stats(pps_reader_evsel(r, 0))->period);
 	}
 	pps_reader_free(r);
 	return ret;
@@ -496,6 +505,14 @@ static void digest_event(struct digest *d, const struct pps_event *ev)
 		d->hash = fnv(d->hash, ev->sample.raw_data, ev->sample.raw_size);
 	if (ev->sample.user_stack)
 		d->hash = fnv(d->hash, ev->sample.user_stack, ev->sample.user_stack_size);
+	/* Split reads: the reader's own array, which a thread must copy too. */
+	d->hash = fnv(d->hash, &ev->sample.read_split, sizeof(ev->sample.read_split));
+	for (uint32_t i = 0; i < ev->sample.nr_read_values; i++) {
+		uint64_t v[2] = {pps_evsel_idx(ev->sample.read_values[i].evsel),
+				 ev->sample.read_values[i].period};
+
+		d->hash = fnv(d->hash, v, sizeof(v));
+	}
 }
 
 static void read_digest(const char *path, unsigned int flags, struct digest *d)

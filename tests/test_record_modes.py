@@ -12,12 +12,15 @@ Recordings (cpu-clock, -F 999, -g, a ~1 s Python busy loop):
   threads.data perf record --threads (a directory: the header in data, records in data.N)
   threadsz.data  perf record --threads -z
   (both skipped when this perf has no --threads)
+  group.data   perf record -e '{cpu-clock,task-clock}:S' (leader sampling, PERF_SAMPLE_READ)
 Checks:
   * each readable recording: counts equal perf's exactly (as test_corpus_oracle.py)
   * file/pipe/z have the same event names, each with > 0 samples
   * `cat X | perf2pprof --info --json -` gives the same counts as reading the path, for the
     file-mode data (non-seekable input), the pipe data and the compressed data
   * tp.data names its event "sched:sched_switch"
+  * group.data: a profile per group member, each with the samples and event count (the
+    growth of its counter between samples) that `perf report --no-group` shows for it
   * each directory recording converts to the same profile (pprof -raw, comments aside) as
     `perf inject` of it into one file, which perf sorts itself: the data.N files are
     merged in time order, side-band before the samples it explains
@@ -26,6 +29,7 @@ the temporary directory.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -146,6 +150,49 @@ def stdin_check(c, label, path, ours_path_json):
         detail = "same counts" + (f" (NOTE other fields differ: {'; '.join(d[:4])})"
                                   if d else ", identical JSON apart from 'file'")
     c.result(label, problems, detail)
+
+
+def group_profile_check(c, path, tmp):
+    """Each event's profile has perf report's sample count and event count."""
+    problems, detail = [], []
+    r = T.run([T.perf_bin(), "report", "-i", path, "--no-group", "--stdio", "--no-children",
+               "--sort", "sym"], 120)
+    want = {}
+    event = None
+    for line in r.out_text.splitlines():
+        # perf abbreviates the sample count here (1K): it comes from --stats below.
+        m = re.match(r"^# Samples: \S+\s+of events? '([^']+)'", line)
+        if m:
+            event = m.group(1)
+            want[event] = [None, None]
+        m = re.match(r"^# Event count \(approx\.\): (\d+)", line)
+        if m and event:
+            want[event][1] = int(m.group(1))
+    ps, why, _ = T.perf_stats(path)
+    for name, st in (ps.events if ps else []):
+        if name in want:
+            want[name][0] = st.get("SAMPLE", 0)
+    if sorted(want) != ["cpu-clock", "task-clock"]:
+        c.result("group.data profiles", [f"perf report --no-group shows events {sorted(want)}: "
+                                         f"{r.err_head()}"])
+        return
+    out = os.path.join(tmp, "group-out")
+    r = T.run([T.perf2pprof(), "--all", "-o", out, path], 120)
+    if r.rc != 0:
+        c.result("group.data profiles", [f"perf2pprof --all exit {r.rc}: {r.err_head()}"])
+        return
+    for event, file in (("cpu-clock", "cpu.pprof"), ("task-clock", "task-clock.pprof")):
+        raw, err = R.load_raw(os.path.join(out, file))
+        if raw is None:
+            problems.append(f"{file}: {err}")
+            continue
+        got = [raw.total(0), raw.total(1)]
+        if got != want[event]:
+            problems.append(f"{file}: {got[0]} samples, {got[1]} {event}; perf report "
+                            f"--no-group: {want[event][0]} samples, event count {want[event][1]}")
+        detail.append(f"{event} {got[0]} samples, {got[1]}")
+    c.result("group.data: a profile per member = perf report --no-group", problems,
+             "; ".join(detail))
 
 
 def dir_profile_check(c, key, path, tmp):
@@ -303,6 +350,15 @@ def main():
             if oracle_check(c, f"{key}.data ({' '.join(extra)}, {nr_files} data.N files)",
                             path, want_compressed=("-z" in extra)) is not None:
                 dir_profile_check(c, key, path, tmp)
+
+        # Leader sampling: every member of the group gets its samples from the leader's.
+        path = os.path.join(tmp, "group.data")
+        ok, msg = perf_record(perf, ["-e", "{cpu-clock,task-clock}:S", "-F", "999", "-g",
+                                     ["--"] + WORKLOAD], path)
+        if not ok:
+            c.result("record group", [msg])
+        elif oracle_check(c, "group.data ({cpu-clock,task-clock}:S)", path) is not None:
+            group_profile_check(c, path, tmp)
 
         if rec.get("tp"):
             ours = oracle_check(c, "tp.data (sched:sched_switch -a)", paths["tp"])

@@ -42,6 +42,14 @@ struct pps_evsel;
  * For records other than PERF_RECORD_SAMPLE only the sample_id_all trailer is decoded
  * (pid, tid, time, id, stream_id, cpu), when the attr has sample_id_all.
  */
+struct pps_evsel;
+
+/* One counter's share of a PERF_SAMPLE_READ sample (see pps_sample.read_values). */
+struct pps_read_value {
+	struct pps_evsel *evsel;
+	uint64_t period;
+};
+
 struct pps_sample {
 	uint64_t type;		/* sample_type used to decode this record */
 	uint64_t ip;
@@ -56,6 +64,16 @@ struct pps_sample {
 	/* PERF_SAMPLE_READ: the raw u64 words of the read_format layout. */
 	uint32_t read_nr_words;
 	const uint64_t *read_words;
+	/*
+	 * PERF_SAMPLE_READ with PERF_FORMAT_ID (leader sampling, perf record -e '{a,b}:S'),
+	 * as perf delivers it: read_split is set, and the record stands for one sample per
+	 * counter whose value grew since that counter's previous sample, of that counter's
+	 * event, with the growth as its period (the record's own event and period are not
+	 * used); nr_read_values of them, maybe 0. Filled by pps_reader_next().
+	 */
+	bool read_split;
+	uint32_t nr_read_values;
+	const struct pps_read_value *read_values;
 
 	/* PERF_SAMPLE_CALLCHAIN, PERF_CONTEXT_* markers included. */
 	uint64_t callchain_nr;

@@ -110,4 +110,15 @@ static inline bool pps_cursor_array(struct pps_cursor *c, uint64_t n, size_t sz,
  */
 bool pps_cursor_string(struct pps_cursor *c, char **out);
 
+/* MurmurHash3's fmix64: every bit of h reaches the low bits a hash table indexes by. */
+static inline uint64_t pps_mix64(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h;
+}
+
 #endif /* PPS_INTERNAL_UTIL_H */
