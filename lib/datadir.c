@@ -15,12 +15,13 @@ bool pps_datadir_is(const char *path)
 	return strcmp(path, "-") != 0 && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* data.N: digits only after the dot, as perf names them. */
+/* data.N: digits only after the dot, as perf names them; not a directory (perf takes
+ * regular files only; a link is followed when opened). */
 static int data_file(const struct dirent *d)
 {
 	const char *p = d->d_name;
 
-	if (strncmp(p, "data.", 5) != 0 || !p[5])
+	if (d->d_type == DT_DIR || strncmp(p, "data.", 5) != 0 || !p[5])
 		return 0;
 	for (p += 5; *p; p++)
 		if (*p < '0' || *p > '9')
