@@ -500,8 +500,27 @@ static void final_status(enum probe seen, enum pps_sym_status *st)
 	}
 }
 
-int pps_dso_open(const struct pps_dso_search *search, const char *path, const uint8_t *id,
-		 size_t id_size, struct pps_dso **out, enum pps_sym_status *st)
+bool pps_dso_foreign_root(int32_t pid, char *root, size_t rsz, uint64_t *ns)
+{
+	static uint64_t self_ns;
+	struct stat st;
+	char path[64];
+
+	if (pid <= 0)
+		return false;
+	/* Our own never changes: looked up once (a race only repeats the same answer). */
+	if (!self_ns && stat("/proc/self/ns/mnt", &st) == 0)
+		self_ns = (uint64_t)st.st_ino;
+	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)pid);
+	if (!self_ns || stat(path, &st) != 0 || (uint64_t)st.st_ino == self_ns)
+		return false;
+	*ns = (uint64_t)st.st_ino;
+	snprintf(root, rsz, "/proc/%d/root", (int)pid);
+	return true;
+}
+
+int pps_dso_open(const struct pps_dso_search *search, const char *path, const char *root,
+		 const uint8_t *id, size_t id_size, struct pps_dso **out, enum pps_sym_status *st)
 {
 	enum probe seen = PROBE_MISSING;
 	char hex[2 * MAX_BUILD_ID + 1];
@@ -524,6 +543,11 @@ int pps_dso_open(const struct pps_dso_search *search, const char *path, const ui
 			goto out;
 		free(cand);
 	}
+	/* A container's file, as perf finds it through the process (its nsinfo). */
+	cand = root ? path_fmt("%s%s", root, path) : NULL;
+	if (try_candidate(search, cand, path, id, id_size, out, st, &seen, &err))
+		goto out;
+	free(cand);
 	cand = path_fmt("%s%s", search->symfs, path);
 	if (try_candidate(search, cand, path, id, id_size, out, st, &seen, &err))
 		goto out;

@@ -16,6 +16,7 @@
  *   processes shares its entries.
  * - Names are demangled once, when a frame is first made.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,8 @@ enum bin_kind {
 
 /* One binary (or kernel, or JIT map) as looked at. */
 struct binary {
-	const char *key;  /* in pool: path, "\1" and build-id hex when known */
+	const char *key;  /* in pool: path; with a build-id or mount namespace, "\1" build-id
+			     hex "\2" namespace inode */
 	const char *name; /* in pool: the path as recorded (for for_each_file) */
 	struct pps_sym_file info;
 	enum bin_kind kind;
@@ -97,6 +99,7 @@ struct pps_symbolizer {
 
 	/* The kernel, decided on the first kernel map. */
 	bool kernel_ready;
+	bool running, running_known; /* the recording is of the running kernel (map_root()) */
 	struct pps_kallsyms *kallsyms; /* --kallsyms or /proc/kallsyms, NULL */
 	struct pps_dso *vmlinux;       /* --vmlinux, NULL */
 	enum pps_sym_status kernel_status;
@@ -548,7 +551,7 @@ static const uint8_t *map_build_id(struct pps_symbolizer *s, const struct pps_sy
 
 /* Finds what resolves a new binary b; sets b->kind and b->info. -ENOMEM only. */
 static int binary_open(struct pps_symbolizer *s, struct binary *b, const struct pps_sym_map *m,
-		       const uint8_t *id, size_t id_size)
+		       const char *root, const uint8_t *id, size_t id_size)
 {
 	enum pps_sym_status st = PPS_SYM_NOT_FOUND;
 	char path[64], *open_path = NULL;
@@ -597,8 +600,8 @@ static int binary_open(struct pps_symbolizer *s, struct binary *b, const struct 
 				goto out;
 			}
 		}
-		err = pps_dso_open(&s->search, open_path ? open_path : m->filename, id, id_size,
-				   &b->dso, &st);
+		err = pps_dso_open(&s->search, open_path ? open_path : m->filename, root, id,
+				   id_size, &b->dso, &st);
 		free(open_path);
 		if (b->dso)
 			b->kind = BIN_DSO;
@@ -685,13 +688,33 @@ static struct binary *binary_get(struct pps_symbolizer *s, const struct pps_sym_
 	return b;
 }
 
+/*
+ * Whether the file of user map m is to be found through its process, which is alive in
+ * another mount namespace (a container): then root and *ns as pps_dso_foreign_root() sets
+ * them. Only for a recording of the running kernel: a pid in another machine's recording,
+ * or a past boot's, is not the process of that number here.
+ */
+static bool map_root(struct pps_symbolizer *s, const struct pps_sym_map *m, char *root,
+		     size_t rsz, uint64_t *ns)
+{
+	if (m->kernel || m->filename[0] != '/' || pps_sym_is_anon(m->filename))
+		return false;
+	if (!s->running_known) {
+		s->running = kernel_is_running(s);
+		s->running_known = true;
+	}
+	return s->running && pps_dso_foreign_root(m->pid, root, rsz, ns);
+}
+
 static struct binary *binary_get_slow(struct pps_symbolizer *s, const struct pps_sym_map *m)
 {
-	char pidname[64], *keybuf = NULL;
+	char pidname[64], root[32], *keybuf = NULL;
 	const char *name = m->filename, *key, *hex;
 	const uint8_t *id = NULL;
 	struct binary *b = NULL;
 	size_t id_size = 0;
+	uint64_t ns = 0;
+	bool foreign;
 
 	if (m->kernel && !strncmp(name, KERNEL_NAME, strlen(KERNEL_NAME))) {
 		name = KERNEL_NAME;
@@ -710,10 +733,12 @@ static struct binary *binary_get_slow(struct pps_symbolizer *s, const struct pps
 	    pps_symbolizer_add_build_id(s, name, true, id, id_size))
 		goto out;
 	key = name;
-	if (id_size) {
-		/* One path can be two binaries: a file upgraded while the recording ran. */
-		hex = pps_build_id_hex(&s->pool, id, id_size);
-		if (!hex || asprintf(&keybuf, "%s\1%s", name, hex) < 0) {
+	foreign = map_root(s, m, root, sizeof(root), &ns);
+	if (id_size || foreign) {
+		/* One path can be two binaries: a file upgraded while the recording ran, or
+		 * the same name in two containers. */
+		hex = id_size ? pps_build_id_hex(&s->pool, id, id_size) : "";
+		if (!hex || asprintf(&keybuf, "%s\1%s\2%" PRIu64, name, hex, ns) < 0) {
 			keybuf = NULL;
 			goto out;
 		}
@@ -725,7 +750,7 @@ static struct binary *binary_get_slow(struct pps_symbolizer *s, const struct pps
 	if (b)
 		goto out;
 	b = binary_add(s, key, name);
-	if (b && binary_open(s, b, m, id, id_size))
+	if (b && binary_open(s, b, m, foreign ? root : NULL, id, id_size))
 		b = NULL; /* ENOMEM: the half-made binary is freed with the symbolizer */
 out:
 	free(keybuf);

@@ -456,7 +456,7 @@ static int bin_open(struct pps_unwind *u, struct ubin *b, const struct pps_map *
 				return -ENOMEM;
 		}
 		err =
-		    pps_dso_open(&u->search, path ? path : m->filename, id, id_size, &b->dso, &st);
+		    pps_dso_open(&u->search, path ? path : m->filename, NULL, id, id_size, &b->dso, &st);
 		free(path);
 	}
 	if (!err && !b->dso)

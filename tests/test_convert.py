@@ -50,6 +50,12 @@ Checks:
                where the thread entered the kernel is looked up as is, not pc - 1)
   comm         perf record -a: samples per comm label = perf report --sort comm -n, for
                every name (the idle task is swapper, as perf names it)
+  container    the split workload run from a path that exists only in its own mount
+               namespace (unshare -m, a tmpfs), recorded with -p and -N while it runs: while
+               it still runs, its binary is read through /proc/PID/root as perf does
+               (hot_a and hot_b named, flat% within 1 point of perf report); once it has
+               exited, not (an empty build-id cache keeps copies out); skipped without
+               unshare or mount rights
   info         --info --json: a recording's perf command line with UTF-8 and a stray byte
                in its arguments comes back as perf wrote it
   cli          bad arguments exit 2; a missing or non-perf file exits 1 naming the file
@@ -549,6 +555,64 @@ def check_truncated(c, tmp, data):
         p.append("oracle: no SAMPLE record before the cut in perf report -D")
     c.result(f"split: cut at {cut} of {size} bytes: exit 3 with the {want} complete samples",
              p)
+
+
+def check_container(c, tmp, wl):
+    """A process in another mount namespace: its binary through /proc/PID/root."""
+    import subprocess
+    import time
+    name = "container: a binary only in the process's mount namespace"
+    if not shutil.which("unshare"):
+        c.skip(name, "no unshare")
+        return
+    mnt = os.path.join(tmp, "ctr")
+    os.makedirs(mnt, exist_ok=True)
+    app = os.path.join(mnt, "app")
+    # The binary exists at app only inside the namespace: the tmpfs hides the folder.
+    script = (f"mount -t tmpfs none {mnt} && cp {os.path.realpath(wl)} {app} && "
+              f"echo ready && exec {app} 6")
+    proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        line = proc.stdout.readline()
+        if line.strip() != b"ready":
+            proc.wait(10)
+            c.skip(name, f"unshare -m/mount not permitted: "
+                   f"{proc.stderr.read().decode(errors='replace').strip()[:200]}")
+            return
+        time.sleep(0.3)  # past exec
+        data = os.path.join(tmp, "ctr.data")
+        ok, msg = record(data, ["-N", "-e", "cpu-clock", "-F", "999", "-g", "-p",
+                                str(proc.pid)], ["sleep", "1.5"])
+        if not ok:
+            c.result(name, [msg])
+            return
+        empty = os.path.join(tmp, "ctr-empty-buildid-dir")
+        os.makedirs(empty, exist_ok=True)
+        out = os.path.join(tmp, "ctr.pprof")
+        raw, p = convert_load(["--buildid-dir", empty, data, "-o", out], out)
+        detail = ""
+        if raw is not None:
+            flat = raw.flat_by_function(0)
+            if not flat.get("hot_a") or not flat.get("hot_b"):
+                p.append(f"hot_a/hot_b not named while it runs: {sorted(flat)[:8]}")
+            else:
+                # perf report too, while the process (its namespace) is still there.
+                q, _ = compare_flat(raw, perf_report_flat(data), 0, lambda d, k, sym: True)
+                p += q
+                detail = (f"hot_a {100 * flat['hot_a'] / raw.total(0):.1f}%, "
+                          f"hot_b {100 * flat['hot_b'] / raw.total(0):.1f}%")
+    finally:
+        proc.kill()
+        proc.wait(10)
+    if not p:
+        # Gone with its namespace: nothing else may name the functions.
+        out2 = os.path.join(tmp, "ctr.after.pprof")
+        raw2, q = convert_load(["--buildid-dir", empty, data, "-o", out2], out2)
+        p += q
+        if raw2 is not None and raw2.flat_by_function(0).get("hot_a"):
+            p.append("hot_a named after the process exited: not read through /proc/PID/root")
+    c.result(name + ": read through /proc/PID/root while it runs", p, detail)
 
 
 def check_symfs(c, tmp, data, wl, tot):
@@ -1239,8 +1303,9 @@ def main():
         if wls["split"]:
             try:
                 check_comm(c, tmp, wls["split"])
+                check_container(c, tmp, wls["split"])
             except RuntimeError as e:
-                c.result("comm: oracle", [str(e)])
+                c.result("comm/container: oracle", [str(e)])
         check_info_json(c, tmp)
         if wls["split"] and os.path.exists(os.path.join(tmp, "split.data")):
             check_cli(c, tmp, os.path.join(tmp, "split.data"))

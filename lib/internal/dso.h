@@ -37,11 +37,20 @@ int pps_dso_buildid_dir(const char *dir, char **out);
 
 /*
  * Finds and opens the binary recorded as path with build-id id (NULL, 0: unknown).
+ * root, when not NULL, is "/proc/PID/root" of a live process in another mount namespace
+ * (a container) that mapped it: its file is tried before the one at path here.
  * Returns 0 with *st set: PPS_SYM_OK and *out (free with pps_dso_free()), or another
  * status and *out NULL. -ENOMEM is the only error.
  */
-int pps_dso_open(const struct pps_dso_search *search, const char *path, const uint8_t *id,
-		 size_t id_size, struct pps_dso **out, enum pps_sym_status *st);
+int pps_dso_open(const struct pps_dso_search *search, const char *path, const char *root,
+		 const uint8_t *id, size_t id_size, struct pps_dso **out, enum pps_sym_status *st);
+
+/*
+ * Whether live process pid is in a mount namespace other than ours: then root gets
+ * "/proc/PID/root" (rsz bytes at least 32) and *ns the namespace's inode, which tells
+ * its files apart from ours of the same name.
+ */
+bool pps_dso_foreign_root(int32_t pid, char *root, size_t rsz, uint64_t *ns);
 /* The same for a file given by the user (--vmlinux): only that path is tried. */
 int pps_dso_open_file(const struct pps_dso_search *search, const char *path, const uint8_t *id,
 		      size_t id_size, struct pps_dso **out, enum pps_sym_status *st);
