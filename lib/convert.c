@@ -1480,9 +1480,10 @@ struct fn_cache {
 
 static struct fn_slot *fn_slot(struct fn_cache *fc, const struct pps_sym_frame *fr)
 {
-	uint64_t h = pps_mix64((uint64_t)(uintptr_t)fr->name ^
-			   pps_mix64((uint64_t)(uintptr_t)fr->system_name ^
-				 pps_mix64((uint64_t)(uintptr_t)fr->file ^ (uint64_t)fr->start_line)));
+	uint64_t h = pps_mix64(
+	    (uint64_t)(uintptr_t)fr->name ^
+	    pps_mix64((uint64_t)(uintptr_t)fr->system_name ^
+		      pps_mix64((uint64_t)(uintptr_t)fr->file ^ (uint64_t)fr->start_line)));
 	size_t i;
 
 	for (i = h & (fc->cap - 1);; i = (i + 1) & (fc->cap - 1)) {
@@ -1680,8 +1681,7 @@ static uint64_t now_ns(void)
 
 /* A leader-sampled record (see pps_sample.read_split): one sample of each counter that
  * grew, of its event, with the growth as period, as perf report shows them. */
-static int add_read_samples(struct pps_convert *c, struct pps_reader *r,
-			    const struct pps_event *ev)
+static int add_read_samples(struct pps_convert *c, struct pps_reader *r, const struct pps_event *ev)
 {
 	for (uint32_t i = 0; i < ev->sample.nr_read_values; i++) {
 		struct pps_event one = *ev;
@@ -1716,7 +1716,8 @@ static int read_records(struct pps_convert *c, struct pps_reader *r)
 		case PERF_RECORD_SAMPLE:
 			if (!ev.evsel)
 				break;
-			ret = ev.sample.read_split ? add_read_samples(c, r, &ev) : add_sample(c, r, &ev);
+			ret = ev.sample.read_split ? add_read_samples(c, r, &ev)
+						   : add_sample(c, r, &ev);
 			break;
 		case PERF_RECORD_SWITCH:
 		case PERF_RECORD_SWITCH_CPU_WIDE:

@@ -82,7 +82,7 @@ struct pps_reader {
 	struct pps_reader_stats stats;
 	unsigned int flags;
 
-	bool need_magic;   /* fed: the pipe header has not been read yet */
+	bool need_magic; /* fed: the pipe header has not been read yet */
 	unsigned int nr_reports;
 
 	uint8_t *scratch; /* aligned copy of a misaligned record */
@@ -205,8 +205,8 @@ static int read_file_attrs(struct pps_reader *r, const struct file_header *fh, u
 	int err = 0;
 
 	if (entry < 64 + sizeof(struct file_section) || entry > 4096) {
-		pps_err("%s: header: attr size %" PRIu64 " is not a perf_event_attr size", r->main.path,
-			entry);
+		pps_err("%s: header: attr size %" PRIu64 " is not a perf_event_attr size",
+			r->main.path, entry);
 		return PPS_CORRUPT;
 	}
 	if (fh->attrs.offset > fsize || fh->attrs.size > fsize - fh->attrs.offset) {
@@ -232,8 +232,8 @@ static int read_file_attrs(struct pps_reader *r, const struct file_header *fh, u
 		e = pps_evlist_add(&r->el, buf, (size_t)(entry - sizeof(ids_sec)));
 		if (!e) {
 			err = -errno;
-			pps_err("%s: offset %#" PRIx64 ": attr %" PRIu64 " is malformed", r->main.path,
-				off, i);
+			pps_err("%s: offset %#" PRIx64 ": attr %" PRIu64 " is malformed",
+				r->main.path, off, i);
 			goto out_free;
 		}
 		if (ids_sec.offset > fsize || ids_sec.size > fsize - ids_sec.offset) {
@@ -287,15 +287,17 @@ static void read_file_features(struct pps_reader *r, const struct file_header *f
 
 		if (!(fh->adds_features[f / 64] & (1ULL << (f % 64))))
 			continue;
-		err = pps_input_pread(&r->st->in, &sec, sizeof(sec), table + (uint64_t)i++ * sizeof(sec));
+		err = pps_input_pread(&r->st->in, &sec, sizeof(sec),
+				      table + (uint64_t)i++ * sizeof(sec));
 		if (err)
 			break;
 		if (sec.offset > fsize || sec.size > fsize - sec.offset ||
 		    sec.size > PPS_MAX_FEATURE_SIZE) {
-			pps_warn("%s: offset %#" PRIx64 ": feature %s section [%#" PRIx64 ", +%" PRIu64
-				 "] is outside the file; skipped",
-				 r->main.path, table, pps_feature_name(f) ? pps_feature_name(f) : "?",
-				 sec.offset, sec.size);
+			pps_warn("%s: offset %#" PRIx64 ": feature %s section [%#" PRIx64
+				 ", +%" PRIu64 "] is outside the file; skipped",
+				 r->main.path, table,
+				 pps_feature_name(f) ? pps_feature_name(f) : "?", sec.offset,
+				 sec.size);
 			continue;
 		}
 		data = malloc(sec.size ? (size_t)sec.size : 1);
@@ -305,8 +307,9 @@ static void read_file_features(struct pps_reader *r, const struct file_header *f
 		if (!err)
 			err = pps_env_parse_feature(&r->env, &r->el, f, data, (size_t)sec.size);
 		if (err)
-			pps_warn("%s: offset %#" PRIx64 ": feature %s is malformed; skipped", r->main.path,
-				 sec.offset, pps_feature_name(f) ? pps_feature_name(f) : "?");
+			pps_warn("%s: offset %#" PRIx64 ": feature %s is malformed; skipped",
+				 r->main.path, sec.offset,
+				 pps_feature_name(f) ? pps_feature_name(f) : "?");
 		free(data);
 	}
 }
@@ -1187,7 +1190,8 @@ static struct read_last *read_last(struct pps_reader *r, uint64_t id)
 		for (size_t k = 0; k < r->rl_cap; k++) {
 			if (!r->rl[k].used)
 				continue;
-			for (i = pps_mix64(r->rl[k].id) & (ncap - 1); n[i].used; i = (i + 1) & (ncap - 1))
+			for (i = pps_mix64(r->rl[k].id) & (ncap - 1); n[i].used;
+			     i = (i + 1) & (ncap - 1))
 				;
 			n[i] = r->rl[k];
 		}
@@ -1387,11 +1391,11 @@ static int deliver_queued(struct pps_reader *r, struct pps_event *ev)
 	const struct pps_queued *q = pps_ordered_pop(&r->oq);
 	uint64_t tag = q->offset >> STREAM_SHIFT;
 	struct raw_rec rec = {
-		.p = (const uint8_t *)q->data,
-		.type = q->type,
-		.size = q->size,
-		.offset = q->offset & ((1ULL << STREAM_SHIFT) - 1),
-		.compressed = q->compressed,
+	    .p = (const uint8_t *)q->data,
+	    .type = q->type,
+	    .size = q->size,
+	    .offset = q->offset & ((1ULL << STREAM_SHIFT) - 1),
+	    .compressed = q->compressed,
 	};
 
 	r->rep_path = tag && tag <= r->nr_dir ? r->dir[tag - 1].path : r->main.path;

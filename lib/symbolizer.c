@@ -99,7 +99,7 @@ struct pps_symbolizer {
 
 	/* The kernel, decided on the first kernel map. */
 	bool kernel_ready;
-	bool running, running_known; /* the recording is of the running kernel (map_root()) */
+	bool running, running_known;   /* the recording is of the running kernel (map_root()) */
 	struct pps_kallsyms *kallsyms; /* --kallsyms or /proc/kallsyms, NULL */
 	struct pps_dso *vmlinux;       /* --vmlinux, NULL */
 	enum pps_sym_status kernel_status;
@@ -694,8 +694,8 @@ static struct binary *binary_get(struct pps_symbolizer *s, const struct pps_sym_
  * them. Only for a recording of the running kernel: a pid in another machine's recording,
  * or a past boot's, is not the process of that number here.
  */
-static bool map_root(struct pps_symbolizer *s, const struct pps_sym_map *m, char *root,
-		     size_t rsz, uint64_t *ns)
+static bool map_root(struct pps_symbolizer *s, const struct pps_sym_map *m, char *root, size_t rsz,
+		     uint64_t *ns)
 {
 	if (m->kernel || m->filename[0] != '/' || pps_sym_is_anon(m->filename))
 		return false;

@@ -455,8 +455,8 @@ static int bin_open(struct pps_unwind *u, struct ubin *b, const struct pps_map *
 			if (!path)
 				return -ENOMEM;
 		}
-		err =
-		    pps_dso_open(&u->search, path ? path : m->filename, NULL, id, id_size, &b->dso, &st);
+		err = pps_dso_open(&u->search, path ? path : m->filename, NULL, id, id_size,
+				   &b->dso, &st);
 		free(path);
 	}
 	if (!err && !b->dso)

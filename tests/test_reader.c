@@ -179,11 +179,11 @@ static void check_sample(const struct pps_event *ev, uint64_t i, uint64_t id)
 	CHECK(s->cpu == 3, "cpu %u", s->cpu);
 	CHECK(s->period == 250000, "period");
 	CHECK(s->read_nr_words == 4 && s->read_words[0] == 42 + i * 1000 &&
-		      s->read_words[1] == 43 && s->read_words[2] == id,
+		  s->read_words[1] == 43 && s->read_words[2] == id,
 	      "read %u", s->read_nr_words);
 	/* Split as perf does: the counter's growth since its previous sample is the period. */
 	CHECK(s->read_split && s->nr_read_values == 1 && s->read_values[0].evsel == ev->evsel &&
-		      s->read_values[0].period == (i ? 1000 : 42),
+		  s->read_values[0].period == (i ? 1000 : 42),
 	      "split read: %u values, period %" PRIu64, s->nr_read_values,
 	      s->nr_read_values ? s->read_values[0].period : 0);
 	CHECK(s->callchain_nr == 3 && s->callchain[0] == PERF_CONTEXT_USER &&
