@@ -1218,9 +1218,20 @@ static struct pps_unwind *get_unwind(struct pps_convert *c, struct pps_reader *r
 	    .max_frames = MAX_STACK,
 	};
 	size_t n = pps_reader_nr_build_ids(r);
+	const struct pps_build_id *kernel = NULL;
 
 	if (c->unwind)
 		return c->unwind;
+	for (size_t i = 0; i < n; i++) {
+		const struct pps_build_id *b = pps_reader_build_id(r, i);
+
+		if (b->filename && b->cpumode == PERF_RECORD_MISC_KERNEL &&
+		    !strncmp(b->filename, "[kernel.kallsyms]", 17))
+			kernel = b;
+	}
+	uo.proc_roots = pps_sym_kernel_is_running(kernel ? kernel->id : NULL,
+						  kernel ? kernel->size : 0,
+						  pps_reader_os_release(r));
 	c->unwind = pps_unwind_new(c->machine, &uo);
 	for (size_t i = 0; c->unwind && i < n; i++) {
 		const struct pps_build_id *b = pps_reader_build_id(r, i);

@@ -428,22 +428,29 @@ static size_t running_kernel_build_id(uint8_t *id)
  * recorded build-id, when the release strings match. With neither known, assume so
  * (perf does the same).
  */
-static bool kernel_is_running(struct pps_symbolizer *s)
+bool pps_sym_kernel_is_running(const uint8_t *rec, size_t size, const char *os_release)
 {
-	const struct build_id *rec =
-	    ptrmap_get(&s->build_ids, pps_strpool_str(&s->pool, KERNEL_NAME));
 	uint8_t id[MAX_BUILD_ID];
 	struct utsname u;
 	size_t n;
 
-	if (rec) {
+	if (size) {
 		n = running_kernel_build_id(id);
 		if (n)
-			return pps_build_id_equal(rec->id, rec->size, id, n);
+			return pps_build_id_equal(rec, size, id, n);
 	}
-	if (s->os_release)
-		return !uname(&u) && !strcmp(u.release, s->os_release);
+	if (os_release)
+		return !uname(&u) && !strcmp(u.release, os_release);
 	return true;
+}
+
+static bool kernel_is_running(struct pps_symbolizer *s)
+{
+	const struct build_id *rec =
+	    ptrmap_get(&s->build_ids, pps_strpool_str(&s->pool, KERNEL_NAME));
+
+	return pps_sym_kernel_is_running(rec ? rec->id : NULL, rec ? rec->size : 0,
+					 s->os_release);
 }
 
 /* Loads a kallsyms file; the status it leads to. -ENOMEM only. */

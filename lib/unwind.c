@@ -123,6 +123,7 @@ struct ubin {
 	const char *filename; /* the machine's interned name; with the map's build-id, the key */
 	uint8_t id[20];	      /* the map's own build-id (MMAP2), id_size 0 when none */
 	uint8_t id_size;
+	uint64_t ns;	     /* mount namespace inode when read through /proc/PID/root, else 0 */
 	struct pps_dso *dso; /* NULL: nothing to unwind with */
 	uint32_t idx;	     /* 1-based, the CFI cache's key */
 };
@@ -197,6 +198,7 @@ struct pps_unwind {
 	size_t max_frames;
 	struct pps_dso_search search;
 	char *symfs, *buildid_dir;
+	bool proc_roots;
 
 	struct build_id *ids;
 	size_t nr_ids, ids_cap;
@@ -325,6 +327,7 @@ struct pps_unwind *pps_unwind_new(struct pps_machine *m, const struct pps_unwind
 				  ? (size_t)(rl.rlim_cur - FDS_SPARE) / FDS_PER_LIVE
 				  : 8;
 	u->max_frames = o.max_frames ? o.max_frames : DEFAULT_MAX_FRAMES;
+	u->proc_roots = o.proc_roots;
 	u->frames = calloc(u->max_frames, sizeof(*u->frames));
 	if (!u->frames)
 		goto out_free;
@@ -419,17 +422,19 @@ const struct pps_unwind_stats *pps_unwind_stats(const struct pps_unwind *u)
 
 /* ---- binaries --------------------------------------------------------------------- */
 
-static uint64_t bin_hash(const char *filename, const uint8_t *id, size_t size)
+static uint64_t bin_hash(const char *filename, const uint8_t *id, size_t size, uint64_t ns)
 {
-	uint64_t h = pps_mix64((uint64_t)(uintptr_t)filename);
+	uint64_t h = pps_mix64((uint64_t)(uintptr_t)filename ^ pps_mix64(ns));
 
 	for (size_t i = 0; i < size; i++)
 		h = pps_mix64(h ^ id[i]);
 	return h;
 }
 
-/* Opens the file behind map m, as the symbolizer finds it. -ENOMEM only. */
-static int bin_open(struct pps_unwind *u, struct ubin *b, const struct pps_map *m)
+/* Opens the file behind map m, as the symbolizer finds it (root: see bin_get()).
+ * -ENOMEM only. */
+static int bin_open(struct pps_unwind *u, struct ubin *b, const struct pps_map *m,
+		    const char *root)
 {
 	enum pps_sym_status st = PPS_SYM_NOT_FOUND;
 	const uint8_t *id = m->build_id_size ? m->build_id : NULL;
@@ -455,7 +460,7 @@ static int bin_open(struct pps_unwind *u, struct ubin *b, const struct pps_map *
 			if (!path)
 				return -ENOMEM;
 		}
-		err = pps_dso_open(&u->search, path ? path : m->filename, NULL, id, id_size,
+		err = pps_dso_open(&u->search, path ? path : m->filename, root, id, id_size,
 				   &b->dso, &st);
 		free(path);
 	}
@@ -464,17 +469,24 @@ static int bin_open(struct pps_unwind *u, struct ubin *b, const struct pps_map *
 	return err;
 }
 
-/* The binary behind map m, opened on first sight; NULL on ENOMEM. */
-static struct ubin *bin_get(struct pps_unwind *u, const struct pps_map *m)
+/* The binary behind map m of process pid, opened on first sight; NULL on ENOMEM. A file
+ * of a live process in another mount namespace (a container) is read through
+ * /proc/PID/root, as the symbolizer does, and is a binary of its own. */
+static struct ubin *bin_get(struct pps_unwind *u, const struct pps_map *m, int32_t pid)
 {
-	uint64_t h = bin_hash(m->filename, m->build_id, m->build_id_size);
+	char root[32];
+	uint64_t ns = 0, h;
 	struct ubin *b;
 	size_t i;
 
+	if (!u->proc_roots || m->kernel || m->filename[0] != '/' ||
+	    pps_sym_is_anon(m->filename) || !pps_dso_foreign_root(pid, root, sizeof(root), &ns))
+		ns = 0;
+	h = bin_hash(m->filename, m->build_id, m->build_id_size, ns);
 	if (u->bin_cap) {
 		for (i = h & (u->bin_cap - 1); (b = u->bin_idx[i]); i = (i + 1) & (u->bin_cap - 1))
 			if (b->filename == m->filename && b->id_size == m->build_id_size &&
-			    !memcmp(b->id, m->build_id, b->id_size))
+			    b->ns == ns && !memcmp(b->id, m->build_id, b->id_size))
 				return b;
 	}
 	if ((u->nr_bins + 1) * 2 > u->bin_cap) {
@@ -485,7 +497,7 @@ static struct ubin *bin_get(struct pps_unwind *u, const struct pps_map *m)
 			return NULL;
 		for (size_t k = 0; k < u->nr_bins; k++) {
 			b = u->bins[k];
-			for (i = bin_hash(b->filename, b->id, b->id_size) & (cap - 1); idx[i];
+			for (i = bin_hash(b->filename, b->id, b->id_size, b->ns) & (cap - 1); idx[i];
 			     i = (i + 1) & (cap - 1))
 				;
 			idx[i] = b;
@@ -509,12 +521,13 @@ static struct ubin *bin_get(struct pps_unwind *u, const struct pps_map *m)
 	b->filename = m->filename;
 	b->id_size = m->build_id_size > sizeof(b->id) ? sizeof(b->id) : m->build_id_size;
 	memcpy(b->id, m->build_id, b->id_size);
+	b->ns = ns;
 	u->bins[u->nr_bins++] = b;
 	b->idx = (uint32_t)u->nr_bins;
 	for (i = h & (u->bin_cap - 1); u->bin_idx[i]; i = (i + 1) & (u->bin_cap - 1))
 		;
 	u->bin_idx[i] = b;
-	if (bin_open(u, b, m))
+	if (bin_open(u, b, m, ns ? root : NULL))
 		return NULL; /* the half-made binary is freed with the unwinder */
 	return b;
 }
@@ -723,7 +736,7 @@ static int amod_get(struct pps_unwind *u, struct aspace *as, uint64_t pc, struct
 	}
 	if (amod_reserve(as))
 		return -ENOMEM;
-	b = bin_get(u, m);
+	b = bin_get(u, m, as->pid);
 	if (!b)
 		return -ENOMEM;
 	e = amod_slot(as, m->uid);

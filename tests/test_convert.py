@@ -557,38 +557,53 @@ def check_truncated(c, tmp, data):
              p)
 
 
-def check_container(c, tmp, wl):
-    """A process in another mount namespace: its binary through /proc/PID/root."""
+def start_in_container(tmp, wl, args, tag):
+    """Runs wl ARGS from a tmpfs that only its own mount namespace sees (unshare -m), so
+    its binary's path exists nowhere else: (process, "") once it has exec'd, or (None,
+    why) when unshare or mount is refused."""
     import subprocess
     import time
-    name = "container: a binary only in the process's mount namespace"
     if not shutil.which("unshare"):
-        c.skip(name, "no unshare")
-        return
-    mnt = os.path.join(tmp, "ctr")
+        return None, "no unshare"
+    mnt = os.path.join(tmp, f"ctr-{tag}")
     os.makedirs(mnt, exist_ok=True)
     app = os.path.join(mnt, "app")
-    # The binary exists at app only inside the namespace: the tmpfs hides the folder.
     script = (f"mount -t tmpfs none {mnt} && cp {os.path.realpath(wl)} {app} && "
-              f"echo ready && exec {app} 6")
+              f"echo ready && exec {app} {' '.join(args)}")
     proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if proc.stdout.readline().strip() != b"ready":
+        proc.kill()
+        proc.wait(10)
+        return None, ("unshare -m/mount not permitted: "
+                      f"{proc.stderr.read().decode(errors='replace').strip()[:200]}")
+    time.sleep(0.3)  # past exec
+    return proc, ""
+
+
+def stop_container(proc):
+    proc.kill()
+    proc.wait(10)
+    proc.stdout.close()
+    proc.stderr.close()
+
+
+def check_container(c, tmp, wl):
+    """A process in another mount namespace: its binary through /proc/PID/root."""
+    name = "container: a binary only in the process's mount namespace"
+    proc, why = start_in_container(tmp, wl, ["6"], "split")
+    if not proc:
+        c.skip(name, why)
+        return
+    empty = os.path.join(tmp, "ctr-empty-buildid-dir")
+    os.makedirs(empty, exist_ok=True)
+    data = os.path.join(tmp, "ctr.data")
     try:
-        line = proc.stdout.readline()
-        if line.strip() != b"ready":
-            proc.wait(10)
-            c.skip(name, f"unshare -m/mount not permitted: "
-                   f"{proc.stderr.read().decode(errors='replace').strip()[:200]}")
-            return
-        time.sleep(0.3)  # past exec
-        data = os.path.join(tmp, "ctr.data")
         ok, msg = record(data, ["-N", "-e", "cpu-clock", "-F", "999", "-g", "-p",
                                 str(proc.pid)], ["sleep", "1.5"])
         if not ok:
             c.result(name, [msg])
             return
-        empty = os.path.join(tmp, "ctr-empty-buildid-dir")
-        os.makedirs(empty, exist_ok=True)
         out = os.path.join(tmp, "ctr.pprof")
         raw, p = convert_load(["--buildid-dir", empty, data, "-o", out], out)
         detail = ""
@@ -603,8 +618,7 @@ def check_container(c, tmp, wl):
                 detail = (f"hot_a {100 * flat['hot_a'] / raw.total(0):.1f}%, "
                           f"hot_b {100 * flat['hot_b'] / raw.total(0):.1f}%")
     finally:
-        proc.kill()
-        proc.wait(10)
+        stop_container(proc)
     if not p:
         # Gone with its namespace: nothing else may name the functions.
         out2 = os.path.join(tmp, "ctr.after.pprof")

@@ -50,6 +50,11 @@ Checks:
             the readable non-code maps perf records for DWARF); hot_a <- driver <- main;
             flat% within 2 points of perf report on the stream; with dwarf,1024 the
             truncated stacks are exactly test_unwind dump's
+  container pps_wl_dwarf run from a path only its own mount namespace sees (unshare -m, a
+            tmpfs), recorded with -N -p while it runs: converted while it runs (empty
+            build-id cache), every hot_a sample has driver <- main above and none is
+            truncated (the CFI is read through /proc/PID/root); once it has exited, its
+            stacks are truncated; skipped without unshare or mount rights
   damaged   the recording with stack bytes, stack pointers, pcs and copy sizes scrambled:
             exit 0, pprof reads the profile, (sanitizer build) no memory error
 Exit 77 (skip) when perf record is refused. PPS_KEEP=1 keeps the temporary directory.
@@ -70,8 +75,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ppstest as T  # noqa: E402
 import pprofraw as P  # noqa: E402
 from test_convert import (Checker, convert, convert_load, parse_traces,  # noqa: E402
-                          perf_samples, perf_script, record, strip_params, sym_name,
-                          workload)
+                          perf_samples, perf_script, record, start_in_container,
+                          stop_container, strip_params, sym_name, workload)
 
 DWARF = ["-e", "cpu-clock", "-F", "999", "--call-graph", "dwarf"]
 SECONDS = "1.5"
@@ -471,6 +476,48 @@ def check_pipe(c, tmp, wl):
     c.result("pipe: perf record -o - | perf2pprof - unwinds", p)
 
 
+def check_container(c, tmp, wl):
+    """DWARF unwinding of a process in another mount namespace."""
+    name = "container: DWARF unwinding reads the binary through /proc/PID/root"
+    proc, why = start_in_container(tmp, wl, ["6"], "dwarf")
+    if not proc:
+        c.skip(name, why)
+        return
+    empty = os.path.join(tmp, "ctr-empty-buildid-dir")
+    os.makedirs(empty, exist_ok=True)
+    data = os.path.join(tmp, "ctr-dwarf.data")
+    p, detail = [], ""
+    try:
+        ok, msg = record(data, ["-N"] + DWARF + ["-p", str(proc.pid)], ["sleep", "1.5"])
+        if not ok:
+            c.result(name, [msg])
+            return
+        out = os.path.join(tmp, "ctr-dwarf.pprof")
+        raw, p = convert_load(["--buildid-dir", empty, data, "-o", out], out)
+    finally:
+        stop_container(proc)
+    if raw is not None:
+        hot = full_path = 0
+        for s in raw.samples:
+            names = [strip_params(f[0]) for f in raw.frames(s)]
+            if names[:1] == ["hot_a"]:
+                hot += s.values[0]
+                full_path += s.values[0] if names[1:3] == ["driver", "main"] else 0
+        if not hot or full_path != hot:
+            p.append(f"{full_path} of {hot} hot_a samples have driver <- main above")
+        if truncated_count(raw):
+            p.append(f"{truncated_count(raw)} samples truncated")
+        detail = f"{hot} hot_a samples, all under driver <- main"
+    if not p:
+        out2 = os.path.join(tmp, "ctr-dwarf.after.pprof")
+        raw2, q = convert_load(["--buildid-dir", empty, data, "-o", out2], out2)
+        p += q
+        if raw2 is not None and not truncated_count(raw2):
+            p.append("no stack truncated once the process exited: the CFI came from "
+                     "somewhere other than /proc/PID/root")
+    c.result(name, p, detail)
+
+
 def pprofstore(c, check):
     """The pprofstore binary (PPROFSTORE), or None with check skipped."""
     ps = os.environ.get("PPROFSTORE") or os.path.join(T.REPO, "build", "cmd", "pprofstore")
@@ -675,6 +722,7 @@ def main():
                     check_fp(c, tmp, wl_fp)
                     check_ingest(c, tmp, data, full)
                 check_pipe(c, tmp, wl)
+                check_container(c, tmp, wl)
                 check_live(c, tmp, wl)
                 check_block(c, tmp)
                 check_damaged(c, tmp, data)

@@ -160,6 +160,10 @@ void pps_symbolizer_for_each_file(struct pps_symbolizer *s,
  * "/tmp/perf-N.map", ...): no ELF file behind it. */
 bool pps_sym_is_anon(const char *filename);
 
+/* Whether the recording is of the running kernel: its build-id id (size 0: unknown) is
+ * the running one's, else its release os_release (NULL: unknown, taken as yes) is. */
+bool pps_sym_kernel_is_running(const uint8_t *id, size_t size, const char *os_release);
+
 /* A short reason for a status ("file not found", "build-id mismatch", ...). */
 const char *pps_sym_status_str(enum pps_sym_status st);
 

@@ -54,6 +54,9 @@ struct pps_unwind_opts {
 	const char *buildid_dir; /* perf's build-id cache, NULL: $PERF_BUILDID_DIR or ~/.debug */
 	bool debuginfod;	 /* find missing binaries and debug files with libdebuginfod */
 	size_t max_frames;	 /* deepest user stack kept; 0: 1024 */
+	/* Live processes here are the recording's (it is of the running kernel): one in
+	 * another mount namespace has its binaries read through /proc/PID/root. */
+	bool proc_roots;
 };
 
 struct pps_unwind_stats {
