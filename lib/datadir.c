@@ -15,6 +15,13 @@ bool pps_datadir_is(const char *path)
 	return strcmp(path, "-") != 0 && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+char *pps_datadir_main(const char *dir)
+{
+	char *p;
+
+	return asprintf(&p, "%s/data", dir) < 0 ? NULL : p;
+}
+
 /* data.N: digits only after the dot, as perf names them; not a directory (perf takes
  * regular files only; a link is followed when opened). */
 static int data_file(const struct dirent *d)

@@ -479,12 +479,10 @@ PPS_API struct pps_reader *pps_reader_open(const char *path, const struct pps_re
 		return NULL;
 	/* perf record --threads (or --kcore) writes a directory: the header is in DIR/data. */
 	if (pps_datadir_is(path)) {
-		char *inner;
-
 		err = -ENOMEM;
-		if (asprintf(&inner, "%s/data", path) < 0)
+		r->rep_path = r->main.path = pps_datadir_main(path);
+		if (!r->main.path)
 			goto out_free;
-		r->rep_path = r->main.path = inner;
 		is_dir = true;
 	}
 	err = pps_input_open(&r->st->in, r->main.path);

@@ -649,10 +649,9 @@ PPS_API int pps_store_hash_file(const char *path, uint64_t *hash, uint64_t *size
 		goto out;
 	}
 	err = -ENOMEM;
-	if (asprintf(&main_path, "%s/data", path) < 0) {
-		main_path = NULL;
+	main_path = pps_datadir_main(path);
+	if (!main_path)
 		goto out;
-	}
 	err = hash_more(main_path, &h, &n);
 	if (err)
 		goto out;

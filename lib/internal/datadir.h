@@ -14,6 +14,9 @@
 /* Whether path is a directory (a perf.data directory, if anything). */
 bool pps_datadir_is(const char *path);
 
+/* "dir/data", the file with the header, malloc'ed; NULL on ENOMEM. */
+char *pps_datadir_main(const char *dir);
+
 /*
  * The data.N files of directory dir, in the order of N, as malloc'ed "dir/data.N" paths in
  * a malloc'ed array *out (free with pps_datadir_free()). Returns how many, or negative
