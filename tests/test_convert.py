@@ -588,44 +588,57 @@ def stop_container(proc):
     proc.stderr.close()
 
 
+def container_profiles(tmp, wl, tag, perf_args, while_running=None):
+    """wl run by start_in_container, recorded with `perf record -N PERF_ARGS -p PID` and
+    converted with an empty --buildid-dir (so perf's build-id cache cannot supply the
+    binary) twice: while it still runs, then once it has been stopped. while_running(data),
+    when given, is called before the stop, for oracles that need the process too.
+    Returns (why skipped or "", problems, profile while running, profile after, what
+    while_running returned)."""
+    proc, why = start_in_container(tmp, wl, ["6"], tag)
+    if not proc:
+        return why, [], None, None, None
+    empty = os.path.join(tmp, f"ctr-{tag}-empty-buildid-dir")
+    os.makedirs(empty, exist_ok=True)
+    data = os.path.join(tmp, f"ctr-{tag}.data")
+    raw = extra = None
+    try:
+        ok, msg = record(data, ["-N"] + perf_args + ["-p", str(proc.pid)], ["sleep", "1.5"])
+        if not ok:
+            return "", [msg], None, None, None
+        out = os.path.join(tmp, f"ctr-{tag}.pprof")
+        raw, p = convert_load(["--buildid-dir", empty, data, "-o", out], out)
+        if raw is not None and while_running:
+            extra = while_running(data)
+    finally:
+        stop_container(proc)
+    out2 = os.path.join(tmp, f"ctr-{tag}.after.pprof")
+    raw2, q = convert_load(["--buildid-dir", empty, data, "-o", out2], out2)
+    return "", p + q, raw, raw2, extra
+
+
 def check_container(c, tmp, wl):
     """A process in another mount namespace: its binary through /proc/PID/root."""
     name = "container: a binary only in the process's mount namespace"
-    proc, why = start_in_container(tmp, wl, ["6"], "split")
-    if not proc:
+    # perf report too, while the process (its namespace) is still there.
+    why, p, raw, raw2, rows = container_profiles(
+        tmp, wl, "split", ["-e", "cpu-clock", "-F", "999", "-g"], perf_report_flat)
+    if why:
         c.skip(name, why)
         return
-    empty = os.path.join(tmp, "ctr-empty-buildid-dir")
-    os.makedirs(empty, exist_ok=True)
-    data = os.path.join(tmp, "ctr.data")
-    try:
-        ok, msg = record(data, ["-N", "-e", "cpu-clock", "-F", "999", "-g", "-p",
-                                str(proc.pid)], ["sleep", "1.5"])
-        if not ok:
-            c.result(name, [msg])
-            return
-        out = os.path.join(tmp, "ctr.pprof")
-        raw, p = convert_load(["--buildid-dir", empty, data, "-o", out], out)
-        detail = ""
-        if raw is not None:
-            flat = raw.flat_by_function(0)
-            if not flat.get("hot_a") or not flat.get("hot_b"):
-                p.append(f"hot_a/hot_b not named while it runs: {sorted(flat)[:8]}")
-            else:
-                # perf report too, while the process (its namespace) is still there.
-                q, _ = compare_flat(raw, perf_report_flat(data), 0, lambda d, k, sym: True)
-                p += q
-                detail = (f"hot_a {100 * flat['hot_a'] / raw.total(0):.1f}%, "
-                          f"hot_b {100 * flat['hot_b'] / raw.total(0):.1f}%")
-    finally:
-        stop_container(proc)
-    if not p:
-        # Gone with its namespace: nothing else may name the functions.
-        out2 = os.path.join(tmp, "ctr.after.pprof")
-        raw2, q = convert_load(["--buildid-dir", empty, data, "-o", out2], out2)
-        p += q
-        if raw2 is not None and raw2.flat_by_function(0).get("hot_a"):
-            p.append("hot_a named after the process exited: not read through /proc/PID/root")
+    detail = ""
+    if raw is not None:
+        flat = raw.flat_by_function(0)
+        if not flat.get("hot_a") or not flat.get("hot_b"):
+            p.append(f"hot_a/hot_b not named while it runs: {sorted(flat)[:8]}")
+        else:
+            q, _ = compare_flat(raw, rows, 0, lambda d, k, sym: True)
+            p += q
+            detail = (f"hot_a {100 * flat['hot_a'] / raw.total(0):.1f}%, "
+                      f"hot_b {100 * flat['hot_b'] / raw.total(0):.1f}%")
+    # Gone with its namespace: nothing else may name the functions.
+    if raw2 is not None and raw2.flat_by_function(0).get("hot_a"):
+        p.append("hot_a named after the process exited: not read through /proc/PID/root")
     c.result(name + ": read through /proc/PID/root while it runs", p, detail)
 
 

@@ -75,8 +75,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ppstest as T  # noqa: E402
 import pprofraw as P  # noqa: E402
 from test_convert import (Checker, convert, convert_load, parse_traces,  # noqa: E402
-                          perf_samples, perf_script, record, start_in_container,
-                          stop_container, strip_params, sym_name, workload)
+                          container_profiles, perf_samples, perf_script, record,
+                          strip_params, sym_name, workload)
 
 DWARF = ["-e", "cpu-clock", "-F", "999", "--call-graph", "dwarf"]
 SECONDS = "1.5"
@@ -453,6 +453,22 @@ def check_fp(c, tmp, wl_fp):
                                              for k in sorted(top_a)))
 
 
+def hot_a_complete(raw):
+    """Problems unless every hot_a sample has driver <- main above it and no sample is
+    truncated; and the hot_a count."""
+    p, hot, full_path = [], 0, 0
+    for s in raw.samples:
+        names = [strip_params(f[0]) for f in raw.frames(s)]
+        if names[:1] == ["hot_a"]:
+            hot += s.values[0]
+            full_path += s.values[0] if names[1:3] == ["driver", "main"] else 0
+    if not hot or full_path != hot:
+        p.append(f"{full_path} of {hot} hot_a samples have driver <- main above")
+    if truncated_count(raw):
+        p.append(f"{truncated_count(raw)} samples truncated")
+    return p, hot
+
+
 def check_pipe(c, tmp, wl):
     out = os.path.join(tmp, "pipe.pprof")
     r = T.run_piped([T.perf_bin(), "record"] + DWARF + ["-o", "-", "--", wl, "1"],
@@ -463,58 +479,25 @@ def check_pipe(c, tmp, wl):
         raw, err = P.load_raw(out)
         p = [] if raw is not None else [err]
     if raw is not None:
-        hot = full_path = 0
-        for s in raw.samples:
-            names = [strip_params(f[0]) for f in raw.frames(s)]
-            if names[:1] == ["hot_a"]:
-                hot += s.values[0]
-                full_path += s.values[0] if names[1:3] == ["driver", "main"] else 0
-        if not hot or full_path != hot:
-            p.append(f"{full_path} of {hot} hot_a samples have driver <- main above")
-        if truncated_count(raw):
-            p.append(f"{truncated_count(raw)} samples truncated")
+        p += hot_a_complete(raw)[0]
     c.result("pipe: perf record -o - | perf2pprof - unwinds", p)
 
 
 def check_container(c, tmp, wl):
     """DWARF unwinding of a process in another mount namespace."""
     name = "container: DWARF unwinding reads the binary through /proc/PID/root"
-    proc, why = start_in_container(tmp, wl, ["6"], "dwarf")
-    if not proc:
+    why, p, raw, raw2, _ = container_profiles(tmp, wl, "dwarf", DWARF)
+    if why:
         c.skip(name, why)
         return
-    empty = os.path.join(tmp, "ctr-empty-buildid-dir")
-    os.makedirs(empty, exist_ok=True)
-    data = os.path.join(tmp, "ctr-dwarf.data")
-    p, detail = [], ""
-    try:
-        ok, msg = record(data, ["-N"] + DWARF + ["-p", str(proc.pid)], ["sleep", "1.5"])
-        if not ok:
-            c.result(name, [msg])
-            return
-        out = os.path.join(tmp, "ctr-dwarf.pprof")
-        raw, p = convert_load(["--buildid-dir", empty, data, "-o", out], out)
-    finally:
-        stop_container(proc)
+    detail = ""
     if raw is not None:
-        hot = full_path = 0
-        for s in raw.samples:
-            names = [strip_params(f[0]) for f in raw.frames(s)]
-            if names[:1] == ["hot_a"]:
-                hot += s.values[0]
-                full_path += s.values[0] if names[1:3] == ["driver", "main"] else 0
-        if not hot or full_path != hot:
-            p.append(f"{full_path} of {hot} hot_a samples have driver <- main above")
-        if truncated_count(raw):
-            p.append(f"{truncated_count(raw)} samples truncated")
-        detail = f"{hot} hot_a samples, all under driver <- main"
-    if not p:
-        out2 = os.path.join(tmp, "ctr-dwarf.after.pprof")
-        raw2, q = convert_load(["--buildid-dir", empty, data, "-o", out2], out2)
+        q, hot = hot_a_complete(raw)
         p += q
-        if raw2 is not None and not truncated_count(raw2):
-            p.append("no stack truncated once the process exited: the CFI came from "
-                     "somewhere other than /proc/PID/root")
+        detail = f"{hot} hot_a samples, all under driver <- main"
+    if raw2 is not None and not truncated_count(raw2):
+        p.append("no stack truncated once the process exited: the CFI came from "
+                 "somewhere other than /proc/PID/root")
     c.result(name, p, detail)
 
 
