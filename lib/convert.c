@@ -56,19 +56,24 @@ struct loc_cache {
  * cpumode and raw callchain. Two samples with the same key are the same pprof sample, so
  * a repeat adds its values without resolving a frame. A side-band record that changes an
  * address space gives it a new generation, so older keys simply stop matching.
- * Open addressing over a pool of keys; grows with unique stacks, as the profile does.
+ *
+ * Keys are not kept: an entry holds a 96-bit fingerprint of its key, two hashes computed
+ * independently, so a lookup touches one cache line and an entry costs 16 bytes whatever
+ * its stack's depth. Two keys with the same fingerprint would add one's values to the
+ * other's sample; among n unique keys that happens with a probability of about n^2 / 2^97,
+ * under 2^-50 for ten million unique stacks. Open addressing, at most half full.
  */
-#define MEMO_HEAD     6 /* key words before the callchain */
-#define MEMO_NR(key0) ((size_t)((key0) >> 32 & 0x1fff))
+struct memo_fp {
+	uint64_t h1; /* picks the slot */
+	uint32_t h2;
+};
 struct memo {
 	struct memo_slot {
-		uint64_t hash;
-		uint64_t off; /* pool index of the entry + 1; 0: empty */
+		uint64_t h1;
+		uint32_t h2;
+		uint32_t ref; /* the profile's sample ref; 0: empty */
 	} * slots;
 	size_t cap, used;
-	uint64_t *pool; /* entries: ref, then nr key words (nr = MEMO_HEAD + MEMO_NR(key[0])) */
-	size_t pool_len, pool_cap;
-	uint64_t key[MEMO_HEAD + MAX_STACK];
 };
 
 /* What a profile is made of. */
@@ -246,7 +251,6 @@ PPS_API void pps_convert_free(struct pps_convert *c)
 	free(c->prof_idx);
 	if (c->memo) {
 		free(c->memo->slots);
-		free(c->memo->pool);
 		free(c->memo);
 	}
 	free(c->tps);
@@ -1120,27 +1124,13 @@ static int resolve_stack(struct pps_convert *c, struct conv_profile *cp, const s
 	return 0;
 }
 
-static uint64_t memo_hash(const uint64_t *w, size_t n)
+/* The slot of fp: its entry's, or the empty one to fill. */
+static struct memo_slot *memo_slot(struct memo *m, const struct memo_fp *fp)
 {
-	uint64_t h = 0x9e3779b97f4a7c15ULL;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ w[i]) * 0xff51afd7ed558ccdULL;
-	return pps_mix64(h ^ n);
-}
-
-/* The slot of key (n words, hashed h): its entry's, or the empty one to fill. */
-static struct memo_slot *memo_slot(struct memo *m, const uint64_t *key, size_t n, uint64_t h)
-{
-	for (size_t i = h & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+	for (size_t i = fp->h1 & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
 		struct memo_slot *s = &m->slots[i];
-		const uint64_t *e;
 
-		if (!s->off)
-			return s;
-		e = &m->pool[s->off - 1];
-		if (s->hash == h && MEMO_HEAD + MEMO_NR(e[1]) == n &&
-		    !memcmp(e + 1, key, n * sizeof(*key)))
+		if (!s->ref || (s->h1 == fp->h1 && s->h2 == fp->h2))
 			return s;
 	}
 }
@@ -1151,56 +1141,35 @@ static void memo_clear(struct memo *m)
 {
 	memset(m->slots, 0, m->cap * sizeof(*m->slots));
 	m->used = 0;
-	m->pool_len = 0;
 }
 
-/* Remembers key -> ref in slot (from memo_slot()). Returns 0 or -ENOMEM. */
-static int memo_insert(struct memo *m, struct memo_slot *slot, const uint64_t *key, size_t n,
-		       uint64_t h, size_t ref)
+/* Remembers fp -> ref in slot (from memo_slot()). Returns 0 or -ENOMEM; a ref the slot
+ * cannot hold is not remembered. */
+static int memo_insert(struct memo *m, struct memo_slot *slot, const struct memo_fp *fp, size_t ref)
 {
-	if (m->pool_len + 1 + n > m->pool_cap) {
-		size_t ncap = m->pool_cap ? m->pool_cap * 2 : 1 << 16;
-		uint64_t *np;
+	struct memo_slot *old = m->slots;
+	size_t ocap = m->cap;
 
-		while (ncap < m->pool_len + 1 + n)
-			ncap *= 2;
-		np = realloc(m->pool, ncap * sizeof(*np));
-		if (!np)
-			return -ENOMEM;
-		m->pool = np;
-		m->pool_cap = ncap;
-	}
-	slot->hash = h;
-	slot->off = m->pool_len + 1;
-	m->pool[m->pool_len] = ref;
-	memcpy(&m->pool[m->pool_len + 1], key, n * sizeof(*key));
-	m->pool_len += 1 + n;
-	m->used++;
-	if (m->used * 2 > m->cap) {
-		struct memo_slot *old = m->slots;
-		size_t ocap = m->cap;
-
-		m->cap = m->cap * 2;
-		m->slots = pps_calloc_table(m->cap, sizeof(*m->slots));
+	if (ref > UINT32_MAX)
+		return 0;
+	if ((m->used + 1) * 2 > m->cap) {
+		m->slots = pps_calloc_table(2 * ocap, sizeof(*m->slots));
 		if (!m->slots) {
 			m->slots = old;
-			m->cap = ocap;
-			m->used--; /* forget it again: the table stays at most half full */
-			slot->off = 0;
 			return -ENOMEM;
 		}
+		m->cap = 2 * ocap;
 		for (size_t i = 0; i < ocap; i++) {
-			size_t k;
+			const struct memo_fp e = {old[i].h1, old[i].h2};
 
-			if (!old[i].off)
-				continue;
-			for (k = old[i].hash & (m->cap - 1); m->slots[k].off;
-			     k = (k + 1) & (m->cap - 1))
-				;
-			m->slots[k] = old[i];
+			if (old[i].ref)
+				*memo_slot(m, &e) = old[i];
 		}
 		free(old);
+		slot = memo_slot(m, fp);
 	}
+	*slot = (struct memo_slot){.h1 = fp->h1, .h2 = fp->h2, .ref = (uint32_t)ref};
+	m->used++;
 	return 0;
 }
 
@@ -1292,61 +1261,79 @@ static int dwarf_comment(struct conv_profile *cp)
 	return pps_profile_add_comment(cp->pub.profile, buf);
 }
 
-/* The memo key (see struct memo) of sample ev of cp, by thread t, into key: its length in
- * words, or 0 when the sample cannot be keyed. */
-static size_t memo_key(const struct pps_convert *c, const struct conv_profile *cp,
-		       const struct pps_thread *t, const struct pps_event *ev,
-		       const struct pps_label *bucket, uint64_t *key)
+/* Both lanes of a fingerprint take one word: each step is a bijection of the lane's state,
+ * so keys that differ in one word never collide, and the lanes mix differently (xor and
+ * multiply; multiply, xor, rotate and multiply), so a pair that collides in one is no
+ * likelier to collide in the other. */
+static inline void fp_word(uint64_t *a, uint64_t *b, uint64_t w)
+{
+	uint64_t x = *b ^ w * 0x9fb21c651e98df25ULL;
+
+	*a = (*a ^ w) * 0xff51afd7ed558ccdULL;
+	*b = ((x << 27) | (x >> 37)) * 0xc4ceb9fe1a85ec53ULL;
+}
+
+/* The memo fingerprint (see struct memo) of sample ev of cp, by thread t, into fp; false
+ * when the sample cannot be keyed. */
+static bool memo_fp(const struct pps_convert *c, const struct conv_profile *cp,
+		    const struct pps_thread *t, const struct pps_event *ev,
+		    const struct pps_label *bucket, struct memo_fp *fp)
 {
 	const struct pps_sample *s = &ev->sample;
 	uint16_t cpumode = ev->misc & PERF_RECORD_MISC_CPUMODE_MASK;
 	const uint64_t *raw = s->callchain_nr ? s->callchain : &s->ip;
-	uint64_t nr_raw = s->callchain_nr ? s->callchain_nr : 1, ugen, kgen;
+	uint64_t nr_raw = s->callchain_nr ? s->callchain_nr : 1, ugen, kgen, comm[2];
+	uint64_t a = 0x9e3779b97f4a7c15ULL, b = 0x6a09e667f3bcc908ULL;
 
 	pps_machine_gens(c->machine, (int32_t)s->pid, &ugen, &kgen);
 	if (nr_raw > MAX_STACK || cp->evsel_idx >= 1 << 16 || ugen > UINT32_MAX || kgen > INT32_MAX)
-		return 0;
+		return false;
 	/* evsel (with pid, it picks the profile), cpumode, nr, cpu when labelled */
-	key[0] = (uint64_t)cp->evsel_idx << 48 | (uint64_t)(cpumode & 7) << 45 | nr_raw << 32 |
-		 (c->opts.labels & PPS_LABEL_CPU ? s->cpu : 0);
-	key[1] = (uint64_t)s->pid << 32 | s->tid;
-	key[2] = ugen << 32 | kgen << 1 | (bucket != NULL);
-	memcpy(&key[3], t->comm, 2 * sizeof(uint64_t));
-	key[5] = bucket ? (uint64_t)bucket->num : 0;
-	memcpy(&key[MEMO_HEAD], raw, nr_raw * sizeof(*raw));
-	return MEMO_HEAD + nr_raw;
+	fp_word(&a, &b,
+		(uint64_t)cp->evsel_idx << 48 | (uint64_t)(cpumode & 7) << 45 | nr_raw << 32 |
+		    (c->opts.labels & PPS_LABEL_CPU ? s->cpu : 0));
+	fp_word(&a, &b, (uint64_t)s->pid << 32 | s->tid);
+	fp_word(&a, &b, ugen << 32 | kgen << 1 | (bucket != NULL));
+	memcpy(comm, t->comm, sizeof(comm));
+	fp_word(&a, &b, comm[0]);
+	fp_word(&a, &b, comm[1]);
+	fp_word(&a, &b, bucket ? (uint64_t)bucket->num : 0);
+	for (uint64_t i = 0; i < nr_raw; i++)
+		fp_word(&a, &b, raw[i]);
+	fp->h1 = pps_mix64(a);
+	fp->h2 = (uint32_t)(pps_mix64(b) >> 32);
+	return true;
 }
 
 /*
- * Starts loading the memo slot of ev, the sample after the one about to be converted,
- * when the reader has it decoded already: the lookup is a cache miss on every sample, and
- * this way it overlaps the current sample's work. Only a hint, so it takes the state as
- * it is now (the current record may change it) and leaves out all but plain samples of
- * profiles that exist.
+ * The fingerprint of ev, the sample after the one about to be converted, when the reader
+ * has it decoded already; and starts loading its memo slot: the lookup is a cache miss on
+ * every sample, and this way it overlaps the current sample's work. It stays right for
+ * ev as long as only samples come in between (see read_records()); it is left out for
+ * all but plain samples of profiles and threads that exist. True when fp is set.
  */
-static void memo_prefetch(struct pps_convert *c, const struct pps_event *ev)
+static bool memo_prefetch(struct pps_convert *c, const struct pps_event *ev, struct memo_fp *fp)
 {
 	const struct pps_sample *s = &ev->sample;
 	const struct conv_profile *cp;
 	const struct pps_thread *t;
 	struct pps_label bucket;
 	uint64_t unused;
-	size_t n;
 
-	if (ev->type != PERF_RECORD_SAMPLE || !ev->evsel || pps_unwind_wanted(s))
-		return;
+	if (ev->type != PERF_RECORD_SAMPLE || !ev->evsel || s->read_split || pps_unwind_wanted(s))
+		return false;
 	cp = find_profile(c, ev->evsel, KIND_EVENT, (int32_t)s->pid, &unused);
 	t = pps_machine_find_thread(c->machine, (int32_t)s->tid);
-	if (!cp || !t)
-		return;
-	n = memo_key(c, cp, t, ev, bucket_label(c, s->time, &bucket) ? &bucket : NULL,
-		     c->memo->key);
-	if (n)
-		__builtin_prefetch(
-		    &c->memo->slots[memo_hash(c->memo->key, n) & (c->memo->cap - 1)]);
+	if (!cp || !t ||
+	    !memo_fp(c, cp, t, ev, bucket_label(c, s->time, &bucket) ? &bucket : NULL, fp))
+		return false;
+	__builtin_prefetch(&c->memo->slots[fp->h1 & (c->memo->cap - 1)]);
+	return true;
 }
 
-static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct pps_event *ev)
+/* Converts sample ev; pre: its memo fingerprint from memo_prefetch(), or NULL. */
+static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct pps_event *ev,
+		      const struct memo_fp *pre)
 {
 	const struct pps_sample *s = &ev->sample;
 	int32_t pid = (int32_t)s->pid, tid = (int32_t)s->tid;
@@ -1360,8 +1347,8 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 	char comm_buf[24];
 	const char *comm;
 	struct memo_slot *slot = NULL;
-	size_t ref, nr_key = 0;
-	uint64_t hash = 0;
+	struct memo_fp fp;
+	size_t ref;
 	int err;
 
 	struct tp_info *ti;
@@ -1413,13 +1400,12 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 	has_bucket = bucket_label(c, s->time, &bucket);
 	/* An unwound (DWARF) stack is keyed by its frames; one cut short is labelled so, and
 	 * left out of the memo. */
-	if (!truncated &&
-	    (nr_key = memo_key(c, cp, t, ev, has_bucket ? &bucket : NULL, c->memo->key))) {
-		hash = memo_hash(c->memo->key, nr_key);
-		slot = memo_slot(c->memo, c->memo->key, nr_key, hash);
-		if (slot->off)
-			return pps_profile_add_values(cp->pub.profile,
-						      (size_t)c->memo->pool[slot->off - 1], values);
+	if (pre)
+		fp = *pre;
+	if (!truncated && (pre || memo_fp(c, cp, t, ev, has_bucket ? &bucket : NULL, &fp))) {
+		slot = memo_slot(c->memo, &fp);
+		if (slot->ref)
+			return pps_profile_add_values(cp->pub.profile, slot->ref, values);
 	}
 
 	err = resolve_stack(c, cp, ev, &nr);
@@ -1442,7 +1428,7 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 					 &ref);
 	if (err || !slot)
 		return err;
-	return memo_insert(c->memo, slot, c->memo->key, nr_key, hash, ref);
+	return memo_insert(c->memo, slot, &fp, ref);
 
 filtered:
 	c->stats.nr_filtered++;
@@ -1703,7 +1689,7 @@ static int add_read_samples(struct pps_convert *c, struct pps_reader *r, const s
 		one.sample.read_split = false;
 		one.sample.nr_read_values = 0;
 		one.sample.read_values = NULL;
-		err = add_sample(c, r, &one);
+		err = add_sample(c, r, &one, NULL);
 		if (err)
 			return err;
 	}
@@ -1715,20 +1701,26 @@ static int add_read_samples(struct pps_convert *c, struct pps_reader *r, const s
 static int read_records(struct pps_convert *c, struct pps_reader *r)
 {
 	struct pps_event ev;
+	/* pre[i % 2] is record i's fingerprint when have is set: a sample's conversion
+	 * changes none of what a key is made of (threads and profiles it creates had none
+	 * to take), other records may. */
+	struct memo_fp pre[2];
+	bool have = false;
 	int ret;
 
 	c->reader = r;
-	while ((ret = pps_reader_next(r, &ev)) > 0) {
+	for (size_t i = 0; (ret = pps_reader_next(r, &ev)) > 0; i++) {
 		const struct pps_event *next = pps_reader_peek(r);
+		const struct memo_fp *fp = have ? &pre[i % 2] : NULL;
 
-		if (next)
-			memo_prefetch(c, next);
+		have = ev.type == PERF_RECORD_SAMPLE && next &&
+		       memo_prefetch(c, next, &pre[(i + 1) % 2]);
 		switch (ev.type) {
 		case PERF_RECORD_SAMPLE:
 			if (!ev.evsel)
 				break;
 			ret = ev.sample.read_split ? add_read_samples(c, r, &ev)
-						   : add_sample(c, r, &ev);
+						   : add_sample(c, r, &ev, fp);
 			break;
 		case PERF_RECORD_SWITCH:
 		case PERF_RECORD_SWITCH_CPU_WIDE:
