@@ -90,10 +90,34 @@ struct fsym {
 	int rank;	  /* preference among symbols at one address: lower wins */
 };
 
+/*
+ * The scopes nested in one function (inlined instances, and functions defined inside it),
+ * built on the first lookup in the function: a lookup then binary-searches a level at a
+ * time instead of walking the DIE tree, which for an interpreter's main loop means
+ * thousands of sibling DIEs, each with its ranges to parse, per address.
+ * Lexical, try and catch blocks are see-through: what they hold are their parent's
+ * children here.
+ */
+struct scope_node {
+	Dwarf_Die die;
+	uint32_t first, nr; /* its children's ranges: ranges[first, first + nr), by low */
+};
+struct scope_range {
+	Dwarf_Addr low, high; /* [low, high) */
+	uint32_t node;
+};
+struct scope_index {
+	struct scope_node *nodes; /* [0]: the function */
+	size_t nr_nodes, nodes_cap;
+	struct scope_range *ranges;
+	size_t nr_ranges, ranges_cap;
+};
+
 /* One address range of a function defined at the top of a CU (or in a namespace). */
 struct func_range {
 	Dwarf_Addr low, high; /* [low, high) */
 	Dwarf_Die die;	      /* a value: valid while the Dwarf is */
+	struct scope_index *scopes; /* NULL until the first lookup in the range */
 };
 
 /*
@@ -349,6 +373,15 @@ const Dwfl_Callbacks *pps_dso_dwfl_callbacks(void)
 	return &callbacks;
 }
 
+static void scope_index_free(struct scope_index *x)
+{
+	if (x) {
+		free(x->nodes);
+		free(x->ranges);
+		free(x);
+	}
+}
+
 void pps_dso_free(struct pps_dso *d)
 {
 	if (!d)
@@ -357,8 +390,11 @@ void pps_dso_free(struct pps_dso *d)
 		dwfl_end(d->dwfl);
 	if (d->memfd >= 0)
 		close(d->memfd);
-	for (size_t i = 0; i < d->cus_cap; i++)
+	for (size_t i = 0; i < d->cus_cap; i++) {
+		for (size_t k = 0; k < d->cus[i].n; k++)
+			scope_index_free(d->cus[i].v[k].scopes);
 		free(d->cus[i].v);
+	}
 	free(d->cus);
 	free(d->syms);
 	free(d->plt_names);
@@ -738,46 +774,158 @@ static int64_t decl_line(Dwarf_Die *die)
 	return dwarf_decl_line(die, &l) == 0 && l > 0 ? l : 0;
 }
 
-/* Inline chains deeper than this are cut (the frame list holds PPS_MAX_FRAMES anyway). */
+/* Blocks nested deeper than this in a function are not looked into. */
 #define MAX_SCOPE_DEPTH 256
 /* Namespaces and classes nest this deep at most when looking for function definitions. */
 #define MAX_NAMESPACE_DEPTH 8
 
+static bool is_function_scope(int tag)
+{
+	return tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine;
+}
+
+static bool is_block_scope(int tag)
+{
+	return tag == DW_TAG_lexical_block || tag == DW_TAG_try_block || tag == DW_TAG_catch_block;
+}
+
+static int scope_range_cmp(const void *a, const void *b)
+{
+	const struct scope_range *x = a, *y = b;
+
+	return x->low < y->low ? -1 : x->low > y->low;
+}
+
+/* Appends a node for die, and one range per address range of it (none: no node). */
+static int scope_add(struct scope_index *x, Dwarf_Die *die)
+{
+	Dwarf_Addr base, low, high;
+	ptrdiff_t off = 0;
+	bool added = false;
+
+	while ((off = dwarf_ranges(die, off, &base, &low, &high)) > 0) {
+		if (high <= low)
+			continue;
+		if (!added) {
+			if (x->nr_nodes == x->nodes_cap) {
+				size_t ncap = x->nodes_cap ? x->nodes_cap * 2 : 16;
+				struct scope_node *n;
+
+				if (ncap > UINT32_MAX)
+					return -ENOMEM;
+				n = realloc(x->nodes, ncap * sizeof(*n));
+				if (!n)
+					return -ENOMEM;
+				x->nodes = n;
+				x->nodes_cap = ncap;
+			}
+			x->nodes[x->nr_nodes++] = (struct scope_node){.die = *die};
+			added = true;
+		}
+		if (x->nr_ranges == x->ranges_cap) {
+			size_t ncap = x->ranges_cap ? x->ranges_cap * 2 : 16;
+			struct scope_range *r = realloc(x->ranges, ncap * sizeof(*r));
+
+			if (!r)
+				return -ENOMEM;
+			x->ranges = r;
+			x->ranges_cap = ncap;
+		}
+		x->ranges[x->nr_ranges++] =
+		    (struct scope_range){low, high, (uint32_t)(x->nr_nodes - 1)};
+	}
+	return 0;
+}
+
+/* Adds the function scopes below parent, looking through the blocks that have an address
+ * range (a block without one holds no code). -ENOMEM. */
+static int scope_children(struct scope_index *x, Dwarf_Die *parent, int depth)
+{
+	Dwarf_Die child;
+	int err = 0;
+
+	if (depth >= MAX_SCOPE_DEPTH || dwarf_child(parent, &child) != 0)
+		return 0;
+	do {
+		int tag = dwarf_tag(&child);
+		Dwarf_Addr base, low, high;
+
+		if (is_function_scope(tag))
+			err = scope_add(x, &child);
+		else if (is_block_scope(tag) && dwarf_ranges(&child, 0, &base, &low, &high) > 0)
+			err = scope_children(x, &child, depth + 1);
+	} while (!err && dwarf_siblingof(&child, &child) == 0);
+	return err;
+}
+
+/* The scope index of function fn (a node for it, then breadth first). NULL on ENOMEM. */
+static struct scope_index *scope_index_new(Dwarf_Die *fn)
+{
+	struct scope_index *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return NULL;
+	x->nodes = malloc(sizeof(*x->nodes));
+	if (!x->nodes)
+		goto out_free;
+	x->nodes[0] = (struct scope_node){.die = *fn};
+	x->nr_nodes = x->nodes_cap = 1;
+	/* A child's node comes after its parent's, so this visits each node once. */
+	for (size_t i = 0; i < x->nr_nodes; i++) {
+		Dwarf_Die die = x->nodes[i].die; /* scope_children() may move nodes */
+		size_t first = x->nr_ranges;
+
+		if (scope_children(x, &die, 1))
+			goto out_free;
+		x->nodes[i].first = (uint32_t)first;
+		x->nodes[i].nr = (uint32_t)(x->nr_ranges - first);
+		if (x->nodes[i].nr > 1)
+			qsort(&x->ranges[first], x->nodes[i].nr, sizeof(*x->ranges),
+			      scope_range_cmp);
+	}
+	return x;
+out_free:
+	scope_index_free(x);
+	return NULL;
+}
+
 /*
- * The function scopes (subprograms and inlined instances) containing pc below parent,
- * outermost first, appended to chain[*nr..max). Lexical blocks are walked through.
+ * The function scopes nested in x's function that contain pc, outermost first, appended
+ * to chain[*nr..max).
  *
  * dwarf_getscopes() is not used: it leaks its array when the DWARF is damaged
  * (elfutils 0.188, an error in its abstract-origin pass), and after an inlined instance
  * it lists the scopes of the abstract origin, not of the caller.
  */
-static void find_scopes(Dwarf_Die *parent, Dwarf_Addr pc, Dwarf_Die *chain, int *nr, int max,
-			int depth)
+static void scope_lookup(const struct scope_index *x, Dwarf_Addr pc, Dwarf_Die *chain, int *nr,
+			 int max)
 {
-	Dwarf_Die child;
+	for (uint32_t node = 0; *nr < max;) {
+		const struct scope_node *n = &x->nodes[node];
+		const struct scope_range *r = &x->ranges[n->first];
+		size_t lo = 0, hi = n->nr, k, found;
 
-	if (depth >= MAX_SCOPE_DEPTH || dwarf_child(parent, &child) != 0)
-		return;
-	do {
-		switch (dwarf_tag(&child)) {
-		case DW_TAG_subprogram:
-		case DW_TAG_inlined_subroutine:
-		case DW_TAG_lexical_block:
-		case DW_TAG_try_block:
-		case DW_TAG_catch_block:
-			if (dwarf_haspc(&child, pc) <= 0)
-				break;
-			if (dwarf_tag(&child) != DW_TAG_lexical_block &&
-			    dwarf_tag(&child) != DW_TAG_try_block &&
-			    dwarf_tag(&child) != DW_TAG_catch_block && *nr < max)
-				chain[(*nr)++] = child;
-			find_scopes(&child, pc, chain, nr, max, depth + 1);
-			/* Scopes do not overlap: the one holding pc is the only one. */
-			return;
-		default:
-			break;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (r[mid].low <= pc)
+				lo = mid + 1;
+			else
+				hi = mid;
 		}
-	} while (dwarf_siblingof(&child, &child) == 0);
+		/* Sibling scopes do not overlap; damaged DWARF may, so look back a little. */
+		for (k = lo, found = SIZE_MAX; k-- > 0 && lo - k <= 8;) {
+			if (pc < r[k].high) {
+				found = k;
+				break;
+			}
+		}
+		/* A child's node is after its parent's: no loop, whatever the input. */
+		if (found == SIZE_MAX || r[found].node <= node)
+			return;
+		node = r[found].node;
+		chain[(*nr)++] = x->nodes[node].die;
+	}
 }
 
 static int range_cmp(const void *a, const void *b)
@@ -815,7 +963,7 @@ static int collect_funcs(Dwarf_Die *parent, struct cu_funcs *f, size_t *cap, int
 					f->v = v;
 					*cap = ncap;
 				}
-				f->v[f->n++] = (struct func_range){low, high, child};
+				f->v[f->n++] = (struct func_range){low, high, child, NULL};
 			}
 			break;
 		case DW_TAG_namespace:
@@ -918,8 +1066,13 @@ static int cu_scopes(struct pps_dso *d, Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die 
 
 		if (pc >= r->high)
 			continue;
+		if (!r->scopes) {
+			r->scopes = scope_index_new(&r->die);
+			if (!r->scopes)
+				return -ENOMEM;
+		}
 		chain[(*nr)++] = r->die;
-		find_scopes(&r->die, pc, chain, nr, PPS_MAX_FRAMES, 1);
+		scope_lookup(r->scopes, pc, chain, nr, PPS_MAX_FRAMES);
 		break;
 	}
 	return 0;
