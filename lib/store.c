@@ -40,6 +40,7 @@
 
 #include "internal/bucket.h"
 #include "internal/datadir.h"
+#include "internal/idcache.h"
 #include "internal/util.h"
 #include "store_sql.h"
 
@@ -76,6 +77,7 @@ enum stmt_id {
 	S_ENTRIES,
 	S_MAX_IDS,
 	S_WIN_INS,
+	S_DATA_VERSION,
 	NR_STMTS
 };
 
@@ -142,13 +144,7 @@ static const char *const stmt_sql[NR_STMTS] = {
 		  "(SELECT coalesce(max(id), 0) FROM labelsets)",
     [S_WIN_INS] = "INSERT INTO windows (source_id, start_ns, end_ns, lost, nr_samples) "
 		  "VALUES (?1, ?2, ?3, ?4, ?5)",
-};
-
-struct pps_store {
-	sqlite3 *db;
-	sqlite3_stmt *stmts[NR_STMTS]; /* prepared on first use, finalized at close */
-	int64_t bucket_ns;	       /* meta.bucket_ns */
-	bool readonly;		       /* PPS_STORE_READONLY */
+    [S_DATA_VERSION] = "PRAGMA data_version",
 };
 
 /* A growable byte buffer for varint keys. */
@@ -156,6 +152,18 @@ struct bytes {
 	uint8_t *p;
 	size_t n;
 	size_t cap;
+};
+
+struct pps_store {
+	sqlite3 *db;
+	sqlite3_stmt *stmts[NR_STMTS]; /* prepared on first use, finalized at close */
+	int64_t bucket_ns;	       /* meta.bucket_ns */
+	bool readonly;		       /* PPS_STORE_READONLY */
+	/* Ids of strings, mappings, functions, locations, stacks and label sets (keyed by
+	 * their statement and bound values) as of data_version; NULL: none (ENOMEM). */
+	struct pps_idcache *ids;
+	int64_t data_version;
+	struct bytes key; /* get_or_insert()'s */
 };
 
 /* ---- helpers ------------------------------------------------------------------------ */
@@ -214,17 +222,38 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
 }
 #define FNV_INIT 0xcbf29ce484222325ull
 
+/* Room for n more bytes in b. 0 or -ENOMEM. */
+static int bytes_reserve(struct bytes *b, size_t n)
+{
+	size_t cap = b->cap ? b->cap : 256;
+	uint8_t *np;
+
+	if (b->cap - b->n >= n)
+		return 0;
+	while (cap - b->n < n)
+		cap *= 2;
+	np = realloc(b->p, cap);
+	if (!np)
+		return -ENOMEM;
+	b->p = np;
+	b->cap = cap;
+	return 0;
+}
+
+static int bytes_add(struct bytes *b, const void *p, size_t n)
+{
+	if (bytes_reserve(b, n))
+		return -ENOMEM;
+	if (n)
+		memcpy(b->p + b->n, p, n);
+	b->n += n;
+	return 0;
+}
+
 static int bytes_put(struct bytes *b, uint64_t v)
 {
-	if (b->cap - b->n < 10) {
-		size_t cap = b->cap ? b->cap * 2 : 256;
-		uint8_t *np = realloc(b->p, cap);
-
-		if (!np)
-			return -ENOMEM;
-		b->p = np;
-		b->cap = cap;
-	}
+	if (bytes_reserve(b, 10))
+		return -ENOMEM;
 	do {
 		uint8_t c = v & 0x7f;
 
@@ -597,6 +626,8 @@ PPS_API void pps_store_close(struct pps_store *s)
 	for (size_t i = 0; i < NR_STMTS; i++)
 		sqlite3_finalize(s->stmts[i]);
 	sqlite3_close(s->db);
+	pps_idcache_free(s->ids);
+	free(s->key.p);
 	free(s);
 }
 
@@ -698,47 +729,79 @@ struct ingest_maps {
 static int intern(struct pps_store *s, const char *str, int64_t *id)
 {
 	sqlite3_stmt *st;
+	size_t len;
 	int err;
 
 	if (!str || !*str) {
 		*id = 0;
 		return 0;
 	}
+	/* Keyed with its NUL: no other key ends in one (see cache_key()). */
+	len = strlen(str) + 1;
+	if (pps_idcache_get(s->ids, str, len, id))
+		return 0;
 	st = stmt(s, S_STR_GET);
 	if (!st)
 		return -EIO;
 	sqlite3_bind_text(st, 1, str, -1, SQLITE_STATIC);
 	err = step_id(s, st, id);
-	if (err)
-		return err < 0 ? err : 0;
-	st = stmt(s, S_STR_INS);
-	if (!st)
-		return -EIO;
-	sqlite3_bind_text(st, 1, str, -1, SQLITE_STATIC);
-	return step_insert(s, st, id);
+	if (err < 0)
+		return err;
+	if (!err) {
+		st = stmt(s, S_STR_INS);
+		if (!st)
+			return -EIO;
+		sqlite3_bind_text(st, 1, str, -1, SQLITE_STATIC);
+		err = step_insert(s, st, id);
+		if (err)
+			return err;
+	}
+	return pps_idcache_put(s->ids, str, len, *id);
 }
 
-/* Looks up with get (its parameters bound by bind), else inserts with ins. */
+/* How the values of a get_or_insert() are bound, and written as the id cache's key. */
+struct binding {
+	void (*bind)(sqlite3_stmt *st, const void *arg);
+	int (*key)(struct bytes *k, const void *arg);
+};
+
+/*
+ * Looks up with get (its parameters bound by b), else inserts with ins; the id cache first.
+ * The cache key is b's key bytes, then get's statement id: never 0, which ends only the
+ * keys of strings (see intern()), and different for each kind of row.
+ */
 static int get_or_insert(struct pps_store *s, enum stmt_id get, enum stmt_id ins,
-			 void (*bind)(sqlite3_stmt *st, const void *arg), const void *arg,
-			 int64_t *id, bool *inserted)
+			 const struct binding *b, const void *arg, int64_t *id, bool *inserted)
 {
-	sqlite3_stmt *st = stmt(s, get);
+	sqlite3_stmt *st;
 	int err;
 
-	if (!st)
-		return -EIO;
-	bind(st, arg);
-	err = step_id(s, st, id);
+	s->key.n = 0;
+	err = b->key(&s->key, arg);
+	err = err ?: bytes_put(&s->key, (uint64_t)get);
 	if (err)
-		return err < 0 ? err : 0;
-	st = stmt(s, ins);
+		return err;
+	if (pps_idcache_get(s->ids, s->key.p, s->key.n, id))
+		return 0;
+	st = stmt(s, get);
 	if (!st)
 		return -EIO;
-	bind(st, arg);
-	if (inserted)
-		*inserted = true;
-	return step_insert(s, st, id);
+	b->bind(st, arg);
+	err = step_id(s, st, id);
+	if (err < 0)
+		return err;
+	if (!err) {
+		st = stmt(s, ins);
+		if (!st)
+			return -EIO;
+		b->bind(st, arg);
+		err = step_insert(s, st, id);
+		if (err)
+			return err;
+		if (inserted)
+			*inserted = true;
+	}
+	return pps_idcache_put(s->ids, s->key.p, s->key.n, *id);
 }
 
 static void bind_ints(sqlite3_stmt *st, const void *arg)
@@ -773,6 +836,37 @@ static void bind_location(sqlite3_stmt *st, const void *arg)
 	sqlite3_bind_blob(st, 3, k->b->p ? (const void *)k->b->p : "", (int)k->b->n, SQLITE_STATIC);
 }
 
+static int key_ints(struct bytes *k, const void *arg)
+{
+	const int64_t *v = arg;
+	int err = 0;
+
+	for (int64_t i = 0; i < v[0] && !err; i++)
+		err = bytes_put(k, (uint64_t)v[i + 1]);
+	return err;
+}
+
+static int key_hash_blob(struct bytes *k, const void *arg)
+{
+	const struct keyed_blob *kb = arg;
+
+	return bytes_put(k, (uint64_t)kb->hash) ?: bytes_add(k, kb->b->p, kb->b->n);
+}
+
+static int key_location(struct bytes *k, const void *arg)
+{
+	const struct keyed_blob *kb = arg;
+
+	return bytes_put(k, (uint64_t)kb->mapping_id) ?: bytes_put(k, (uint64_t)kb->address)
+							  ?: bytes_add(k, kb->b->p, kb->b->n);
+}
+
+/* Varints are self-delimiting and each binding has one blob at most, last: a key's bytes
+ * give back its values. */
+static const struct binding BIND_INTS = {bind_ints, key_ints};
+static const struct binding BIND_HASH_BLOB = {bind_hash_blob, key_hash_blob};
+static const struct binding BIND_LOCATION = {bind_location, key_location};
+
 static int ingest_mappings(struct pps_store *s, const struct pps_profile *p, struct ingest_maps *m)
 {
 	size_t n = pps_profile_nr_mappings(p);
@@ -791,7 +885,7 @@ static int ingest_mappings(struct pps_store *s, const struct pps_profile *p, str
 		v[6] = mi.has_functions | mi.has_filenames << 1 | mi.has_line_numbers << 2 |
 		       mi.has_inline_frames << 3;
 		err = err
-			  ?: get_or_insert(s, S_MAP_GET, S_MAP_INS, bind_ints, v, &m->mappings[id],
+			  ?: get_or_insert(s, S_MAP_GET, S_MAP_INS, &BIND_INTS, v, &m->mappings[id],
 					   NULL);
 	}
 	return err;
@@ -811,7 +905,7 @@ static int ingest_functions(struct pps_store *s, const struct pps_profile *p, st
 		err = err ?: intern(s, sys, &v[2]);
 		err = err ?: intern(s, file, &v[3]);
 		err = err
-			  ?: get_or_insert(s, S_FN_GET, S_FN_INS, bind_ints, v, &m->functions[id],
+			  ?: get_or_insert(s, S_FN_GET, S_FN_INS, &BIND_INTS, v, &m->functions[id],
 					   NULL);
 	}
 	return err;
@@ -842,7 +936,7 @@ static int ingest_locations(struct pps_store *s, const struct pps_profile *p, st
 		k.mapping_id = map ? m->mappings[map] : 0;
 		k.address = (int64_t)addr;
 		err = err
-			  ?: get_or_insert(s, S_LOC_GET, S_LOC_INS, bind_location, &k,
+			  ?: get_or_insert(s, S_LOC_GET, S_LOC_INS, &BIND_LOCATION, &k,
 					   &m->locations[id], &inserted);
 		for (size_t i = 0; inserted && i < nr_lines && !err; i++) {
 			sqlite3_stmt *st = stmt(s, S_LINE_INS);
@@ -1017,7 +1111,7 @@ static int ingest_labels(struct pps_store *s, const struct pps_profile *p, size_
 		*id = lm->id;
 		return 0;
 	}
-	err = get_or_insert(s, S_LSET_GET, S_LSET_INS, bind_hash_blob, &k, id, NULL);
+	err = get_or_insert(s, S_LSET_GET, S_LSET_INS, &BIND_HASH_BLOB, &k, id, NULL);
 	if (!err && b->n <= sizeof(lm->b)) {
 		lm->hash = (uint64_t)k.hash;
 		lm->id = *id;
@@ -1170,8 +1264,8 @@ static int ingest_one(struct pps_store *s, int64_t source_id, const char *type,
 		if (err)
 			goto out_free;
 		k.hash = (int64_t)fnv1a(FNV_INIT, b.p, b.n);
-		err =
-		    get_or_insert(s, S_STACK_GET, S_STACK_INS, bind_hash_blob, &k, &stack_id, NULL);
+		err = get_or_insert(s, S_STACK_GET, S_STACK_INS, &BIND_HASH_BLOB, &k, &stack_id,
+				    NULL);
 		err =
 		    err ?: ingest_labels(s, p, i, memo, lsets, &b, &lset_id, &bucket, &has_bucket);
 		if (has_bucket)
@@ -1247,6 +1341,50 @@ static int insert_source(struct pps_store *s, const struct pps_store_source *src
 	return err;
 }
 
+/*
+ * Begins the write transaction of an ingest, which may take ids from the cache. A cached
+ * id stays right while only this connection writes, as it deletes rows only in gc, which
+ * clears the cache; a commit by another connection (a gc in another process) may have
+ * deleted any, and changes PRAGMA data_version, read once the write lock is held.
+ */
+static int ingest_begin(struct pps_store *s)
+{
+	sqlite3_stmt *st;
+	int64_t v = 0;
+	int err;
+
+	err = exec(s, "BEGIN IMMEDIATE");
+	if (err)
+		return err;
+	if (!s->ids)
+		s->ids = pps_idcache_new(); /* NULL: the SQL alone, as before */
+	st = stmt(s, S_DATA_VERSION);
+	err = st ? step_id(s, st, &v) : -EIO;
+	if (err < 0) {
+		exec(s, "ROLLBACK");
+		return err;
+	}
+	if (!err || v != s->data_version)
+		pps_idcache_clear(s->ids);
+	s->data_version = v;
+	return 0;
+}
+
+/* Commits (err 0) or rolls back an ingest's transaction; what the cache learnt in a
+ * transaction that did not commit is forgotten with the rest. Returns err, or the
+ * commit's. */
+static int ingest_end(struct pps_store *s, int err)
+{
+	if (!err)
+		err = exec(s, "COMMIT");
+	if (err) {
+		if (!sqlite3_get_autocommit(s->db))
+			exec(s, "ROLLBACK");
+		pps_idcache_clear(s->ids);
+	}
+	return err;
+}
+
 PPS_API int pps_store_ingest(struct pps_store *s, const struct pps_store_source *src,
 			     const char *const *types, struct pps_profile *const *profiles,
 			     size_t n)
@@ -1256,24 +1394,16 @@ PPS_API int pps_store_ingest(struct pps_store *s, const struct pps_store_source 
 
 	if (s->readonly)
 		return -EROFS;
-	err = exec(s, "BEGIN IMMEDIATE");
+	err = ingest_begin(s);
 	if (err)
 		return err;
 	err = pps_store_has_source(s, src->content_hash, src->size, &source_id);
-	if (err) {
-		err = err > 0 ? -EEXIST : err;
-		goto out_rollback;
-	}
-	err = insert_source(s, src, now, &source_id);
+	if (err > 0)
+		err = -EEXIST;
+	err = err ?: insert_source(s, src, now, &source_id);
 	for (size_t i = 0; i < n && !err; i++)
 		err = ingest_one(s, source_id, types[i], profiles[i], now);
-	if (err)
-		goto out_rollback;
-	return exec(s, "COMMIT");
-
-out_rollback:
-	exec(s, "ROLLBACK");
-	return err;
+	return ingest_end(s, err);
 }
 
 PPS_API int pps_store_ingest_profile(struct pps_store *s, const struct pps_store_source *src,
@@ -1333,7 +1463,7 @@ PPS_API int pps_store_append(struct pps_store *s, int64_t source_id,
 		return -EROFS;
 	if (w->end_ns < w->start_ns)
 		return -EINVAL;
-	err = exec(s, "BEGIN IMMEDIATE");
+	err = ingest_begin(s);
 	if (err)
 		return err;
 	for (size_t i = 0; i < n && !err; i++)
@@ -1349,11 +1479,7 @@ PPS_API int pps_store_append(struct pps_store *s, int64_t source_id,
 		sqlite3_bind_int64(st, 5, (int64_t)w->nr_samples);
 		err = step_insert(s, st, NULL);
 	}
-	if (err) {
-		exec(s, "ROLLBACK");
-		return err;
-	}
-	return exec(s, "COMMIT");
+	return ingest_end(s, err);
 }
 
 /* ---- query -------------------------------------------------------------------------- */
@@ -2799,6 +2925,8 @@ PPS_API int pps_store_gc(struct pps_store *s, int64_t before_ns, struct pps_stor
 	if (s->readonly)
 		return -EROFS;
 	memset(gs, 0, sizeof(*gs));
+	/* It deletes rows the cache may hold. */
+	pps_idcache_clear(s->ids);
 	err = exec(s, "BEGIN IMMEDIATE");
 	if (err)
 		return err;

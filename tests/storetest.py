@@ -134,6 +134,46 @@ def bucket_entries(blob):
     return out
 
 
+def dangling(db):
+    """References to rows that do not exist, by kind, as {kind: sorted ids} (empty when
+    every sample's stack and label set, every frame's location, every line's function and
+    every name's string is there)."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    ids = lambda t: {r[0] for r in con.execute(f"SELECT id FROM {t}")}  # noqa: E731
+    have = {t: ids(t) for t in ("stacks", "labelsets", "locations", "functions", "strings",
+                                "mappings")}
+    have["strings"].add(0)
+    have["mappings"].add(0)
+    out = collections.defaultdict(set)
+
+    def want(kind, i):
+        if i not in have[kind]:
+            out[kind].add(i)
+    for (data,) in con.execute("SELECT data FROM samples"):
+        for stack, lset, _ in bucket_entries(data):
+            want("stacks", stack)
+            if lset:
+                want("labelsets", lset)
+    for (frames,) in con.execute("SELECT frames FROM stacks"):
+        for loc in varints(frames):
+            want("locations", loc)
+    for (m,) in con.execute("SELECT mapping_id FROM locations"):
+        want("mappings", m)
+    for (f,) in con.execute("SELECT function_id FROM location_lines"):
+        want("functions", f)
+    for row in con.execute("SELECT name, system_name, filename FROM functions UNION ALL "
+                           "SELECT file, build_id, 0 FROM mappings"):
+        for i in row:
+            want("strings", i)
+    for (labels,) in con.execute("SELECT labels FROM labelsets"):
+        v = varints(labels)
+        for i in range(0, len(v) - 3, 4):
+            for k in (v[i], v[i + 1], v[i + 3]):
+                want("strings", k)
+    con.close()
+    return {k: sorted(v) for k, v in out.items()}
+
+
 def buckets(db, type_name, source_id=None):
     """{bucket_start: [sum of value 0, sum of value 1]} of one type (optionally one source),
     from the bucket rows' blobs."""

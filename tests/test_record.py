@@ -36,6 +36,9 @@ Checks:
   live      query --window 10m answers with samples while the recorder still runs
   gc        record -a with 1 s buckets, then gc --keep 1s once all are older: windows,
             samples and the source are gone; integrity_check and foreign_key_check clean
+  gcrec     gc --keep 1ms from another process once the recorder has stored its first
+            3 s window and its 1 s buckets are over: gc deletes every row, and the windows
+            stored after it refer to no row that is gone, and hot_a is still named
   lost      1-page ring buffers, the recorder stopped (SIGSTOP) for 0.5 s under record -a:
             lost records > 0, the same number in `list`, the windows table, the query's
             comment and the summary line
@@ -59,6 +62,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ppstest as T  # noqa: E402
 import pprofraw as P  # noqa: E402
+import storetest as S  # noqa: E402
 from test_convert import Checker, workload  # noqa: E402
 
 REL = 0.02          # live against perf record alongside: 2%
@@ -471,6 +475,51 @@ def check_gc(c, tmp):
              f"{before} windows -> {after}")
 
 
+def check_gc_while_recording(c, tmp, wl):
+    """gc from another process while the recorder runs: it deletes every row the first
+    window made, and the recorder, whose next windows name the same functions, must
+    store them again rather than point at the deleted rows."""
+    db = os.path.join(tmp, "gcrec.db")
+    proc = subprocess.Popen([pprofstore(), "--db", db, "record", "-q", "--types", "cpu",
+                             "-F", "999", "--bucket", "1s", "--flush", "3s", "--", wl, "8"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=T.quiet_env())
+    p, before = [], "0"
+    for _ in range(100):  # until the first window is stored
+        time.sleep(0.1)
+        if os.path.exists(db):
+            before = sql(db, "SELECT count(*) FROM windows") or "0"
+            if before.isdigit() and int(before) >= 1:
+                break
+    # Its last bucket may hold samples drained just after the window's end: wait for
+    # that bucket to be over too, and gc before the next window (3 s apart).
+    time.sleep(1.2)
+    r = T.run([pprofstore(), "--db", db, "gc", "--keep", "1ms"], 60)
+    p += r.problems() + ([] if r.rc == 0 else [f"gc exit {r.rc}: {r.err_head()}"])
+    left = sql(db, "SELECT (SELECT count(*) FROM windows), (SELECT count(*) FROM locations), "
+                   "(SELECT count(*) FROM functions)") if not p else "?"
+    p += [] if left == "0|0|0" else [f"windows|locations|functions left by gc: {left}"]
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    p += [] if proc.returncode == 0 else [f"record exit {proc.returncode}: {err[:200]!r}"]
+    after = sql(db, "SELECT count(*) FROM windows")
+    bad = S.dangling(db) if not p else {}
+    p += [f"dangling references after gc: {k} {v[:5]}" for k, v in bad.items()]
+    raw = None
+    if not p:
+        raw, q = query(db, "cpu", os.path.join(tmp, "gcrec.cpu.pprof"))
+        p += q
+    fl = flat_pct(raw, 0) if raw else {}
+    p += [] if fl.get("hot_a", 0) > 50 else [f"hot_a after gc: {fl.get('hot_a')}% flat"]
+    c.result("gc while recording: later windows stored whole (no reference to a deleted "
+             "row), hot_a still named", p,
+             f"{before} window(s) before, gc left {left}, {after} windows after; hot_a "
+             f"{fl.get('hot_a', 0):.1f}%")
+
+
 def check_lost(c, tmp):
     """1-page ring buffers, and the recorder stopped (SIGSTOP) for half a second while
     cpu-clock samples every CPU, busy or idle: the kernel must drop records."""
@@ -591,6 +640,7 @@ def main():
         check_pid(c, tmp, wls["sleeper"])
         check_live_query(c, tmp)
         check_gc(c, tmp)
+        check_gc_while_recording(c, tmp, wls["split"])
         check_lost(c, tmp)
         check_errors(c, tmp)
     finally:
