@@ -492,8 +492,8 @@ PPS_API struct pps_reader *pps_reader_open(const char *path, const struct pps_re
 	}
 	p = pps_input_peek(&r->st->in, 16, &avail);
 	if (!p) {
-		pps_err("%s: not a perf.data file: %zu bytes, shorter than any perf header", path,
-			avail);
+		pps_err("%s: not a perf.data file: %zu bytes, shorter than any perf header",
+			r->main.path, avail);
 		err = -EINVAL;
 		goto out_free;
 	}
@@ -502,9 +502,10 @@ PPS_API struct pps_reader *pps_reader_open(const char *path, const struct pps_re
 		if (memcmp(p, "2ELIFREP", 8) == 0)
 			pps_err("%s: a big-endian recording; only little-endian perf.data is "
 				"supported",
-				path);
+				r->main.path);
 		else
-			pps_err("%s: not a perf.data file (no PERFILE2 magic at offset 0)", path);
+			pps_err("%s: not a perf.data file (no PERFILE2 magic at offset 0)",
+				r->main.path);
 		err = -EINVAL;
 		goto out_free;
 	}
@@ -522,8 +523,8 @@ PPS_API struct pps_reader *pps_reader_open(const char *path, const struct pps_re
 			goto out_free;
 		}
 	} else {
-		pps_err("%s: header size %" PRIu64 " is neither pipe (16) nor file mode (104)", path,
-			magic_size[1]);
+		pps_err("%s: header size %" PRIu64 " is neither pipe (16) nor file mode (104)",
+			r->main.path, magic_size[1]);
 		err = PPS_CORRUPT;
 		goto out_free;
 	}
