@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "internal/idcache.h"
+#include "internal/strpool.h"
 #include "internal/util.h"
 
 /* Pool bytes held before everything is forgotten: 64 MiB, about a million locations. */
@@ -35,22 +36,7 @@ struct pps_idcache {
 
 static uint64_t key_hash(const void *key, size_t len)
 {
-	const uint8_t *p = key;
-	uint64_t h = 0x9e3779b97f4a7c15ULL ^ len;
-
-	for (; len >= 8; p += 8, len -= 8) {
-		uint64_t w;
-
-		memcpy(&w, p, 8);
-		h = (h ^ w) * 0xff51afd7ed558ccdULL;
-	}
-	if (len) {
-		uint64_t w = 0;
-
-		memcpy(&w, p, len);
-		h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
-	}
-	return pps_mix64(h);
+	return pps_mix64(pps_hash_bytes(key, len, PPS_HASH_INIT));
 }
 
 static const struct entry *entry_at(const struct pps_idcache *c, uint64_t off)
@@ -143,13 +129,15 @@ static int grow(struct pps_idcache *c)
 
 int pps_idcache_put(struct pps_idcache *c, const void *key, size_t len, int64_t id)
 {
-	size_t need = (sizeof(struct entry) + len + 7) & ~(size_t)7;
-	uint64_t h = key_hash(key, len);
+	size_t need;
 	struct entry *e;
 	struct slot *s;
+	uint64_t h;
 
 	if (!c || len > POOL_MAX)
 		return 0; /* no cache (ENOMEM when it was made), or a key never held */
+	need = (sizeof(struct entry) + len + 7) & ~(size_t)7;
+	h = key_hash(key, len);
 	if (c->pool_len + need > POOL_MAX)
 		pps_idcache_clear(c);
 	if ((c->used + 1) * 2 > c->cap && grow(c))

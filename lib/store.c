@@ -725,40 +725,6 @@ struct ingest_maps {
 	int64_t *locations;
 };
 
-/* The id of string str ("" and NULL: 0), interning it. */
-static int intern(struct pps_store *s, const char *str, int64_t *id)
-{
-	sqlite3_stmt *st;
-	size_t len;
-	int err;
-
-	if (!str || !*str) {
-		*id = 0;
-		return 0;
-	}
-	/* Keyed with its NUL: no other key ends in one (see cache_key()). */
-	len = strlen(str) + 1;
-	if (pps_idcache_get(s->ids, str, len, id))
-		return 0;
-	st = stmt(s, S_STR_GET);
-	if (!st)
-		return -EIO;
-	sqlite3_bind_text(st, 1, str, -1, SQLITE_STATIC);
-	err = step_id(s, st, id);
-	if (err < 0)
-		return err;
-	if (!err) {
-		st = stmt(s, S_STR_INS);
-		if (!st)
-			return -EIO;
-		sqlite3_bind_text(st, 1, str, -1, SQLITE_STATIC);
-		err = step_insert(s, st, id);
-		if (err)
-			return err;
-	}
-	return pps_idcache_put(s->ids, str, len, *id);
-}
-
 /* How the values of a get_or_insert() are bound, and written as the id cache's key. */
 struct binding {
 	void (*bind)(sqlite3_stmt *st, const void *arg);
@@ -767,8 +733,8 @@ struct binding {
 
 /*
  * Looks up with get (its parameters bound by b), else inserts with ins; the id cache first.
- * The cache key is b's key bytes, then get's statement id: never 0, which ends only the
- * keys of strings (see intern()), and different for each kind of row.
+ * The cache key is b's key bytes, then get's statement id (one byte): keys of different
+ * kinds of row differ in their last byte.
  */
 static int get_or_insert(struct pps_store *s, enum stmt_id get, enum stmt_id ins,
 			 const struct binding *b, const void *arg, int64_t *id, bool *inserted)
@@ -836,6 +802,16 @@ static void bind_location(sqlite3_stmt *st, const void *arg)
 	sqlite3_bind_blob(st, 3, k->b->p ? (const void *)k->b->p : "", (int)k->b->n, SQLITE_STATIC);
 }
 
+static void bind_text(sqlite3_stmt *st, const void *arg)
+{
+	sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+}
+
+static int key_text(struct bytes *k, const void *arg)
+{
+	return bytes_add(k, arg, strlen(arg));
+}
+
 static int key_ints(struct bytes *k, const void *arg)
 {
 	const int64_t *v = arg;
@@ -863,9 +839,20 @@ static int key_location(struct bytes *k, const void *arg)
 
 /* Varints are self-delimiting and each binding has one blob at most, last: a key's bytes
  * give back its values. */
+static const struct binding BIND_TEXT = {bind_text, key_text};
 static const struct binding BIND_INTS = {bind_ints, key_ints};
 static const struct binding BIND_HASH_BLOB = {bind_hash_blob, key_hash_blob};
 static const struct binding BIND_LOCATION = {bind_location, key_location};
+
+/* The id of string str ("" and NULL: 0), interning it. */
+static int intern(struct pps_store *s, const char *str, int64_t *id)
+{
+	if (!str || !*str) {
+		*id = 0;
+		return 0;
+	}
+	return get_or_insert(s, S_STR_GET, S_STR_INS, &BIND_TEXT, str, id, NULL);
+}
 
 static int ingest_mappings(struct pps_store *s, const struct pps_profile *p, struct ingest_maps *m)
 {
