@@ -751,7 +751,9 @@ def kernel_lock_checks(c, name, data, raw, samples):
                  for k in sorted(set(ours_k) | set(perf_types))))
 
     trows, tr = perf_lock_contention(data, threads=True)
-    perf_tid = {int(t): [n, wt] for n, wt, t, _ in trows if t.isdigit()}
+    # perf prints pid -1 for a contention in a task past its exit (the kernel no longer
+    # has its pid); ours carries the sample's tid, -1 too.
+    perf_tid = {int(t): [n, wt] for n, wt, t, _ in trows if re.fullmatch(r"-?\d+", t)}
     ours_tid = ours_by(raw, lambda s: label(s, "tid") if label(s, "lock") != "futex" else None)
     ours_tid.pop(None, None)
     p = compare_maps(ours_tid, perf_tid, "tid")
