@@ -13,9 +13,9 @@
  *   second with callchains, about 10 MiB/s per CPU, and a 4 MiB buffer fills in a few
  *   hundred milliseconds, less than a window's symbolization and store transaction can
  *   take. So the buffers are drained by a thread of their own (lib/ring.c), woken at a
- *   quarter full (wakeup watermark) or every 100 ms, and everything else happens on the
- *   caller's thread, from the passes that thread queues (a second's drains at a time, or
- *   at once when a window ends).
+ *   quarter full (wakeup watermark) or once a second, and everything else happens on the
+ *   caller's thread, from the passes that thread queues (a second's drains at a time);
+ *   when a window ends, the caller drains the buffers itself.
  * - Time is CLOCK_MONOTONIC (use_clockid), so window boundaries taken with
  *   clock_gettime() compare with record times, and CLOCK_DATA maps both to wall time.
  * - Records are released to the converter up to the time the last pass began, minus
@@ -1101,8 +1101,9 @@ PPS_API int pps_record_flush(struct pps_record *rec, bool last)
 	}
 	asked = clock_ns(CLOCK_MONOTONIC);
 	err = feed_passes(rec, pps_ring_take(rec->ring, 0, true));
-	/* The window ends with the drainer's next drain, which it queues at once when asked
-	 * (within 100 ms). With none since the last window ended, the window goes on. */
+	/* The window ends with that drain, done here. Only when the queue of passes was full
+	 * did it read nothing: the next tries have room. With none since the last window
+	 * ended, the window goes on. */
 	for (int i = 0; !err && !last && rec->released + RELEASE_MARGIN_NS < asked && i < 3; i++)
 		err = feed_passes(rec, pps_ring_take(rec->ring, 100, true));
 	if (!err && !last && rec->released <= rec->win_start)

@@ -13,6 +13,12 @@
  *   which it records and converts like anybody's. So the drains of a second go into one
  *   pass, handed over when it is big, when a second has passed or when the owner asks,
  *   and the owner sleeps in poll() on an eventfd (no futex, and a signal ends it).
+ * - So does every wakeup of the thread: on a 2-CPU VM, waking 10 times a second cost
+ *   the recorder more CPU than everything else it does at 99 Hz. The thread wakes at the
+ *   buffers' watermark or when the next hand-over is due, about once a second. Whoever
+ *   cannot wait for that does not wake it: the owner drains the buffers itself when it
+ *   wants their records now (drain_lock keeps one reader per buffer), and the thread is
+ *   cancelled out of its poll() when it must stop.
  */
 #include <errno.h>
 #include <poll.h>
@@ -30,7 +36,6 @@
 
 #include "internal/ring.h"
 
-#define POLL_MS 100
 /* The drains of up to this long, or this many bytes, go to the owner in one pass. */
 #define HANDOVER_NS   1000000000u
 #define HANDOVER_SIZE ((size_t)1 << 20)
@@ -42,11 +47,17 @@ struct pps_ring {
 	int efd; /* eventfd: counts hand-overs and the thread's end, for the owner's poll() */
 
 	pthread_t thread;
-	bool running;	      /* the thread was started and not joined */
+	bool running; /* the thread was started and not joined */
+
+	/* Held while reading the buffers, by the thread or the owner; guards what follows. */
+	pthread_mutex_t drain_lock;
+	struct pps_ring_pass *pending; /* drains not handed over yet */
+	size_t pending_cap;	       /* the size of its buffer */
+	uint64_t handed;	       /* when the last pass was handed over */
+
 	pthread_mutex_t lock; /* guards what follows */
 	struct pps_ring_pass *head, *tail;
 	size_t queued; /* bytes in the queued passes */
-	bool want;     /* the owner asks for what was read, at the next drain */
 	bool stop;     /* the owner asks the thread to end */
 	bool gone;     /* every target thread's events hung up */
 	bool ended;    /* the thread has left its loop */
@@ -163,45 +174,77 @@ static void enqueue(struct pps_ring *r, struct pps_ring_pass *p)
 		return;
 }
 
+/*
+ * Drains every buffer into the pending pass and hands it over when it is due (or
+ * always, when force). Called with drain_lock held. Returns 0 or -ENOMEM (also kept in
+ * r->err).
+ */
+static int drain_locked(struct pps_ring *r, bool force)
+{
+	struct pps_ring_pass *p;
+	size_t room;
+	int err;
+
+	pthread_mutex_lock(&r->lock);
+	room = r->queued < r->max_queued ? r->max_queued - r->queued : 0;
+	pthread_mutex_unlock(&r->lock);
+	err = room ? drain_pass(r, room, &r->pending, &r->pending_cap) : 0;
+	p = r->pending;
+	pthread_mutex_lock(&r->lock);
+	if (err)
+		r->err = err;
+	if (p && (force || r->stop || p->partial || p->len >= HANDOVER_SIZE ||
+		  p->start - r->handed >= HANDOVER_NS)) {
+		enqueue(r, p);
+		r->handed = p->start;
+		r->pending = NULL;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return err;
+}
+
+/* How long the thread may sleep: until the next hand-over is due. */
+static int poll_timeout(struct pps_ring *r)
+{
+	uint64_t now = mono_ns(), due;
+
+	pthread_mutex_lock(&r->drain_lock);
+	due = r->handed + HANDOVER_NS;
+	pthread_mutex_unlock(&r->drain_lock);
+	return due > now ? (int)((due - now) / 1000000u) + 1 : 1;
+}
+
 static void *drain_thread(void *arg)
 {
 	struct pps_ring *r = arg;
-	struct pps_ring_pass *p = NULL; /* drains not handed over yet */
-	uint64_t handed = mono_ns();	/* when the last pass was */
-	size_t cap = 0;
 	bool stop = false;
 
+	/* Cancelled only in its poll(), where it holds nothing (pps_ring_stop()). */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	while (!stop) {
-		size_t room;
-		int n, err;
+		int n, timeout = poll_timeout(r);
 
-		n = perf_evlist__poll(r->evlist, POLL_MS);
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+		n = perf_evlist__poll(r->evlist, timeout);
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+		pthread_mutex_lock(&r->drain_lock);
+		(void)drain_locked(r, false);
 		pthread_mutex_lock(&r->lock);
-		room = r->queued < r->max_queued ? r->max_queued - r->queued : 0;
-		pthread_mutex_unlock(&r->lock);
-		err = room ? drain_pass(r, room, &p, &cap) : 0;
-		pthread_mutex_lock(&r->lock);
-		if (err)
-			r->err = err;
 		/* Per-thread events hang up when their thread exits: all of them, the
 		 * targets are gone (their last records were in this pass). */
 		if (r->watch_hangup && n > 0 &&
 		    perf_evlist__filter_pollfd(r->evlist, POLLERR | POLLHUP) == 0)
 			r->gone = true;
 		stop = r->stop || r->gone || r->err;
-		if (p && (stop || r->want || p->partial || p->len >= HANDOVER_SIZE ||
-			  p->start - handed >= HANDOVER_NS)) {
-			enqueue(r, p);
-			r->want = false;
-			handed = p->start;
-			p = NULL;
-		}
-		if (stop) {
-			r->ended = true;
-			enqueue(r, NULL);
-		}
 		pthread_mutex_unlock(&r->lock);
+		if (stop)
+			(void)drain_locked(r, true);
+		pthread_mutex_unlock(&r->drain_lock);
 	}
+	pthread_mutex_lock(&r->lock);
+	r->ended = true;
+	enqueue(r, NULL);
+	pthread_mutex_unlock(&r->lock);
 	return NULL;
 }
 
@@ -224,6 +267,7 @@ struct pps_ring *pps_ring_new(struct perf_evlist *evlist, bool watch_hangup, siz
 		errno = e;
 		return NULL;
 	}
+	pthread_mutex_init(&r->drain_lock, NULL);
 	pthread_mutex_init(&r->lock, NULL);
 	return r;
 }
@@ -233,6 +277,7 @@ int pps_ring_start(struct pps_ring *r)
 	sigset_t all, old;
 	int err;
 
+	r->handed = mono_ns();
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	err = pthread_create(&r->thread, NULL, drain_thread, r);
@@ -248,9 +293,13 @@ struct pps_ring_pass *pps_ring_take(struct pps_ring *r, int timeout_ms, bool now
 	struct pps_ring_pass *p;
 	bool wait;
 
+	if (now) {
+		/* What the buffers hold now, read here: the thread may sleep for a second. */
+		pthread_mutex_lock(&r->drain_lock);
+		(void)drain_locked(r, true);
+		pthread_mutex_unlock(&r->drain_lock);
+	}
 	pthread_mutex_lock(&r->lock);
-	if (now)
-		r->want = true;
 	wait = !r->head && timeout_ms > 0 && r->running && !r->ended;
 	pthread_mutex_unlock(&r->lock);
 	if (wait) {
@@ -281,23 +330,30 @@ bool pps_ring_gone(struct pps_ring *r)
 	return gone;
 }
 
+/* Ends the thread: at once when it sleeps in poll(), else after its drain. */
+static void join_thread(struct pps_ring *r)
+{
+	if (!r->running)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->stop = true;
+	pthread_mutex_unlock(&r->lock);
+	pthread_cancel(r->thread);
+	pthread_join(r->thread, NULL);
+	r->running = false;
+}
+
 int pps_ring_stop(struct pps_ring *r)
 {
-	struct pps_ring_pass *p = NULL;
-	size_t cap;
 	int err;
 
-	if (r->running) {
-		pthread_mutex_lock(&r->lock);
-		r->stop = true;
-		pthread_mutex_unlock(&r->lock);
-		pthread_join(r->thread, NULL);
-		r->running = false;
-	}
-	/* The thread is gone: what is left in the buffers is read here, whatever the cap. */
-	err = drain_pass(r, SIZE_MAX, &p, &cap);
+	join_thread(r);
+	/* The thread is gone: the drains it did not hand over, and what is left in the
+	 * buffers, read here whatever the cap, make the last pass. */
+	err = drain_pass(r, SIZE_MAX, &r->pending, &r->pending_cap);
 	pthread_mutex_lock(&r->lock);
-	enqueue(r, p);
+	enqueue(r, r->pending);
+	r->pending = NULL;
 	err = err ?: r->err;
 	pthread_mutex_unlock(&r->lock);
 	return err;
@@ -307,13 +363,10 @@ void pps_ring_free(struct pps_ring *r)
 {
 	if (!r)
 		return;
-	if (r->running) {
-		pthread_mutex_lock(&r->lock);
-		r->stop = true;
-		pthread_mutex_unlock(&r->lock);
-		pthread_join(r->thread, NULL);
-	}
+	join_thread(r);
+	pps_ring_pass_free(r->pending);
 	pps_ring_pass_free(r->head);
+	pthread_mutex_destroy(&r->drain_lock);
 	pthread_mutex_destroy(&r->lock);
 	close(r->efd);
 	free(r);

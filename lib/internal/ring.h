@@ -5,18 +5,19 @@
  * keeps the kernel waiting: the kernel drops records (PERF_RECORD_LOST) only when a ring
  * buffer fills, and in a context-switch storm a 4 MiB buffer fills in a fifth of a second.
  *
- * The thread polls the evlist (wakeups at the events' watermark, or every 100 ms) and
- * copies every record of every buffer into a pass. It queues the pass for the owner after
- * a second of drains, or 1 MiB, or at the first drain after the owner asked
- * (pps_ring_take(now)), also an empty one: its start time tells the owner that time went
- * on. Records are
- * copied as the kernel wrote them; nobody looks inside here (the owner's reader validates
- * them). Memory is bounded: with max_queued bytes queued and not taken, the thread stops
- * reading, and the kernel's own accounting (PERF_RECORD_LOST) says what that cost.
+ * The thread polls the evlist (wakeups at the events' watermark, or when a hand-over is
+ * due) and copies every record of every buffer into a pass. It queues the pass for the
+ * owner after a second of drains, or 1 MiB. An owner that wants the records now
+ * (pps_ring_take(now)) drains the buffers itself and queues the pass, also an empty one:
+ * its start time tells the owner that time went on. Records are copied as the kernel
+ * wrote them; nobody looks inside here (the owner's reader validates them). Memory is
+ * bounded: with max_queued bytes queued and not taken, the thread stops reading, and the
+ * kernel's own accounting (PERF_RECORD_LOST) says what that cost.
  *
  * Thread use: the owner calls everything below from one thread; the drain thread only
- * touches the evlist's mmaps and pollfds, so the owner must not use those while it runs
- * (ioctls such as perf_evlist__disable() are fine).
+ * touches the evlist's mmaps (under a lock that pps_ring_take(now) takes too) and
+ * pollfds, so the owner must not use those itself while it runs (ioctls such as
+ * perf_evlist__disable() are fine).
  */
 #ifndef PPS_INTERNAL_RING_H
 #define PPS_INTERNAL_RING_H
@@ -50,16 +51,17 @@ struct pps_ring *pps_ring_new(struct perf_evlist *evlist, bool watch_hangup, siz
 int pps_ring_start(struct pps_ring *r);
 /*
  * Takes every queued pass, oldest first, waiting up to timeout_ms for one (0: no wait).
- * now: ask the thread to queue what it has read at its next drain (within 100 ms), not
- * a second later. Returns the list, NULL when none came (also when a signal handled on
- * this thread ended the wait); free it with pps_ring_pass_free().
+ * now: first drain the buffers here and queue that pass with what the thread had read,
+ * rather than wait for its next hand-over. Returns the list, NULL when none came (also
+ * when a signal handled on this thread ended the wait); free it with
+ * pps_ring_pass_free().
  */
 struct pps_ring_pass *pps_ring_take(struct pps_ring *r, int timeout_ms, bool now);
 void pps_ring_pass_free(struct pps_ring_pass *p);
 /* Whether every target thread's events hung up (watch_hangup): the drainer has stopped
  * after a last pass. */
 bool pps_ring_gone(struct pps_ring *r);
-/* Stops and joins the thread (up to one poll interval), then drains once more here and
+/* Stops and joins the thread (cancelled in its poll()), then drains once more here and
  * queues that pass: after it, pps_ring_take() has everything. Returns 0 or -ENOMEM (the
  * drainer's or this pass's). */
 int pps_ring_stop(struct pps_ring *r);
