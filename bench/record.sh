@@ -5,7 +5,9 @@
 #
 # 1. Overhead. pps-cpubench (bench/cpubench.c: a fixed amount of CPU work on every CPU, no
 #    system calls while it works) is timed in each mode, the modes interleaved run by run
-#    (BENCH_REPS rounds) so that drift on a shared machine hits all of them alike:
+#    (BENCH_REPS rounds, each starting one mode further down the list than the last) so
+#    that drift on a shared machine, and whatever a run leaves behind for the next (a
+#    recorder's writeback, say), hit all of them alike:
 #      none           no recording
 #      pprofstore F   pprofstore record -a with all three types: cpu-clock at F Hz,
 #                     sched:sched_switch, lock:contention_begin/end, syscalls:sys_enter_futex
@@ -152,7 +154,10 @@ RUNS=$BENCH_DIR/runs.txt
 : >"$RUNS"
 log "overhead: $BENCH_REPS rounds of ${#MODES[@]} runs of pps-cpubench $BENCH_UNITS on $(nproc) CPUs"
 for ((round = 1; round <= BENCH_REPS; round++)); do
-	for mode in "${MODES[@]}"; do
+	# Each round starts one mode further down the list: over as many rounds as modes,
+	# every mode runs once in every position (after a recorder just stopped, or first).
+	for ((k = 0; k < ${#MODES[@]}; k++)); do
+		mode=${MODES[(k + round - 1) % ${#MODES[@]}]}
 		start_recorder "$mode"
 		k0=$(rec_ns)
 		read -r t cpu < <("$CPUBENCH" "$BENCH_UNITS")

@@ -203,7 +203,10 @@ static int drain_locked(struct pps_ring *r, bool force)
 	return err;
 }
 
-/* How long the thread may sleep: until the next hand-over is due. */
+/*
+ * How long the thread may sleep: until the next hand-over is due. One overdue was not
+ * made because the owner has max_queued bytes to take: then a tenth of that.
+ */
 static int poll_timeout(struct pps_ring *r)
 {
 	uint64_t now = mono_ns(), due;
@@ -211,7 +214,7 @@ static int poll_timeout(struct pps_ring *r)
 	pthread_mutex_lock(&r->drain_lock);
 	due = r->handed + HANDOVER_NS;
 	pthread_mutex_unlock(&r->drain_lock);
-	return due > now ? (int)((due - now) / 1000000u) + 1 : 1;
+	return due > now ? (int)((due - now) / 1000000u) + 1 : (int)(HANDOVER_NS / 10000000u);
 }
 
 static void *drain_thread(void *arg)
