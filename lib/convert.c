@@ -20,6 +20,7 @@
 
 #include "internal/machine.h"
 #include "internal/prefetch.h"
+#include "internal/profile.h"
 #include "internal/symbolizer.h"
 #include "internal/tracepoint.h"
 #include "internal/unwind.h"
@@ -28,6 +29,9 @@
 
 /* Longest stack kept; perf's own default limit (kernel.perf_event_max_stack) is 127. */
 #define MAX_STACK 1024
+/* New stacks in flight: their profile look-ups (a cache miss each) overlap the next ones'
+ * conversion. */
+#define NR_PENDING 8
 
 /* What phase 2 needs to symbolize one location. */
 struct loc_info {
@@ -155,6 +159,17 @@ struct pps_convert {
 		uint64_t gen, addr;
 		bool kernel;
 	} frames[MAX_STACK]; /* resolve_stack()'s, before they are locations */
+	/* New stacks whose profile look-ups are under way (pending_push()); none outside
+	 * read_records(). */
+	struct pending {
+		struct conv_profile *cp;
+		struct pps_sample_prep prep;
+		struct memo_fp fp;
+		bool memo; /* remember fp -> the sample */
+		int64_t values[2];
+		uint64_t locs[MAX_STACK];
+	} pending[NR_PENDING];
+	size_t pending_head, nr_pending;
 };
 
 static int32_t *copy_ids(const int32_t *v, size_t n)
@@ -1331,6 +1346,83 @@ static bool memo_prefetch(struct pps_convert *c, const struct pps_event *ev, str
 	return true;
 }
 
+/*
+ * The oldest pending sample goes into its profile (its look-up slot asked for when it was
+ * pushed), and into the memo. A later sample with the same raw key may have been pushed
+ * too (see pending_find()): the profile finds it equal, and the memo has it already.
+ */
+static int pending_pop(struct pps_convert *c)
+{
+	struct pending *e = &c->pending[c->pending_head];
+	struct memo_slot *slot;
+	size_t ref;
+	int err;
+
+	c->pending_head = (c->pending_head + 1) % NR_PENDING;
+	c->nr_pending--;
+	err = pps_profile_prep_add(e->cp->pub.profile, &e->prep, e->values, &ref);
+	if (err || !e->memo)
+		return err;
+	slot = memo_slot(c->memo, &e->fp);
+	return slot->ref ? 0 : memo_insert(c->memo, slot, &e->fp, ref);
+}
+
+/* Every pending sample into its profile: before anyone looks at the profiles or the memo
+ * (read_records() does it before it returns). */
+static int pending_flush(struct pps_convert *c)
+{
+	int err = 0;
+
+	while (c->nr_pending && !err)
+		err = pending_pop(c);
+	return err;
+}
+
+/* The pending sample with memo fingerprint fp, or NULL. */
+static struct pending *pending_find(struct pps_convert *c, const struct memo_fp *fp)
+{
+	for (size_t i = 0; i < c->nr_pending; i++) {
+		struct pending *e = &c->pending[(c->pending_head + i) % NR_PENDING];
+
+		if (e->memo && e->fp.h1 == fp->h1 && e->fp.h2 == fp->h2)
+			return e;
+	}
+	return NULL;
+}
+
+/*
+ * Queues the sample of c->stack (nr locations) with labels and values for cp's profile:
+ * its labels are interned and its look-up started now, and it goes in when NR_PENDING
+ * newer ones have come, or at pending_flush(). fp: its memo key, or NULL.
+ */
+static int pending_push(struct pps_convert *c, struct conv_profile *cp, size_t nr,
+			const struct pps_label *labels, size_t nr_labels, const int64_t *values,
+			const struct memo_fp *fp)
+{
+	struct pending *e;
+	int err;
+
+	if (c->nr_pending == NR_PENDING) {
+		err = pending_pop(c);
+		if (err)
+			return err;
+	}
+	e = &c->pending[(c->pending_head + c->nr_pending) % NR_PENDING];
+	if (nr)
+		memcpy(e->locs, c->stack, nr * sizeof(*e->locs));
+	err = pps_profile_prep(cp->pub.profile, e->locs, nr, labels, nr_labels, &e->prep);
+	if (err)
+		return err;
+	e->cp = cp;
+	e->memo = fp != NULL;
+	if (fp)
+		e->fp = *fp;
+	e->values[0] = values[0];
+	e->values[1] = values[1];
+	c->nr_pending++;
+	return 0;
+}
+
 /* Converts sample ev; pre: its memo fingerprint from memo_prefetch(), or NULL. */
 static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct pps_event *ev,
 		      const struct memo_fp *pre)
@@ -1348,7 +1440,6 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 	const char *comm;
 	struct memo_slot *slot = NULL;
 	struct memo_fp fp;
-	size_t ref;
 	int err;
 
 	struct tp_info *ti;
@@ -1403,9 +1494,18 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 	if (pre)
 		fp = *pre;
 	if (!truncated && (pre || memo_fp(c, cp, t, ev, has_bucket ? &bucket : NULL, &fp))) {
+		struct pending *e;
+
 		slot = memo_slot(c->memo, &fp);
 		if (slot->ref)
 			return pps_profile_add_values(cp->pub.profile, slot->ref, values);
+		e = pending_find(c, &fp);
+		if (e) {
+			/* Wraps around on overflow, as pps_profile_add_values(). */
+			e->values[0] = (int64_t)((uint64_t)e->values[0] + (uint64_t)values[0]);
+			e->values[1] = (int64_t)((uint64_t)e->values[1] + (uint64_t)values[1]);
+			return 0;
+		}
 	}
 
 	err = resolve_stack(c, cp, ev, &nr);
@@ -1424,11 +1524,7 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 		labels[nr_labels++] = (struct pps_label){.key = "unwind", .str = "truncated"};
 	if (has_bucket)
 		labels[nr_labels++] = bucket;
-	err = pps_profile_add_sample_ref(cp->pub.profile, c->stack, nr, values, labels, nr_labels,
-					 &ref);
-	if (err || !slot)
-		return err;
-	return memo_insert(c->memo, slot, &fp, ref);
+	return pending_push(c, cp, nr, labels, nr_labels, values, slot ? &fp : NULL);
 
 filtered:
 	c->stats.nr_filtered++;
@@ -1739,7 +1835,8 @@ static int read_records(struct pps_convert *c, struct pps_reader *r)
 		if (ret < 0)
 			return ret;
 	}
-	return ret;
+	/* 0 or -EAGAIN: the caller may look at the profiles now. */
+	return pending_flush(c) ?: ret;
 }
 
 PPS_API int pps_convert_run(struct pps_convert *c, struct pps_reader *r)

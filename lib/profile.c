@@ -27,6 +27,7 @@
 #include <pprofstore/profile.h>
 
 #include "internal/gzout.h"
+#include "internal/profile.h"
 #include "internal/util.h"
 #include "profile.pb-c.h"
 
@@ -79,14 +80,6 @@ struct location {
 	uint64_t address;
 	size_t line_off;
 	size_t nr_lines;
-};
-
-/* A Label as stored: string indices, str == 0 for a numeric label. No padding. */
-struct label {
-	int64_t key;
-	int64_t str;
-	int64_t num;
-	int64_t unit;
 };
 
 /*
@@ -160,13 +153,13 @@ struct pps_profile {
 	uint64_t *stack_pool; /* the stacks of all samples, back to back */
 	size_t stack_len;
 	size_t stack_cap;
-	struct label *label_pool; /* the sorted labels of all samples, back to back */
+	struct pps_label_ids *label_pool; /* the sorted labels of all samples, back to back */
 	size_t label_len;
 	size_t label_cap;
 	int64_t *value_pool; /* nr_types values per sample */
 	size_t values_cap;   /* allocated entries of value_pool */
 
-	struct label *scratch; /* add_sample's labels, interned and sorted before lookup */
+	struct pps_label_ids *scratch; /* add_sample's labels, interned and sorted before lookup */
 	size_t scratch_cap;
 };
 
@@ -761,7 +754,7 @@ PPS_API int pps_profile_set_location_lines(struct pps_profile *p, uint64_t locat
 struct sample_key {
 	const uint64_t *locs;
 	size_t nr_locs;
-	const struct label *labels;
+	const struct pps_label_ids *labels;
 	size_t nr_labels;
 };
 
@@ -785,7 +778,7 @@ static int cmp_i64(int64_t a, int64_t b)
 /* Any total order works: it only makes the label set canonical within one profile. */
 static int label_cmp(const void *va, const void *vb)
 {
-	const struct label *a = va, *b = vb;
+	const struct pps_label_ids *a = va, *b = vb;
 	int c = cmp_i64(a->key, b->key);
 
 	if (!c)
@@ -797,17 +790,12 @@ static int label_cmp(const void *va, const void *vb)
 	return c;
 }
 
-/* Interns labels into p->scratch and sorts them. Returns 0 or -ENOMEM. */
-static int canonical_labels(struct pps_profile *p, const struct pps_label *labels, size_t nr_labels)
+/* Interns labels into scratch (room for nr_labels) and sorts them. Returns 0 or -ENOMEM. */
+static int canonical_labels(struct pps_profile *p, const struct pps_label *labels, size_t nr_labels,
+			    struct pps_label_ids *scratch)
 {
-	struct label *scratch;
-
-	scratch = array_reserve(p->scratch, &p->scratch_cap, nr_labels, sizeof(*scratch));
-	if (!scratch)
-		return -ENOMEM;
-	p->scratch = scratch;
 	for (size_t i = 0; i < nr_labels; i++) {
-		struct label *l = &scratch[i];
+		struct pps_label_ids *l = &scratch[i];
 
 		l->key = intern(p, labels[i].key);
 		if (labels[i].str) {
@@ -827,7 +815,7 @@ static int canonical_labels(struct pps_profile *p, const struct pps_label *label
 	} else {
 		/* A sample has a handful of labels: insertion sort beats qsort's setup. */
 		for (size_t i = 1; i < nr_labels; i++) {
-			struct label l = scratch[i];
+			struct pps_label_ids l = scratch[i];
 			size_t j = i;
 
 			for (; j > 0 && label_cmp(&scratch[j - 1], &l) > 0; j--)
@@ -843,7 +831,7 @@ static int canonical_labels(struct pps_profile *p, const struct pps_label *label
  * reserved. Returns 0 or -ENOMEM with nothing appended.
  */
 struct labelset_key {
-	const struct label *labels;
+	const struct pps_label_ids *labels;
 	size_t n;
 };
 
@@ -857,11 +845,12 @@ static bool labelset_eq(const struct pps_profile *p, size_t idx, const void *key
 }
 
 /* The label_pool offset of this (sorted) label set, stored once. -ENOMEM on failure. */
-static int labelset_off(struct pps_profile *p, const struct label *labels, size_t n, size_t *off)
+static int labelset_off(struct pps_profile *p, const struct pps_label_ids *labels, size_t n,
+			size_t *off)
 {
 	struct labelset_key key = {labels, n};
 	struct labelset *sets;
-	struct label *lp;
+	struct pps_label_ids *lp;
 	size_t slot, ref;
 	uint64_t h = hash_word(0, n);
 	uint32_t hash;
@@ -973,18 +962,27 @@ PPS_API int pps_profile_get_sample(const struct pps_profile *p, size_t i,
 	return 0;
 }
 
-PPS_API int pps_profile_add_sample_ref(struct pps_profile *p, const uint64_t *location_ids,
-				       size_t nr_locs, const int64_t *values,
-				       const struct pps_label *labels, size_t nr_labels,
-				       size_t *ref_out)
+static uint32_t sample_hash(const struct sample_key *k)
 {
-	struct sample_key key;
-	size_t slot, ref;
-	uint32_t hash;
-	uint64_t h;
-	int err;
+	uint64_t h = hash_word(0, k->nr_locs);
 
-	if (!p || !p->nr_types || !values || (nr_locs && !location_ids) || (nr_labels && !labels))
+	for (size_t i = 0; i < k->nr_locs; i++)
+		h = hash_word(h, k->locs[i]);
+	h = hash_word(h, k->nr_labels);
+	for (size_t i = 0; i < k->nr_labels; i++) {
+		h = hash_word(h, (uint64_t)k->labels[i].key);
+		h = hash_word(h, (uint64_t)k->labels[i].str);
+		h = hash_word(h, (uint64_t)k->labels[i].num);
+		h = hash_word(h, (uint64_t)k->labels[i].unit);
+	}
+	return (uint32_t)pps_mix64(h);
+}
+
+/* pps_profile_add_sample_ref()'s argument checks: 0, -EINVAL or -ENOMEM. */
+static int sample_check(const struct pps_profile *p, const uint64_t *location_ids, size_t nr_locs,
+			const struct pps_label *labels, size_t nr_labels)
+{
+	if (!p || !p->nr_types || (nr_locs && !location_ids) || (nr_labels && !labels))
 		return -EINVAL;
 	for (size_t i = 0; i < nr_locs; i++)
 		if (!location_ids[i] || location_ids[i] > p->nr_locations)
@@ -994,38 +992,87 @@ PPS_API int pps_profile_add_sample_ref(struct pps_profile *p, const uint64_t *lo
 			return -EINVAL;
 	if (nr_locs > UINT32_MAX || nr_labels > UINT32_MAX)
 		return -ENOMEM;
-	err = canonical_labels(p, labels, nr_labels);
-	if (err)
-		return err;
-	key.locs = location_ids;
-	key.nr_locs = nr_locs;
-	key.labels = p->scratch;
-	key.nr_labels = nr_labels;
+	return 0;
+}
 
-	h = hash_word(0, nr_locs);
-	for (size_t i = 0; i < nr_locs; i++)
-		h = hash_word(h, location_ids[i]);
-	h = hash_word(h, nr_labels);
-	for (size_t i = 0; i < nr_labels; i++) {
-		h = hash_word(h, (uint64_t)p->scratch[i].key);
-		h = hash_word(h, (uint64_t)p->scratch[i].str);
-		h = hash_word(h, (uint64_t)p->scratch[i].num);
-		h = hash_word(h, (uint64_t)p->scratch[i].unit);
-	}
-	hash = (uint32_t)pps_mix64(h);
+/* Adds values to the sample of key (its hash: hash), appending it when it is new. */
+static int sample_add(struct pps_profile *p, const struct sample_key *key, uint32_t hash,
+		      const int64_t *values, size_t *ref_out)
+{
+	size_t slot, ref;
+	int err;
+
 	if (dedup_reserve(&p->sample_idx))
 		return -ENOMEM;
-	ref = dedup_find(p, &p->sample_idx, hash, sample_eq, &key, &slot);
+	ref = dedup_find(p, &p->sample_idx, hash, sample_eq, key, &slot);
 	if (ref) {
 		*ref_out = ref;
 		return pps_profile_add_values(p, ref, values);
 	}
-	err = sample_append(p, &key, values);
+	err = sample_append(p, key, values);
 	if (err)
 		return err;
 	dedup_insert(&p->sample_idx, slot, hash, p->nr_samples++);
 	*ref_out = p->nr_samples;
 	return 0;
+}
+
+PPS_API int pps_profile_add_sample_ref(struct pps_profile *p, const uint64_t *location_ids,
+				       size_t nr_locs, const int64_t *values,
+				       const struct pps_label *labels, size_t nr_labels,
+				       size_t *ref_out)
+{
+	struct sample_key key;
+	struct pps_label_ids *scratch;
+	int err;
+
+	err = values ? sample_check(p, location_ids, nr_locs, labels, nr_labels) : -EINVAL;
+	if (err)
+		return err;
+	scratch = array_reserve(p->scratch, &p->scratch_cap, nr_labels, sizeof(*scratch));
+	if (!scratch)
+		return -ENOMEM;
+	p->scratch = scratch;
+	err = canonical_labels(p, labels, nr_labels, scratch);
+	if (err)
+		return err;
+	key = (struct sample_key){location_ids, nr_locs, scratch, nr_labels};
+	return sample_add(p, &key, sample_hash(&key), values, ref_out);
+}
+
+int pps_profile_prep(struct pps_profile *p, const uint64_t *location_ids, size_t nr_locs,
+		     const struct pps_label *labels, size_t nr_labels, struct pps_sample_prep *sp)
+{
+	struct sample_key key;
+	int err;
+
+	err = sample_check(p, location_ids, nr_locs, labels, nr_labels);
+	if (err)
+		return err;
+	if (!sp || nr_labels > PPS_PREP_LABELS)
+		return -EINVAL;
+	err = canonical_labels(p, labels, nr_labels, sp->labels);
+	if (err)
+		return err;
+	sp->locs = location_ids;
+	sp->nr_locs = nr_locs;
+	sp->nr_labels = nr_labels;
+	key = (struct sample_key){location_ids, nr_locs, sp->labels, nr_labels};
+	sp->hash = sample_hash(&key);
+	if (p->sample_idx.cap)
+		__builtin_prefetch(&p->sample_idx.slots[sp->hash & (p->sample_idx.cap - 1)]);
+	return 0;
+}
+
+int pps_profile_prep_add(struct pps_profile *p, const struct pps_sample_prep *sp,
+			 const int64_t *values, size_t *ref_out)
+{
+	struct sample_key key;
+
+	if (!p || !sp || !values || !ref_out)
+		return -EINVAL;
+	key = (struct sample_key){sp->locs, sp->nr_locs, sp->labels, sp->nr_labels};
+	return sample_add(p, &key, sp->hash, values, ref_out);
 }
 
 PPS_API size_t pps_profile_nr_samples(const struct pps_profile *p)
@@ -1058,7 +1105,7 @@ static const char *str_at(const struct pps_profile *p, int64_t idx)
 PPS_API int pps_profile_get_sample_labels(const struct pps_profile *p, size_t i, size_t j,
 					  size_t *nr, struct pps_label *out)
 {
-	const struct label *l;
+	const struct pps_label_ids *l;
 
 	if (!p || i >= p->nr_samples)
 		return -EINVAL;
@@ -1240,7 +1287,7 @@ static uint8_t *put_varint(uint8_t *b, uint64_t v)
 }
 
 /* A Label message's size: proto3 leaves zero fields out. */
-static size_t label_len(const struct label *l)
+static size_t label_len(const struct pps_label_ids *l)
 {
 	return (l->key ? 1 + varint_len((uint64_t)l->key) : 0) +
 	       (l->str ? 1 + varint_len((uint64_t)l->str) : 0) +
@@ -1275,7 +1322,7 @@ static void put_samples(struct gz_writer *w, struct pps_profile *p)
 		const struct sample *src = &p->samples[i];
 		const uint64_t *locs = &p->stack_pool[src->loc_off];
 		const int64_t *vals = &p->value_pool[i * p->nr_types];
-		const struct label *labels = &p->label_pool[src->label_off];
+		const struct pps_label_ids *labels = &p->label_pool[src->label_off];
 		size_t locs_len = 0, vals_len = 0, body = 0;
 		uint8_t *b = buf;
 
@@ -1305,7 +1352,7 @@ static void put_samples(struct gz_writer *w, struct pps_profile *p)
 		for (size_t j = 0; j < p->nr_types; j++)
 			b = put_varint(b, (uint64_t)vals[j]);
 		for (size_t j = 0; j < src->nr_labels; j++) {
-			const struct label *l = &labels[j];
+			const struct pps_label_ids *l = &labels[j];
 
 			*b++ = 3 << 3 | 2; /* Sample.label */
 			b = put_varint(b, label_len(l));
