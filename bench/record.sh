@@ -166,7 +166,7 @@ for ((round = 1; round <= BENCH_REPS; round++)); do
 		rec=$(awk -v k="$((k1 - k0))" 'BEGIN { printf "%.4f", k / 1e9 }')
 		pre=$(awk -v k="$k0" 'BEGIN { printf "%.4f", k / 1e9 }')
 		log "round $round: $mode: wall $t s, cpu $cpu s + recorder $rec s (start-up $pre s)"
-		printf '%s\t%s\t%s\t%s\t%s\n' "$mode" "$t" "$cpu" "$rec" "$pre" >>"$RUNS"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$mode" "$t" "$cpu" "$rec" "$pre" >>"$RUNS"
 	done
 done
 printf '\nload average before the last round: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -174,13 +174,21 @@ printf '\nload average before the last round: %s\n' "$(cut -d' ' -f1-3 /proc/loa
 # user + system time, where the kernel's sampling work lands, plus the recorder's during
 # the run), each against the same statistic without recording; the recorder's own CPU
 # during the run (median), as a share of the run's CPU time; its CPU before the run.
+# Then pprofstore against perf at each frequency, round by round (the two ran minutes
+# apart, next to the same 'none'): the difference of their slowdowns, as a share of that
+# round's time without recording. Its median, its range, and in how many rounds
+# pprofstore's was no larger, say more than the two medians do when drift between rounds
+# is as large as the difference.
 python3 - "$RUNS" "${MODES[@]}" <<'PY'
 import statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 modes = sys.argv[2:]
 by = {m: [(float(t), float(c) + float(r), float(r), float(c), float(p))
-          for mm, t, c, r, p in rows if mm == m]
+          for _, mm, t, c, r, p in rows if mm == m]
       for m in modes}
+rounds = {}
+for rnd, m, t, c, r, _ in rows:
+    rounds.setdefault(rnd, {})[m] = (float(t), float(c) + float(r))
 def stat(m, i, f):
     return f([x[i] for x in by[m]])
 print(f"{'recording':<16} {'wall best':>9} {'slowdown':>9} {'wall med':>9} {'slowdown':>9} "
@@ -196,6 +204,15 @@ for m in modes:
     share = 100 * rec / stat(m, 3, statistics.median)
     out += [f"{1000 * rec:7.1f}ms", f"{share:6.2f}%", f"{1000 * stat(m, 4, statistics.median):7.1f}ms"]
     print(f"{out[0]:<16} " + " ".join(out[1:]))
+print(f"\n{'paired, per round':<28} {'median':>8} {'min':>8} {'max':>8} {'rounds <= 0':>12}")
+for f in ("99", "999"):
+    ours, theirs = f"pprofstore {f}", f"perf {f}"
+    for i, what in ((0, "wall"), (1, "cpu")):
+        d = [100 * (v[ours][i] - v[theirs][i]) / v["none"][i] for v in rounds.values()
+             if {ours, theirs, "none"} <= v.keys()]
+        if d:
+            print(f"{'pprofstore - perf ' + f + ' ' + what:<28} {statistics.median(d):7.2f}% "
+                  f"{min(d):7.2f}% {max(d):7.2f}% {sum(x <= 0 for x in d):>7} of {len(d)}")
 PY
 
 # ---------------------------------------------------------------- storm

@@ -15,6 +15,8 @@
 
 #include <pprofstore/pprofstore.h>
 
+#include "internal/profile.h"
+
 static int failures;
 
 #define CHECK(cond, ...)                                                                           \
@@ -172,6 +174,60 @@ static struct pps_profile *build(void)
 	CHECK(pps_profile_nr_locations(p) == 5, "%zu locations", pps_profile_nr_locations(p));
 	CHECK(pps_profile_nr_samples(p) == 6, "%zu samples", pps_profile_nr_samples(p));
 	return p;
+}
+
+/*
+ * The split look-up (internal/profile.h), as the converter uses it: several keys prepared
+ * before the first is added, two of them equal (labels in another order), and the same
+ * samples as pps_profile_add_sample_ref() makes, in the same order.
+ */
+static void test_prep(void)
+{
+	struct pps_profile *p = pps_profile_new(), *q = pps_profile_new();
+	const struct pps_label la[] = {{.key = "tid", .num = 7}, {.key = "comm", .str = "w"}};
+	const struct pps_label lb[] = {{.key = "comm", .str = "w"}, {.key = "tid", .num = 7}};
+	struct pps_label many[PPS_PREP_LABELS + 1];
+	const int64_t v1[2] = {1, 10}, v2[2] = {2, 20}, v3[2] = {4, 40};
+	struct pps_sample_prep sp[3];
+	uint64_t s1[2], s2[1];
+	size_t r[3], rq[3];
+	const uint64_t *locs;
+	const int64_t *vals;
+	size_t n;
+
+	for (size_t i = 0; i < PPS_PREP_LABELS + 1; i++)
+		many[i] = (struct pps_label){.key = "k", .num = (int64_t)i};
+	for (int i = 0; i < 2; i++) {
+		struct pps_profile *x = i ? q : p;
+
+		CHECK(!pps_profile_add_sample_type(x, "samples", "count"), "type");
+		CHECK(!pps_profile_add_sample_type(x, "cpu", "nanoseconds"), "type");
+		s1[0] = pps_profile_add_location(x, 0, 0x1000, NULL, 0);
+		s1[1] = pps_profile_add_location(x, 0, 0x2000, NULL, 0);
+		s2[0] = s1[1];
+	}
+	CHECK(!pps_profile_prep(p, s1, 2, la, 2, &sp[0]), "prep 0");
+	CHECK(!pps_profile_prep(p, s2, 1, NULL, 0, &sp[1]), "prep 1");
+	CHECK(!pps_profile_prep(p, s1, 2, lb, 2, &sp[2]), "prep 2");
+	CHECK(sp[0].hash == sp[2].hash, "equal keys, equal hashes");
+	CHECK(pps_profile_prep(p, s1, 2, many, PPS_PREP_LABELS + 1, &sp[1]) == -EINVAL,
+	      "more labels than a prep holds");
+	CHECK(!pps_profile_prep_add(p, &sp[0], v1, &r[0]), "add 0");
+	CHECK(!pps_profile_prep_add(p, &sp[1], v2, &r[1]), "add 1");
+	CHECK(!pps_profile_prep_add(p, &sp[2], v3, &r[2]), "add 2");
+	CHECK(r[0] == 1 && r[1] == 2 && r[2] == 1, "refs %zu %zu %zu", r[0], r[1], r[2]);
+	CHECK(pps_profile_nr_samples(p) == 2, "%zu samples", pps_profile_nr_samples(p));
+	CHECK(!pps_profile_get_sample(p, 0, &locs, &n, &vals) && n == 2 && vals[0] == 5 &&
+		  vals[1] == 50,
+	      "sample 0: %zu locations, values %lld %lld", n, (long long)vals[0],
+	      (long long)vals[1]);
+
+	CHECK(!pps_profile_add_sample_ref(q, s1, 2, v1, la, 2, &rq[0]), "ref 0");
+	CHECK(!pps_profile_add_sample_ref(q, s2, 1, v2, NULL, 0, &rq[1]), "ref 1");
+	CHECK(!pps_profile_add_sample_ref(q, s1, 2, v3, lb, 2, &rq[2]), "ref 2");
+	CHECK(!memcmp(r, rq, sizeof(r)), "the same refs as pps_profile_add_sample_ref()");
+	pps_profile_free(p);
+	pps_profile_free(q);
 }
 
 /* Runs a shell command and returns its whole stdout (caller frees), NULL on failure. */
@@ -748,6 +804,7 @@ int main(void)
 	test_late_fill();
 	test_enomem();
 	test_big_write();
+	test_prep();
 	p = build();
 	test_getters(p);
 	test_write_error(p);
