@@ -117,11 +117,11 @@ int pps_record_start(struct pps_record *rec);
 int pps_record_poll(struct pps_record *rec, int timeout_ms);
 
 /*
- * Ends the current window now: converts every record the drainer has read so far, and
- * finishes the window's profiles, which pps_record_nr_profiles() and pps_record_profile()
- * give until the next poll or flush. The window ends where the drainer's last pass began
- * (at most about 100 ms ago). Each profile carries a comment with the window's lost
- * records. With last, the events are disabled first, every record left is read, and
+ * Ends the current window now: drains the ring buffers on the caller's thread, converts
+ * every record read so far, and finishes the window's profiles, which
+ * pps_record_nr_profiles() and pps_record_profile() give until the next poll or flush.
+ * The window ends where that drain began. Each profile carries a comment with the
+ * window's lost records. With last, the events are disabled first, every record left is read, and
  * threads still waiting count up to now (pps_convert_flush()); nothing may follow but
  * pps_record_free(). Returns 1 (a window ended), 0 (nothing was read since the last
  * window ended: it goes on; only without last) or -errno.
