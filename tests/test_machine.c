@@ -11,17 +11,7 @@
 
 #include "internal/machine.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			failures++;                                                                \
-			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);            \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fputc('\n', stderr);                                                       \
-		}                                                                                  \
-	} while (0)
+#include "check.h"
 
 static void mmap2(struct pps_machine *m, uint16_t misc, uint32_t pid, uint64_t start,
 		  uint64_t len, uint64_t pgoff, const char *file)
