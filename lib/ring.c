@@ -176,10 +176,9 @@ static void enqueue(struct pps_ring *r, struct pps_ring_pass *p)
 
 /*
  * Drains every buffer into the pending pass and hands it over when it is due (or
- * always, when force). Called with drain_lock held. Returns 0 or -ENOMEM (also kept in
- * r->err).
+ * always, when force). Called with drain_lock held. -ENOMEM goes to r->err.
  */
-static int drain_locked(struct pps_ring *r, bool force)
+static void drain_locked(struct pps_ring *r, bool force)
 {
 	struct pps_ring_pass *p;
 	size_t room;
@@ -193,14 +192,13 @@ static int drain_locked(struct pps_ring *r, bool force)
 	pthread_mutex_lock(&r->lock);
 	if (err)
 		r->err = err;
-	if (p && (force || r->stop || p->partial || p->len >= HANDOVER_SIZE ||
+	if (p && (force || p->partial || p->len >= HANDOVER_SIZE ||
 		  p->start - r->handed >= HANDOVER_NS)) {
 		enqueue(r, p);
 		r->handed = p->start;
 		r->pending = NULL;
 	}
 	pthread_mutex_unlock(&r->lock);
-	return err;
 }
 
 /*
@@ -231,7 +229,7 @@ static void *drain_thread(void *arg)
 		n = perf_evlist__poll(r->evlist, timeout);
 		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 		pthread_mutex_lock(&r->drain_lock);
-		(void)drain_locked(r, false);
+		drain_locked(r, false);
 		pthread_mutex_lock(&r->lock);
 		/* Per-thread events hang up when their thread exits: all of them, the
 		 * targets are gone (their last records were in this pass). */
@@ -241,7 +239,7 @@ static void *drain_thread(void *arg)
 		stop = r->stop || r->gone || r->err;
 		pthread_mutex_unlock(&r->lock);
 		if (stop)
-			(void)drain_locked(r, true);
+			drain_locked(r, true);
 		pthread_mutex_unlock(&r->drain_lock);
 	}
 	pthread_mutex_lock(&r->lock);
@@ -299,7 +297,7 @@ struct pps_ring_pass *pps_ring_take(struct pps_ring *r, int timeout_ms, bool now
 	if (now) {
 		/* What the buffers hold now, read here: the thread may sleep for a second. */
 		pthread_mutex_lock(&r->drain_lock);
-		(void)drain_locked(r, true);
+		drain_locked(r, true);
 		pthread_mutex_unlock(&r->drain_lock);
 	}
 	pthread_mutex_lock(&r->lock);
