@@ -16,7 +16,7 @@ packages=(
   build-essential cmake pkg-config git xz-utils file
   libtraceevent-dev libtracefs-dev libdw-dev libelf-dev elfutils libdebuginfod-dev debuginfod
   libiberty-dev g++
-  libprotobuf-c-dev protobuf-c-compiler zlib1g-dev libzstd-dev
+  libprotobuf-c-dev protobuf-c-compiler zlib1g-dev libisal-dev libzstd-dev
   libsqlite3-dev sqlite3 linux-perf linux-source-6.1
   golang-go golang-github-google-pprof-dev
   golang-github-chzyer-readline-dev golang-github-ianlancetaylor-demangle-dev

@@ -16,6 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+#ifdef PPS_HAVE_ISAL
+#include <isa-l/crc.h>
+#include <isa-l/igzip_lib.h>
+#endif
 
 #include "internal/gzout.h"
 
@@ -38,6 +42,22 @@ struct slot {
 	enum slot_state state;
 };
 
+/*
+ * One deflater: zlib's, or with ISA-L (built with PPS_HAVE_ISAL) at level 1 its igzip,
+ * which at that level compresses about as well as zlib at 5 to 7 times the speed (a 39 MB
+ * profile: 0.10 s against 0.75 s of CPU). Both write the same kind of piece, so the rest
+ * of the stream does not know which ran.
+ */
+struct deflater {
+#ifdef PPS_HAVE_ISAL
+	bool isal;
+	struct isal_zstream is;
+	uint8_t *level_buf; /* ISAL_DEF_LVL1_DEFAULT bytes */
+#endif
+	z_stream zs;
+	bool live;
+};
+
 struct pps_gzout {
 	FILE *f;
 	int level;
@@ -50,8 +70,7 @@ struct pps_gzout {
 	size_t window_len; /* the last bytes queued, the next chunk's dictionary */
 	uint32_t crc;	   /* of the chunks written */
 	uint64_t total;	   /* their length */
-	z_stream zs;	   /* the caller's own, when no worker runs */
-	bool zs_live;
+	struct deflater own; /* the caller's, when no worker runs */
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv; /* a chunk was queued or done, or the workers must stop */
@@ -61,13 +80,102 @@ struct pps_gzout {
 	bool stop;	    /* under mu */
 };
 
+static void deflater_init(struct deflater *d, int level)
+{
+	memset(d, 0, sizeof(*d));
+#ifdef PPS_HAVE_ISAL
+	if (level == 1) {
+		d->level_buf = malloc(ISAL_DEF_LVL1_DEFAULT);
+		d->isal = d->live = d->level_buf != NULL;
+		return;
+	}
+#endif
+	d->live = deflateInit2(&d->zs, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK;
+}
+
+static void deflater_end(struct deflater *d)
+{
+#ifdef PPS_HAVE_ISAL
+	if (d->isal) {
+		free(d->level_buf);
+		d->live = false;
+		return;
+	}
+#endif
+	if (d->live)
+		deflateEnd(&d->zs);
+	d->live = false;
+}
+
+/* Room for need more bytes after s->out_len. */
+static int reserve_out(struct slot *s, size_t need)
+{
+	if (s->out_cap - s->out_len < need) {
+		size_t ncap = s->out_len + need;
+		uint8_t *n = realloc(s->out, ncap);
+
+		if (!n)
+			return -ENOMEM;
+		s->out = n;
+		s->out_cap = ncap;
+	}
+	return 0;
+}
+
+#ifdef PPS_HAVE_ISAL
+static int deflate_slot_isal(struct deflater *d, struct slot *s)
+{
+	struct isal_zstream *is = &d->is;
+	/* Stored blocks at worst: 5 bytes a 64 KiB block, and the flush's empty one. */
+	size_t need = s->in_len + s->in_len / 8 + 1024;
+
+	isal_deflate_init(is);
+	is->level = 1;
+	is->level_buf = d->level_buf;
+	is->level_buf_size = ISAL_DEF_LVL1_DEFAULT;
+	is->gzip_flag = IGZIP_DEFLATE;
+	if (s->dict_len && isal_deflate_set_dict(is, s->dict, (uint32_t)s->dict_len) != COMP_OK)
+		return -EIO;
+	is->end_of_stream = s->last;
+	is->flush = s->last ? NO_FLUSH : SYNC_FLUSH;
+	is->next_in = s->in;
+	is->avail_in = (uint32_t)s->in_len;
+	s->out_len = 0;
+	for (;;) {
+		if (reserve_out(s, need))
+			return -ENOMEM;
+		is->next_out = s->out + s->out_len;
+		is->avail_out = (uint32_t)(s->out_cap - s->out_len);
+		if (isal_deflate(is) != COMP_OK)
+			return -EIO;
+		s->out_len = s->out_cap - is->avail_out;
+		/* Done: the final block written, or all input in and the flush's stored block
+		 * out (room left over says so, as with zlib). */
+		if (s->last ? is->internal_state.state == ZSTATE_END
+			    : !is->avail_in && is->avail_out)
+			break;
+		need = 64u << 10;
+	}
+	s->crc = crc32_gzip_refl(0, s->in, s->in_len);
+	return 0;
+}
+#endif
+
 /* Deflates s->in into s->out as one piece of the stream (see gzout.h): dictionary, then a
  * sync flush, or the final block for the last chunk. 0, -ENOMEM or -EIO. */
-static int deflate_slot(z_stream *zs, struct slot *s)
+static int deflate_slot(struct deflater *d, struct slot *s)
 {
+	z_stream *zs = &d->zs;
 	int flush = s->last ? Z_FINISH : Z_SYNC_FLUSH;
-	size_t need = deflateBound(zs, s->in_len) + 64;
+	size_t need;
 
+	if (!d->live)
+		return -ENOMEM;
+#ifdef PPS_HAVE_ISAL
+	if (d->isal)
+		return deflate_slot_isal(d, s);
+#endif
+	need = deflateBound(zs, s->in_len) + 64;
 	if (deflateReset(zs) != Z_OK)
 		return -EIO;
 	if (s->dict_len && deflateSetDictionary(zs, s->dict, (uInt)s->dict_len) != Z_OK)
@@ -78,15 +186,8 @@ static int deflate_slot(z_stream *zs, struct slot *s)
 	for (;;) {
 		int ret;
 
-		if (s->out_cap - s->out_len < need) {
-			size_t ncap = s->out_len + need;
-			uint8_t *n = realloc(s->out, ncap);
-
-			if (!n)
-				return -ENOMEM;
-			s->out = n;
-			s->out_cap = ncap;
-		}
+		if (reserve_out(s, need))
+			return -ENOMEM;
 		zs->next_out = s->out + s->out_len;
 		zs->avail_out = (uInt)(s->out_cap - s->out_len);
 		ret = deflate(zs, flush);
@@ -105,11 +206,9 @@ static int deflate_slot(z_stream *zs, struct slot *s)
 static void *worker(void *arg)
 {
 	struct pps_gzout *g = arg;
-	z_stream zs;
-	bool live;
+	struct deflater d;
 
-	memset(&zs, 0, sizeof(zs));
-	live = deflateInit2(&zs, g->level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK;
+	deflater_init(&d, g->level);
 	pthread_mutex_lock(&g->mu);
 	for (;;) {
 		struct slot *s;
@@ -122,15 +221,14 @@ static void *worker(void *arg)
 		s = &g->slots[g->next_take++ % g->nr_slots];
 		s->state = SLOT_BUSY;
 		pthread_mutex_unlock(&g->mu);
-		err = live ? deflate_slot(&zs, s) : -ENOMEM;
+		err = deflate_slot(&d, s);
 		pthread_mutex_lock(&g->mu);
 		s->err = err;
 		s->state = SLOT_DONE;
 		pthread_cond_broadcast(&g->cv);
 	}
 	pthread_mutex_unlock(&g->mu);
-	if (live)
-		deflateEnd(&zs);
+	deflater_end(&d);
 	return NULL;
 }
 
@@ -180,9 +278,7 @@ static void queue_chunk(struct pps_gzout *g, bool last)
 		g->window_len = keep + s->in_len;
 	}
 	if (!g->nr_threads) {
-		int err = g->zs_live ? deflate_slot(&g->zs, s) : -ENOMEM;
-
-		s->err = err;
+		s->err = deflate_slot(&g->own, s);
 		s->state = SLOT_DONE;
 		g->seq++;
 		write_oldest(g, s);
@@ -240,9 +336,8 @@ struct pps_gzout *pps_gzout_new(FILE *f, int level)
 		g->nr_threads++;
 	if (!g->nr_threads) {
 		/* Deflate here, as zlib would on one thread. */
-		g->zs_live =
-		    deflateInit2(&g->zs, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK;
-		if (!g->zs_live)
+		deflater_init(&g->own, level);
+		if (!g->own.live)
 			goto err_destroy_cond;
 	}
 	put(g, header, sizeof(header));
@@ -314,8 +409,7 @@ void pps_gzout_free(struct pps_gzout *g)
 	pthread_mutex_unlock(&g->mu);
 	for (size_t i = 0; i < g->nr_threads; i++)
 		pthread_join(g->threads[i], NULL);
-	if (g->zs_live)
-		deflateEnd(&g->zs);
+	deflater_end(&g->own);
 	pthread_cond_destroy(&g->cv);
 	pthread_mutex_destroy(&g->mu);
 	for (size_t i = 0; i < g->nr_slots; i++) {
