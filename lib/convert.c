@@ -1796,7 +1796,7 @@ static int add_read_samples(struct pps_convert *c, struct pps_reader *r, const s
  * wants more bytes) or fatal error, or the converter's -ENOMEM. */
 static int read_records(struct pps_convert *c, struct pps_reader *r)
 {
-	struct pps_event ev;
+	const struct pps_event *ev;
 	/* pre[i % 2] is record i's fingerprint when have is set: a sample's conversion
 	 * changes none of what a key is made of (threads and profiles it creates had none
 	 * to take), other records may. */
@@ -1805,28 +1805,28 @@ static int read_records(struct pps_convert *c, struct pps_reader *r)
 	int ret;
 
 	c->reader = r;
-	for (size_t i = 0; (ret = pps_reader_next(r, &ev)) > 0; i++) {
+	for (size_t i = 0; (ret = pps_reader_next_ref(r, &ev)) > 0; i++) {
 		const struct pps_event *next = pps_reader_peek(r);
 		const struct memo_fp *fp = have ? &pre[i % 2] : NULL;
 
-		have = ev.type == PERF_RECORD_SAMPLE && next &&
+		have = ev->type == PERF_RECORD_SAMPLE && next &&
 		       memo_prefetch(c, next, &pre[(i + 1) % 2]);
-		switch (ev.type) {
+		switch (ev->type) {
 		case PERF_RECORD_SAMPLE:
-			if (!ev.evsel)
+			if (!ev->evsel)
 				break;
-			ret = ev.sample.read_split ? add_read_samples(c, r, &ev)
-						   : add_sample(c, r, &ev, fp);
+			ret = ev->sample.read_split ? add_read_samples(c, r, ev)
+						    : add_sample(c, r, ev, fp);
 			break;
 		case PERF_RECORD_SWITCH:
 		case PERF_RECORD_SWITCH_CPU_WIDE:
-			ret = on_switch_in(c, r, &ev);
+			ret = on_switch_in(c, r, ev);
 			break;
 		case PERF_RECORD_MMAP:
 		case PERF_RECORD_MMAP2:
 		case PERF_RECORD_COMM:
 		case PERF_RECORD_FORK:
-			ret = pps_machine_process(c->machine, ev.type, ev.misc, ev.raw);
+			ret = pps_machine_process(c->machine, ev->type, ev->misc, ev->raw);
 			break;
 		default:
 			ret = 0;

@@ -68,6 +68,7 @@ struct stream {
 
 struct pps_reader {
 	char *path;
+	struct pps_event cur; /* what pps_reader_next_ref() hands out without a thread */
 	struct stream main; /* the file (in a directory recording: DIR/data) or the pipe */
 	struct stream *st;  /* the stream records are being read from */
 	/* A directory recording (perf record --threads): its data.N files, each a stream
@@ -1700,7 +1701,7 @@ static void ra_stop(struct pps_reader *r)
 	r->ra = NULL;
 }
 
-static int ra_next(struct readahead *ra, struct pps_event *ev)
+static int ra_next(struct readahead *ra, const struct pps_event **ev)
 {
 	struct ra_batch *b;
 
@@ -1735,17 +1736,28 @@ static int ra_next(struct readahead *ra, struct pps_event *ev)
 		ra->pos = 0;
 		return ra_next(ra, ev);
 	}
-	*ev = b->ev[ra->pos++];
+	*ev = &b->ev[ra->pos++];
 	return 1;
 }
 
-PPS_API int pps_reader_next(struct pps_reader *r, struct pps_event *ev)
+PPS_API int pps_reader_next_ref(struct pps_reader *r, const struct pps_event **ev)
 {
 	if (!r->ra_tried && (r->flags & PPS_READER_THREAD) && !r->st->in.fed)
 		ra_start(r);
 	if (r->ra)
 		return ra_next(r->ra, ev);
-	return next_direct(r, ev);
+	*ev = &r->cur;
+	return next_direct(r, &r->cur);
+}
+
+PPS_API int pps_reader_next(struct pps_reader *r, struct pps_event *ev)
+{
+	const struct pps_event *e;
+	int ret = pps_reader_next_ref(r, &e);
+
+	if (ret > 0)
+		*ev = *e;
+	return ret;
 }
 
 PPS_API const struct pps_event *pps_reader_peek(const struct pps_reader *r)

@@ -505,10 +505,12 @@ static void digest_event(struct digest *d, const struct pps_event *ev)
 	}
 }
 
-static void read_digest(const char *path, unsigned int flags, struct digest *d)
+/* ref: read with pps_reader_next_ref(), not pps_reader_next(). */
+static void read_digest(const char *path, unsigned int flags, bool ref, struct digest *d)
 {
 	PPS_READER_OPTS(opts, .flags = flags);
 	struct pps_reader *r = pps_reader_open(path, &opts);
+	const struct pps_event *e;
 	struct pps_event ev;
 
 	memset(d, 0, sizeof(*d));
@@ -516,8 +518,12 @@ static void read_digest(const char *path, unsigned int flags, struct digest *d)
 	d->ret = -1;
 	if (!r)
 		return;
-	while ((d->ret = pps_reader_next(r, &ev)) > 0)
-		digest_event(d, &ev);
+	if (ref)
+		while ((d->ret = pps_reader_next_ref(r, &e)) > 0)
+			digest_event(d, e);
+	else
+		while ((d->ret = pps_reader_next(r, &ev)) > 0)
+			digest_event(d, &ev);
 	d->stats = *pps_reader_stats(r);
 	pps_reader_free(r);
 }
@@ -610,7 +616,7 @@ static void test_fed_file(const char *path)
 		unsigned int flags = ordered ? PPS_READER_ORDERED : 0;
 		static const size_t chunks[] = {1, 7, 100, 4096, 1 << 20};
 
-		read_digest(path, flags, &want);
+		read_digest(path, flags, false, &want);
 		for (size_t k = 0; k < sizeof(chunks) / sizeof(chunks[0]); k++) {
 			if (chunks[k] == 1 && n > (1u << 20))
 				continue; /* byte by byte is slow on big files; 7 covers splits */
@@ -630,7 +636,8 @@ out:
 }
 
 /* Read on a second thread (PPS_READER_THREAD), a file delivers exactly what it delivers
- * without, in both modes, with the same statistics. */
+ * without, in both modes, with the same statistics; and so does pps_reader_next_ref(),
+ * with a thread and without. */
 static void test_thread_file(const char *path)
 {
 	int logged = 0;
@@ -640,13 +647,19 @@ static void test_thread_file(const char *path)
 		unsigned int flags = ordered ? PPS_READER_ORDERED : 0;
 		struct digest want, got;
 
-		read_digest(path, flags, &want);
-		read_digest(path, flags | PPS_READER_THREAD, &got);
-		CHECK(same_digest(&want, &got) && want.stats.bytes_read == got.stats.bytes_read,
-		      "%s%s on a thread: %" PRIu64 " records (ret %d), without %" PRIu64
-		      " (ret %d)",
-		      path, ordered ? " ordered" : "", got.records, got.ret, want.records,
-		      want.ret);
+		read_digest(path, flags, false, &want);
+		for (unsigned int v = 1; v < 4; v++) {
+			bool thread = v & 1, ref = v & 2;
+
+			read_digest(path, flags | (thread ? PPS_READER_THREAD : 0), ref, &got);
+			CHECK(same_digest(&want, &got) &&
+				  want.stats.bytes_read == got.stats.bytes_read,
+			      "%s%s%s%s: %" PRIu64 " records (ret %d), without %" PRIu64
+			      " (ret %d)",
+			      path, ordered ? " ordered" : "", thread ? " on a thread" : "",
+			      ref ? " by reference" : "", got.records, got.ret, want.records,
+			      want.ret);
+		}
 	}
 	pps_set_log(NULL, NULL);
 }
