@@ -110,8 +110,10 @@ static uint64_t now_ns(void)
 
 int cmd_convert(const char *path, const struct convert_args *a)
 {
-	/* Decoding on a second thread: the converter's thread is the one all waits for. */
-	PPS_READER_OPTS(ropts, .flags = PPS_READER_ORDERED | PPS_READER_THREAD);
+	/* Decoding, and hashing stacks for the converter's memo, on a second thread: the
+	 * converter's thread is the one all waits for. */
+	PPS_READER_OPTS(ropts, .flags = PPS_READER_ORDERED | PPS_READER_THREAD |
+					PPS_READER_CALLCHAIN_HASH);
 	const struct pps_reader_stats *rst;
 	const struct pps_convert_stats *cst;
 	struct pps_convert *c = NULL;

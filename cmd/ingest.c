@@ -180,8 +180,9 @@ out:
 static int ingest_perf(struct pps_store *s, const struct input *in, struct pps_store_source *src,
 		       const struct ingest_args *a)
 {
-	/* Decoding on a second thread, as perf2pprof does. */
-	PPS_READER_OPTS(ropts, .flags = PPS_READER_ORDERED | PPS_READER_THREAD);
+	/* Decoding and hashing stacks on a second thread, as perf2pprof does. */
+	PPS_READER_OPTS(ropts, .flags = PPS_READER_ORDERED | PPS_READER_THREAD |
+					PPS_READER_CALLCHAIN_HASH);
 	struct pps_convert_opts copts = *a->copts;
 	struct pps_profile **profiles = NULL;
 	const char **types = NULL;

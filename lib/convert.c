@@ -1276,18 +1276,6 @@ static int dwarf_comment(struct conv_profile *cp)
 	return pps_profile_add_comment(cp->pub.profile, buf);
 }
 
-/* Both lanes of a fingerprint take one word: each step is a bijection of the lane's state,
- * so keys that differ in one word never collide, and the lanes mix differently (xor and
- * multiply; multiply, xor, rotate and multiply), so a pair that collides in one is no
- * likelier to collide in the other. */
-static inline void fp_word(uint64_t *a, uint64_t *b, uint64_t w)
-{
-	uint64_t x = *b ^ w * 0x9fb21c651e98df25ULL;
-
-	*a = (*a ^ w) * 0xff51afd7ed558ccdULL;
-	*b = ((x << 27) | (x >> 37)) * 0xc4ceb9fe1a85ec53ULL;
-}
-
 /* The memo fingerprint (see struct memo) of sample ev of cp, by thread t, into fp; false
  * when the sample cannot be keyed. */
 static bool memo_fp(const struct pps_convert *c, const struct conv_profile *cp,
@@ -1298,23 +1286,32 @@ static bool memo_fp(const struct pps_convert *c, const struct conv_profile *cp,
 	uint16_t cpumode = ev->misc & PERF_RECORD_MISC_CPUMODE_MASK;
 	const uint64_t *raw = s->callchain_nr ? s->callchain : &s->ip;
 	uint64_t nr_raw = s->callchain_nr ? s->callchain_nr : 1, ugen, kgen, comm[2];
-	uint64_t a = 0x9e3779b97f4a7c15ULL, b = 0x6a09e667f3bcc908ULL;
+	uint64_t a = PPS_LANE_A, b = PPS_LANE_B;
 
 	pps_machine_gens(c->machine, (int32_t)s->pid, &ugen, &kgen);
 	if (nr_raw > MAX_STACK || cp->evsel_idx >= 1 << 16 || ugen > UINT32_MAX || kgen > INT32_MAX)
 		return false;
 	/* evsel (with pid, it picks the profile), cpumode, nr, cpu when labelled */
-	fp_word(&a, &b,
-		(uint64_t)cp->evsel_idx << 48 | (uint64_t)(cpumode & 7) << 45 | nr_raw << 32 |
-		    (c->opts.labels & PPS_LABEL_CPU ? s->cpu : 0));
-	fp_word(&a, &b, (uint64_t)s->pid << 32 | s->tid);
-	fp_word(&a, &b, ugen << 32 | kgen << 1 | (bucket != NULL));
+	pps_lanes_word(&a, &b,
+		       (uint64_t)cp->evsel_idx << 48 | (uint64_t)(cpumode & 7) << 45 |
+			   nr_raw << 32 | (c->opts.labels & PPS_LABEL_CPU ? s->cpu : 0));
+	pps_lanes_word(&a, &b, (uint64_t)s->pid << 32 | s->tid);
+	pps_lanes_word(&a, &b, ugen << 32 | kgen << 1 | (bucket != NULL));
 	memcpy(comm, t->comm, sizeof(comm));
-	fp_word(&a, &b, comm[0]);
-	fp_word(&a, &b, comm[1]);
-	fp_word(&a, &b, bucket ? (uint64_t)bucket->num : 0);
-	for (uint64_t i = 0; i < nr_raw; i++)
-		fp_word(&a, &b, raw[i]);
+	pps_lanes_word(&a, &b, comm[0]);
+	pps_lanes_word(&a, &b, comm[1]);
+	pps_lanes_word(&a, &b, bucket ? (uint64_t)bucket->num : 0);
+	/* The reader's hash of the callchain when it made one (PPS_READER_CALLCHAIN_HASH):
+	 * made on its thread, and this one need not read the callchain at all. A sample
+	 * without it (a zero hash) is keyed by its words: a different key for the same stack,
+	 * which at worst resolves that stack once more. */
+	if (s->callchain_nr && (s->callchain_hash[0] | s->callchain_hash[1])) {
+		pps_lanes_word(&a, &b, s->callchain_hash[0]);
+		pps_lanes_word(&a, &b, s->callchain_hash[1]);
+	} else {
+		for (uint64_t i = 0; i < nr_raw; i++)
+			pps_lanes_word(&a, &b, raw[i]);
+	}
 	fp->h1 = pps_mix64(a);
 	fp->h2 = (uint32_t)(pps_mix64(b) >> 32);
 	return true;

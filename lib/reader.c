@@ -1447,6 +1447,18 @@ static int next_ordered(struct pps_reader *r, struct pps_event *ev)
 	}
 }
 
+static void hash_callchain(struct pps_sample *s)
+{
+	uint64_t a = PPS_LANE_A, b = PPS_LANE_B;
+
+	if (!s->callchain_nr)
+		return;
+	for (uint64_t i = 0; i < s->callchain_nr; i++)
+		pps_lanes_word(&a, &b, s->callchain[i]);
+	s->callchain_hash[0] = pps_mix64(a);
+	s->callchain_hash[1] = pps_mix64(b);
+}
+
 static int next_direct(struct pps_reader *r, struct pps_event *ev)
 {
 	struct raw_rec rec;
@@ -1461,6 +1473,8 @@ static int next_direct(struct pps_reader *r, struct pps_event *ev)
 
 		if (err)
 			ret = err;
+		else if ((r->flags & PPS_READER_CALLCHAIN_HASH) && ev->type == PERF_RECORD_SAMPLE)
+			hash_callchain(&ev->sample);
 	}
 	r->stats.bytes_read = r->main.in.bytes_read;
 	for (size_t i = 0; i < r->nr_dir; i++)

@@ -664,6 +664,91 @@ static void test_thread_file(const char *path)
 	pps_set_log(NULL, NULL);
 }
 
+struct chain_key {
+	uint64_t hash[2]; /* the reader's */
+	uint64_t words;	  /* fnv of the callchain's words, with their number */
+};
+
+static int chain_key_cmp(const void *a, const void *b)
+{
+	const struct chain_key *x = a, *y = b;
+
+	return memcmp(x, y, sizeof(*x));
+}
+
+/* PPS_READER_CALLCHAIN_HASH: samples with the same callchain have the same hash and
+ * others another one; zero without a callchain, and without the flag. */
+static void test_callchain_hash(const char *path)
+{
+	PPS_READER_OPTS(opts, .flags = PPS_READER_ORDERED | PPS_READER_THREAD |
+					   PPS_READER_CALLCHAIN_HASH);
+	PPS_READER_OPTS(plain, .flags = PPS_READER_ORDERED);
+	struct pps_reader *r = pps_reader_open(path, &opts), *q = pps_reader_open(path, &plain);
+	struct chain_key *keys = NULL;
+	size_t n = 0, cap = 0, bad = 0, unset = 0, distinct = 0;
+	const struct pps_event *e;
+	int logged = 0;
+
+	pps_set_log(quiet_log, &logged);
+	if (!r || !q)
+		goto out;
+	while (pps_reader_next_ref(r, &e) > 0) {
+		const struct pps_sample *s = &e->sample;
+
+		if (e->type != PERF_RECORD_SAMPLE)
+			continue;
+		if (!s->callchain_nr) {
+			bad += s->callchain_hash[0] || s->callchain_hash[1];
+			continue;
+		}
+		if (n == cap) {
+			struct chain_key *k = realloc(keys, (cap = cap ? 2 * cap : 1024) * sizeof(*k));
+
+			if (!k)
+				goto out;
+			keys = k;
+		}
+		keys[n].hash[0] = s->callchain_hash[0];
+		keys[n].hash[1] = s->callchain_hash[1];
+		keys[n].words = fnv(fnv(0xcbf29ce484222325ull, &s->callchain_nr, 8), s->callchain,
+				    s->callchain_nr * sizeof(*s->callchain));
+		n++;
+	}
+	while (pps_reader_next_ref(q, &e) > 0)
+		unset += e->sample.callchain_hash[0] || e->sample.callchain_hash[1];
+	qsort(keys, n, sizeof(*keys), chain_key_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (i && !memcmp(keys[i].hash, keys[i - 1].hash, sizeof(keys[i].hash))) {
+			bad += keys[i].words != keys[i - 1].words; /* one hash, two stacks */
+			continue;
+		}
+		distinct++;
+		/* a stack under two hashes: its other key sorts elsewhere */
+	}
+	{
+		size_t stacks = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			uint64_t t = keys[i].hash[0];
+
+			keys[i].hash[0] = keys[i].words;
+			keys[i].words = t;
+		}
+		qsort(keys, n, sizeof(*keys), chain_key_cmp);
+		for (size_t i = 0; i < n; i++)
+			stacks += !i || keys[i].hash[0] != keys[i - 1].hash[0];
+		CHECK(stacks == distinct, "%s: %zu distinct callchains, %zu distinct hashes", path,
+		      stacks, distinct);
+	}
+	CHECK(!bad && !unset, "%s: %zu hashes wrong, %zu set without the flag", path, bad, unset);
+out:
+	CHECK(r && q, "%s: open", path);
+	pps_set_log(NULL, NULL);
+	free(keys);
+	pps_reader_free(r);
+	pps_reader_free(q);
+}
+
 /* Ordered fed reader without FINISHED_ROUND: records wait for pps_reader_release(). */
 static void test_fed_release(const struct buf *pipe, const struct buf *file)
 {
@@ -808,6 +893,7 @@ int main(int argc, char **argv)
 		test_ordered_file(argv[i]);
 		test_fed_file(argv[i]);
 		test_thread_file(argv[i]);
+		test_callchain_hash(argv[i]);
 	}
 	free(pipe.p);
 	free(file.p);

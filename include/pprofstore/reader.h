@@ -78,6 +78,9 @@ struct pps_sample {
 	/* PERF_SAMPLE_CALLCHAIN, PERF_CONTEXT_* markers included. */
 	uint64_t callchain_nr;
 	const uint64_t *callchain;
+	/* With PPS_READER_CALLCHAIN_HASH, a 128-bit hash of the callchain's words (two
+	 * independent 64-bit lanes); else, and without a callchain, zero. */
+	uint64_t callchain_hash[2];
 
 	/* PERF_SAMPLE_RAW: tracepoint or PMU payload. */
 	uint32_t raw_size;
@@ -146,6 +149,9 @@ enum pps_reader_flags {
 	 * events, build-ids, tracing data), not pps_reader_stats() until the end (0 or an
 	 * error) has been returned. Log messages come from that thread. */
 	PPS_READER_THREAD = (1 << 1),
+	/* Fill sample.callchain_hash, on the reading thread: a caller keying samples by
+	 * stack need not read the callchain of one it has seen. */
+	PPS_READER_CALLCHAIN_HASH = (1 << 2),
 };
 
 struct pps_reader_opts {

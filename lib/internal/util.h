@@ -121,4 +121,18 @@ static inline uint64_t pps_mix64(uint64_t h)
 	return h;
 }
 
+/* A two-lane word hash: both lanes take each word; each step is a bijection of the lane's
+ * state, so inputs that differ in one word never collide, and the lanes mix differently
+ * (xor and multiply; multiply, xor, rotate and multiply), so a pair that collides in one
+ * is no likelier to collide in the other. Start from PPS_LANE_A and PPS_LANE_B. */
+#define PPS_LANE_A 0x9e3779b97f4a7c15ULL
+#define PPS_LANE_B 0x6a09e667f3bcc908ULL
+static inline void pps_lanes_word(uint64_t *a, uint64_t *b, uint64_t w)
+{
+	uint64_t x = *b ^ w * 0x9fb21c651e98df25ULL;
+
+	*a = (*a ^ w) * 0xff51afd7ed558ccdULL;
+	*b = ((x << 27) | (x >> 37)) * 0xc4ceb9fe1a85ec53ULL;
+}
+
 #endif /* PPS_INTERNAL_UTIL_H */
