@@ -5,9 +5,16 @@
  * The reader hands over lookups in batches, so the queue's lock is taken once per batch,
  * not per address. At most MAX_PENDING batches wait: when the thread falls behind, later
  * lookups are dropped rather than held in memory, and the converter makes them itself.
+ *
+ * The thread runs at idle priority (SCHED_IDLE). On two CPUs the converter, the reader's
+ * thread and this one all want a CPU while a big recording is read, and the converter is
+ * the one everything waits for: symbolizing early only pays when it takes no time from
+ * the other two. When the converter is done reading, the thread gets its normal priority
+ * back to finish what is queued, as the converter now waits for it.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,15 +45,20 @@ struct pps_prefetch {
 	struct batch *head, *tail;
 	size_t pending;
 	bool done, joined;
+	bool drop;	   /* under lock: free queued batches unread (see pps_prefetch_finish()) */
 	struct batch *cur; /* being filled by the reader; only its thread touches it */
 };
 
 static void *run(void *arg)
 {
 	struct pps_prefetch *p = arg;
+	struct sched_param idle = {0};
 
+	/* Best effort: without it the thread competes as an equal (the file comment). */
+	(void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
 	for (;;) {
 		struct batch *b;
+		bool drop;
 
 		pthread_mutex_lock(&p->lock);
 		while (!p->head && !p->done)
@@ -58,11 +70,12 @@ static void *run(void *arg)
 				p->tail = NULL;
 			p->pending--;
 		}
+		drop = p->drop;
 		pthread_mutex_unlock(&p->lock);
 		if (!b)
 			break;
 		pthread_mutex_lock(&p->sym_lock);
-		for (size_t i = 0; i < b->n; i++) {
+		for (size_t i = 0; !drop && i < b->n; i++) {
 			struct pps_sym_result res;
 
 			/* A failure is left for the converter's own lookup to meet and report. */
@@ -162,11 +175,18 @@ void pps_prefetch_unlock(struct pps_prefetch *p)
 
 void pps_prefetch_finish(struct pps_prefetch *p)
 {
+	struct sched_param normal = {0};
+
 	if (p->joined)
 		return;
 	submit(p);
 	pthread_mutex_lock(&p->lock);
 	p->done = true;
+	/* Unprivileged, a thread may not leave SCHED_IDLE when RLIMIT_NICE is 0 (the
+	 * default): then what is queued is dropped, not left to wait for idle CPUs, and the
+	 * converter looks those addresses up itself. */
+	if (pthread_setschedparam(p->thread, SCHED_OTHER, &normal))
+		p->drop = true;
 	pthread_cond_signal(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 	pthread_join(p->thread, NULL);
