@@ -32,6 +32,8 @@
 /* New stacks in flight: their profile look-ups (a cache miss each) overlap the next ones'
  * conversion. */
 #define NR_PENDING 8
+/* Records ahead whose memo look-ups are under way: read_records(). */
+#define NR_AHEAD 4
 
 /* What phase 2 needs to symbolize one location. */
 struct loc_info {
@@ -1318,16 +1320,18 @@ static bool memo_fp(const struct pps_convert *c, const struct conv_profile *cp,
 }
 
 /*
- * The fingerprint of ev, the sample after the one about to be converted, when the reader
+ * The fingerprint of ev, a sample after the one about to be converted, when the reader
  * has it decoded already; and starts loading its memo slot: the lookup is a cache miss on
- * every sample, and this way it overlaps the current sample's work. It stays right for
- * ev as long as only samples come in between (see read_records()); it is left out for
- * all but plain samples of profiles and threads that exist. True when fp is set.
+ * every sample, and this way it overlaps the work on the samples before it. It stays
+ * right for ev as long as only samples come in between (see read_records()); it is left
+ * out for all but plain samples of profiles and threads that exist. True when fp is set;
+ * *cpp is then ev's profile.
  */
-static bool memo_prefetch(struct pps_convert *c, const struct pps_event *ev, struct memo_fp *fp)
+static bool memo_prefetch(struct pps_convert *c, const struct pps_event *ev, struct memo_fp *fp,
+			  struct conv_profile **cpp)
 {
 	const struct pps_sample *s = &ev->sample;
-	const struct conv_profile *cp;
+	struct conv_profile *cp;
 	const struct pps_thread *t;
 	struct pps_label bucket;
 	uint64_t unused;
@@ -1340,7 +1344,28 @@ static bool memo_prefetch(struct pps_convert *c, const struct pps_event *ev, str
 	    !memo_fp(c, cp, t, ev, bucket_label(c, s->time, &bucket) ? &bucket : NULL, fp))
 		return false;
 	__builtin_prefetch(&c->memo->slots[fp->h1 & (c->memo->cap - 1)]);
+	*cpp = cp;
 	return true;
+}
+
+/* The second step for a sample whose memo slot memo_prefetch() asked for a sample ago:
+ * the slot is (most likely) in the cache now, and a repeat's values, the next miss, are
+ * asked for. Reads the memo, changes nothing. */
+static void memo_prefetch_values(struct pps_convert *c, const struct memo_fp *fp,
+				 const struct conv_profile *cp)
+{
+	const struct memo *m = c->memo;
+
+	for (size_t i = fp->h1 & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+		const struct memo_slot *slot = &m->slots[i];
+
+		if (!slot->ref)
+			return;
+		if (slot->h1 == fp->h1 && slot->h2 == fp->h2) {
+			pps_profile_prefetch_values(cp->pub.profile, slot->ref);
+			return;
+		}
+	}
 }
 
 /*
@@ -1794,20 +1819,42 @@ static int add_read_samples(struct pps_convert *c, struct pps_reader *r, const s
 static int read_records(struct pps_convert *c, struct pps_reader *r)
 {
 	const struct pps_event *ev;
-	/* pre[i % 2] is record i's fingerprint when have is set: a sample's conversion
-	 * changes none of what a key is made of (threads and profiles it creates had none
-	 * to take), other records may. */
-	struct memo_fp pre[2];
-	bool have = false;
+	/*
+	 * Fingerprints of the records ahead, for record i in ahead[i % NR_AHEAD] when its
+	 * set is: a sample's conversion changes none of what a key is made of (threads and
+	 * profiles it creates had none to take), other records may, so they are dropped at
+	 * any other record. Record i + 2's memo slot is asked for while record i is
+	 * converted, and record i + 1's values (see memo_prefetch_values()).
+	 */
+	struct {
+		struct memo_fp fp;
+		struct conv_profile *cp;
+		bool set;
+	} ahead[NR_AHEAD] = {0};
 	int ret;
 
 	c->reader = r;
 	for (size_t i = 0; (ret = pps_reader_next_ref(r, &ev)) > 0; i++) {
-		const struct pps_event *next = pps_reader_peek(r);
-		const struct memo_fp *fp = have ? &pre[i % 2] : NULL;
+		const struct memo_fp *fp = ahead[i % NR_AHEAD].set ? &ahead[i % NR_AHEAD].fp : NULL;
 
-		have = ev->type == PERF_RECORD_SAMPLE && next &&
-		       memo_prefetch(c, next, &pre[(i + 1) % 2]);
+		ahead[i % NR_AHEAD].set = false;
+		if (ev->type == PERF_RECORD_SAMPLE) {
+			for (size_t k = 1; k <= 2; k++) {
+				const struct pps_event *n = pps_reader_peek_at(r, k);
+				size_t j = (i + k) % NR_AHEAD;
+
+				if (!n)
+					break;
+				if (!ahead[j].set)
+					ahead[j].set =
+					    memo_prefetch(c, n, &ahead[j].fp, &ahead[j].cp);
+				else if (k == 1)
+					memo_prefetch_values(c, &ahead[j].fp, ahead[j].cp);
+			}
+		} else {
+			for (size_t k = 0; k < NR_AHEAD; k++)
+				ahead[k].set = false;
+		}
 		switch (ev->type) {
 		case PERF_RECORD_SAMPLE:
 			if (!ev->evsel)

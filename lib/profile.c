@@ -950,6 +950,12 @@ PPS_API int pps_profile_add_values(struct pps_profile *p, size_t ref, const int6
 	return 0;
 }
 
+void pps_profile_prefetch_values(const struct pps_profile *p, size_t ref)
+{
+	if (ref && ref <= p->nr_samples)
+		__builtin_prefetch(&p->value_pool[(ref - 1) * p->nr_types], 1);
+}
+
 PPS_API int pps_profile_get_sample(const struct pps_profile *p, size_t i,
 				   const uint64_t **location_ids, size_t *nr_locs,
 				   const int64_t **values)

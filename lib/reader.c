@@ -1774,15 +1774,20 @@ PPS_API int pps_reader_next(struct pps_reader *r, struct pps_event *ev)
 	return ret;
 }
 
-PPS_API const struct pps_event *pps_reader_peek(const struct pps_reader *r)
+PPS_API const struct pps_event *pps_reader_peek_at(const struct pps_reader *r, size_t n)
 {
 	const struct readahead *ra = r->ra;
 	const struct ra_batch *b;
 
-	if (!ra || !ra->taking || ra->ended)
+	if (!ra || !ra->taking || ra->ended || !n)
 		return NULL;
 	b = ra->batch[ra->tail % RA_BATCHES];
-	return ra->pos < b->nr ? &b->ev[ra->pos] : NULL;
+	return n <= b->nr - ra->pos ? &b->ev[ra->pos + n - 1] : NULL;
+}
+
+PPS_API const struct pps_event *pps_reader_peek(const struct pps_reader *r)
+{
+	return pps_reader_peek_at(r, 1);
 }
 
 /* ---- accessors ---------------------------------------------------------------------- */

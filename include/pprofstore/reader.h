@@ -217,6 +217,9 @@ int pps_reader_next_ref(struct pps_reader *r, const struct pps_event **ev);
  * PPS_READER_THREAD, most of the time), else NULL: a look ahead, for prefetching. Valid
  * until the next pps_reader_next(). */
 const struct pps_event *pps_reader_peek(const struct pps_reader *r);
+/* The same for the n-th record ahead (n = 1 is pps_reader_peek()'s), when it is decoded
+ * already and in the batch being handed out. */
+const struct pps_event *pps_reader_peek_at(const struct pps_reader *r, size_t n);
 
 /* The name the reader was opened with ("-" for stdin). */
 const char *pps_reader_path(const struct pps_reader *r);

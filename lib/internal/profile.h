@@ -48,4 +48,8 @@ int pps_profile_prep(struct pps_profile *p, const uint64_t *location_ids, size_t
 int pps_profile_prep_add(struct pps_profile *p, const struct pps_sample_prep *sp,
 			 const int64_t *values, size_t *ref_out);
 
+/* Starts loading the values of sample ref (pps_profile_add_values() will add to them):
+ * a hint, ignored for a ref p does not have. */
+void pps_profile_prefetch_values(const struct pps_profile *p, size_t ref);
+
 #endif /* PPS_INTERNAL_PROFILE_H */
