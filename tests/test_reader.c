@@ -664,6 +664,46 @@ static void test_thread_file(const char *path)
 	pps_set_log(NULL, NULL);
 }
 
+/* pps_reader_peek_at(n), when it has a record, has the one the n-th next call returns. */
+static void test_peek(const char *path)
+{
+	PPS_READER_OPTS(opts, .flags = PPS_READER_ORDERED | PPS_READER_THREAD);
+	struct pps_reader *r = pps_reader_open(path, &opts);
+	struct {
+		uint64_t offset;
+		uint32_t type;
+		bool set;
+	} want[4] = {0};
+	const struct pps_event *e;
+	size_t wrong = 0, seen = 0;
+	int logged = 0;
+
+	pps_set_log(quiet_log, &logged);
+	CHECK(r, "%s: open", path);
+	for (size_t i = 0; r && pps_reader_next_ref(r, &e) > 0; i++) {
+		if (want[i % 4].set) {
+			seen++;
+			wrong += want[i % 4].offset != e->offset || want[i % 4].type != e->type;
+		}
+		want[i % 4].set = false;
+		for (size_t n = 1; n <= 3; n++) {
+			const struct pps_event *p = pps_reader_peek_at(r, n);
+			size_t j = (i + n) % 4;
+
+			if (!p)
+				continue;
+			want[j].offset = p->offset;
+			want[j].type = p->type;
+			want[j].set = true;
+		}
+		CHECK(!pps_reader_peek_at(r, 0), "%s: peek_at(0) is no record", path);
+	}
+	CHECK(!wrong && seen, "%s: %zu of %zu peeks were not the record that came", path, wrong,
+	      seen);
+	pps_set_log(NULL, NULL);
+	pps_reader_free(r);
+}
+
 struct chain_key {
 	uint64_t hash[2]; /* the reader's */
 	uint64_t words;	  /* fnv of the callchain's words, with their number */
@@ -894,6 +934,7 @@ int main(int argc, char **argv)
 		test_fed_file(argv[i]);
 		test_thread_file(argv[i]);
 		test_callchain_hash(argv[i]);
+		test_peek(argv[i]);
 	}
 	free(pipe.p);
 	free(file.p);
