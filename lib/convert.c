@@ -109,6 +109,27 @@ struct tp_info {
 	struct pps_tp_event *event;
 };
 
+/*
+ * A sample's label set as add_sample() makes it, as a key: the same key, the same labels.
+ * No padding (compared with memcmp()); comm zero-padded, and a name too long for it is
+ * not remembered.
+ */
+struct label_key {
+	int64_t bucket;
+	int32_t pid, tid;
+	uint32_t cpu;
+	uint8_t truncated, has_bucket, pad[2];
+	char comm[24];
+};
+
+/* Label sets of recent new samples, with their canonical ids in the profile. */
+#define NR_LABEL_MEMO 64
+struct label_memo {
+	struct label_key key;
+	size_t n; /* 0: empty */
+	struct pps_label_ids ids[PPS_PREP_LABELS];
+};
+
 struct conv_profile {
 	struct pps_convert_profile pub;
 	enum prof_kind kind;
@@ -119,6 +140,7 @@ struct conv_profile {
 	struct loc_info *locs; /* locs[id - 1] */
 	size_t nr_locs, locs_cap;
 	uint64_t nr_dwarf, nr_dwarf_truncated; /* DWARF-unwound samples, cut short ones */
+	struct label_memo *lmemo; /* NR_LABEL_MEMO, by tid; NULL until a sample needs it */
 };
 
 struct pps_convert {
@@ -262,6 +284,7 @@ PPS_API void pps_convert_free(struct pps_convert *c)
 		free(cp->event);
 		free(cp->cache.slots);
 		free(cp->locs);
+		free(cp->lmemo);
 		free(cp);
 	}
 	free(c->profiles);
@@ -1415,12 +1438,15 @@ static struct pending *pending_find(struct pps_convert *c, const struct memo_fp 
 /*
  * Queues the sample of c->stack (nr locations) with labels and values for cp's profile:
  * its labels are interned and its look-up started now, and it goes in when NR_PENDING
- * newer ones have come, or at pending_flush(). fp: its memo key, or NULL.
+ * newer ones have come, or at pending_flush(). fp: its memo key, or NULL. lm: NULL, or
+ * the label memo entry of the labels: when it holds lk, its ids are used and the labels
+ * not looked at; else it takes lk and the labels' ids.
  */
 static int pending_push(struct pps_convert *c, struct conv_profile *cp, size_t nr,
 			const struct pps_label *labels, size_t nr_labels, const int64_t *values,
-			const struct memo_fp *fp)
+			const struct memo_fp *fp, struct label_memo *lm, const struct label_key *lk)
 {
+	bool known = lm && lm->n && !memcmp(&lm->key, lk, sizeof(*lk));
 	struct pending *e;
 	int err;
 
@@ -1432,9 +1458,17 @@ static int pending_push(struct pps_convert *c, struct conv_profile *cp, size_t n
 	e = &c->pending[(c->pending_head + c->nr_pending) % NR_PENDING];
 	if (nr)
 		memcpy(e->locs, c->stack, nr * sizeof(*e->locs));
-	err = pps_profile_prep(cp->pub.profile, e->locs, nr, labels, nr_labels, &e->prep);
+	if (known)
+		err = pps_profile_prep_ids(cp->pub.profile, e->locs, nr, lm->ids, lm->n, &e->prep);
+	else
+		err = pps_profile_prep(cp->pub.profile, e->locs, nr, labels, nr_labels, &e->prep);
 	if (err)
 		return err;
+	if (lm && !known && nr_labels) {
+		memcpy(&lm->key, lk, sizeof(*lk));
+		memcpy(lm->ids, e->prep.labels, nr_labels * sizeof(*lm->ids));
+		lm->n = nr_labels;
+	}
 	e->cp = cp;
 	e->memo = fp != NULL;
 	if (fp)
@@ -1443,6 +1477,33 @@ static int pending_push(struct pps_convert *c, struct conv_profile *cp, size_t n
 	e->values[1] = values[1];
 	c->nr_pending++;
 	return 0;
+}
+
+/*
+ * The label memo entry of the labels add_sample() gives a sample of pid and tid named comm
+ * on cpu (which of them are labels is the same for all of cp's samples), with their key
+ * in *lk; NULL when they cannot be remembered (a name longer than the key holds, no
+ * memory).
+ */
+static struct label_memo *label_memo(struct conv_profile *cp, int32_t pid, int32_t tid,
+				     const char *comm, uint32_t cpu, bool truncated,
+				     const struct pps_label *bucket, struct label_key *lk)
+{
+	size_t len = strlen(comm);
+
+	if (len >= sizeof(lk->comm))
+		return NULL;
+	if (!cp->lmemo && !(cp->lmemo = calloc(NR_LABEL_MEMO, sizeof(*cp->lmemo))))
+		return NULL;
+	memset(lk, 0, sizeof(*lk));
+	memcpy(lk->comm, comm, len);
+	lk->pid = pid;
+	lk->tid = tid;
+	lk->cpu = cpu;
+	lk->truncated = truncated;
+	lk->has_bucket = bucket != NULL;
+	lk->bucket = bucket ? bucket->num : 0;
+	return &cp->lmemo[(pps_mix64((uint64_t)(uint32_t)tid) >> 32) % NR_LABEL_MEMO];
 }
 
 /* Converts sample ev; pre: its memo fingerprint from memo_prefetch(), or NULL. */
@@ -1461,6 +1522,7 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 	char comm_buf[24];
 	const char *comm;
 	struct memo_slot *slot = NULL;
+	struct label_key lk;
 	struct memo_fp fp;
 	int err;
 
@@ -1546,7 +1608,11 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 		labels[nr_labels++] = (struct pps_label){.key = "unwind", .str = "truncated"};
 	if (has_bucket)
 		labels[nr_labels++] = bucket;
-	return pending_push(c, cp, nr, labels, nr_labels, values, slot ? &fp : NULL);
+	return pending_push(c, cp, nr, labels, nr_labels, values, slot ? &fp : NULL,
+			    label_memo(cp, pid, tid, comm,
+				       c->opts.labels & PPS_LABEL_CPU ? s->cpu : 0, truncated,
+				       has_bucket ? &bucket : NULL, &lk),
+			    &lk);
 
 filtered:
 	c->stats.nr_filtered++;
@@ -2044,6 +2110,9 @@ static int next_window(struct pps_convert *c, struct pps_reader *r)
 		if (cp->cache.slots)
 			memset(cp->cache.slots, 0, cp->cache.cap * sizeof(*cp->cache.slots));
 		cp->cache.used = 0;
+		/* Its ids are the old profile's. */
+		if (cp->lmemo)
+			memset(cp->lmemo, 0, NR_LABEL_MEMO * sizeof(*cp->lmemo));
 		err = cp->pub.profile
 			  ? setup_profile(
 				c, r, cp,

@@ -1070,6 +1070,34 @@ int pps_profile_prep(struct pps_profile *p, const uint64_t *location_ids, size_t
 	return 0;
 }
 
+int pps_profile_prep_ids(struct pps_profile *p, const uint64_t *location_ids, size_t nr_locs,
+			 const struct pps_label_ids *ids, size_t nr_ids, struct pps_sample_prep *sp)
+{
+	struct sample_key key;
+	int err;
+
+	err = sample_check(p, location_ids, nr_locs, NULL, 0);
+	if (err)
+		return err;
+	if (!sp || nr_ids > PPS_PREP_LABELS || (nr_ids && !ids))
+		return -EINVAL;
+	for (size_t i = 0; i < nr_ids; i++)
+		if (ids[i].key <= 0 || (size_t)ids[i].key >= p->nr_strs || ids[i].str < 0 ||
+		    (size_t)ids[i].str >= p->nr_strs || ids[i].unit < 0 ||
+		    (size_t)ids[i].unit >= p->nr_strs || (i && label_cmp(&ids[i - 1], &ids[i]) > 0))
+			return -EINVAL;
+	if (nr_ids)
+		memcpy(sp->labels, ids, nr_ids * sizeof(*ids));
+	sp->locs = location_ids;
+	sp->nr_locs = nr_locs;
+	sp->nr_labels = nr_ids;
+	key = (struct sample_key){location_ids, nr_locs, sp->labels, nr_ids};
+	sp->hash = sample_hash(&key);
+	if (p->sample_idx.cap)
+		__builtin_prefetch(&p->sample_idx.slots[sp->hash & (p->sample_idx.cap - 1)]);
+	return 0;
+}
+
 int pps_profile_prep_add(struct pps_profile *p, const struct pps_sample_prep *sp,
 			 const int64_t *values, size_t *ref_out)
 {

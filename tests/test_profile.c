@@ -216,6 +216,31 @@ static void test_prep(void)
 	CHECK(!pps_profile_add_sample_ref(q, s2, 1, v2, NULL, 0, &rq[1]), "ref 1");
 	CHECK(!pps_profile_add_sample_ref(q, s1, 2, v3, lb, 2, &rq[2]), "ref 2");
 	CHECK(!memcmp(r, rq, sizeof(r)), "the same refs as pps_profile_add_sample_ref()");
+
+	/* A prep's canonical ids again (the converter's label memo): the same key. */
+	{
+		struct pps_label_ids bad[2];
+		struct pps_sample_prep again;
+		size_t ra;
+
+		CHECK(!pps_profile_prep_ids(p, s1, 2, sp[0].labels, sp[0].nr_labels, &again),
+		      "prep_ids");
+		CHECK(again.hash == sp[0].hash && again.nr_labels == 2, "prep_ids: same hash");
+		CHECK(!pps_profile_prep_add(p, &again, v1, &ra) && ra == r[0],
+		      "prep_ids: added to sample %zu", ra);
+		CHECK(!pps_profile_get_sample(p, 0, &locs, &n, &vals) && vals[0] == 6,
+		      "prep_ids: values %lld", (long long)vals[0]);
+		bad[0] = sp[0].labels[1];
+		bad[1] = sp[0].labels[0];
+		CHECK(pps_profile_prep_ids(p, s1, 2, bad, 2, &again) == -EINVAL, "out of order");
+		bad[0] = sp[0].labels[0];
+		bad[0].key = 1000;
+		CHECK(pps_profile_prep_ids(p, s1, 2, bad, 1, &again) == -EINVAL,
+		      "a string p does not have");
+		CHECK(pps_profile_prep_ids(p, s1, 2, sp[0].labels, PPS_PREP_LABELS + 1, &again) ==
+			  -EINVAL,
+		      "more labels than a prep holds");
+	}
 	pps_profile_free(p);
 	pps_profile_free(q);
 }

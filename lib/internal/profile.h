@@ -42,6 +42,13 @@ struct pps_sample_prep {
  * -ENOMEM. */
 int pps_profile_prep(struct pps_profile *p, const uint64_t *location_ids, size_t nr_locs,
 		     const struct pps_label *labels, size_t nr_labels, struct pps_sample_prep *sp);
+/* pps_profile_prep() with labels already in p's canonical form: as an earlier
+ * pps_profile_prep() on p left them in its sp->labels (interned in p, sorted), nr_ids of
+ * them. For a caller that sees the same label set again and again. 0 or -EINVAL (also
+ * for ids p did not make, or out of order). */
+int pps_profile_prep_ids(struct pps_profile *p, const uint64_t *location_ids, size_t nr_locs,
+			 const struct pps_label_ids *ids, size_t nr_ids,
+			 struct pps_sample_prep *sp);
 /* Adds values to the sample sp (from pps_profile_prep() on p) is the key of, a new one
  * when there is none yet; *ref_out is its ref, as pps_profile_add_sample_ref()'s.
  * 0, -EINVAL or -ENOMEM. */
