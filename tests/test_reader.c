@@ -756,7 +756,8 @@ static void test_callchain_hash(const char *path)
 	}
 	while (pps_reader_next_ref(q, &e) > 0)
 		unset += e->sample.callchain_hash[0] || e->sample.callchain_hash[1];
-	qsort(keys, n, sizeof(*keys), chain_key_cmp);
+	if (n) /* keys is NULL without a callchain */
+		qsort(keys, n, sizeof(*keys), chain_key_cmp);
 	for (size_t i = 0; i < n; i++) {
 		if (i && !memcmp(keys[i].hash, keys[i - 1].hash, sizeof(keys[i].hash))) {
 			bad += keys[i].words != keys[i - 1].words; /* one hash, two stacks */
@@ -774,7 +775,8 @@ static void test_callchain_hash(const char *path)
 			keys[i].hash[0] = keys[i].words;
 			keys[i].words = t;
 		}
-		qsort(keys, n, sizeof(*keys), chain_key_cmp);
+		if (n)
+			qsort(keys, n, sizeof(*keys), chain_key_cmp);
 		for (size_t i = 0; i < n; i++)
 			stacks += !i || keys[i].hash[0] != keys[i - 1].hash[0];
 		CHECK(stacks == distinct, "%s: %zu distinct callchains, %zu distinct hashes", path,
