@@ -1549,15 +1549,16 @@ static const void *rebase(const void *p, const void *from, size_t n, void *to)
 	return p && q >= f && q <= f + n ? (const uint8_t *)to + (q - f) : p;
 }
 
-static void ra_copy(struct ra_batch *b, const struct pps_event *src)
+/* Takes the event decoded into b->ev[b->nr] into the batch: its record (and split read
+ * values) copied into the batch's data, its pointers moved there. */
+static void ra_take(struct ra_batch *b)
 {
 	struct pps_event *dst = &b->ev[b->nr++];
 	struct pps_sample *s = &dst->sample;
-	const void *from = src->raw;
+	const void *from = dst->raw;
 	uint8_t *to = b->data + b->used;
-	size_t n = src->size;
+	size_t n = dst->size;
 
-	*dst = *src;
 	if (!from)
 		return;
 	memcpy(to, from, n);
@@ -1630,17 +1631,25 @@ static void *ra_run(void *arg)
 	b = ra_next_free(ra);
 	pthread_mutex_unlock(&ra->mu);
 	while (b) {
-		struct pps_event ev;
 		int ret = 1;
 
 		/* Unlocked: batch[head] is this thread's until published. ra_barrier() may
-		 * publish it and move on to the next. */
+		 * publish it and move on to the next. Events are decoded in place, into the
+		 * slot past the batch's events, which no reader looks at: even when a
+		 * barrier has published the batch meanwhile, the slot is left as it was, and
+		 * its event is moved to the next batch. */
 		while (b->nr < RA_EVENTS && b->used <= RA_BYTES) {
-			ret = next_direct(r, &ev);
-			b = ra->batch[ra->head % RA_BATCHES];
+			struct pps_event *slot = &b->ev[b->nr];
+			struct ra_batch *nb;
+
+			ret = next_direct(r, slot);
+			nb = ra->batch[ra->head % RA_BATCHES];
+			if (nb != b && ret > 0)
+				nb->ev[nb->nr] = *slot;
+			b = nb;
 			if (ret <= 0)
 				break;
-			ra_copy(b, &ev);
+			ra_take(b);
 		}
 		pthread_mutex_lock(&ra->mu);
 		if (ret <= 0) {
