@@ -1329,16 +1329,53 @@ static size_t label_len(const struct pps_label_ids *l)
 	       (l->unit ? 1 + varint_len((uint64_t)l->unit) : 0);
 }
 
+/* Encodes n labels as Sample.label fields at b; returns the end. At most 48 bytes a
+ * label: a tag, a length under 128, and four tagged varints of at most 10 bytes. */
+static uint8_t *put_labels(uint8_t *b, const struct pps_label_ids *labels, size_t n)
+{
+	for (size_t j = 0; j < n; j++) {
+		const struct pps_label_ids *l = &labels[j];
+
+		*b++ = 3 << 3 | 2; /* Sample.label */
+		b = put_varint(b, label_len(l));
+		if (l->key) {
+			*b++ = 1 << 3;
+			b = put_varint(b, (uint64_t)l->key);
+		}
+		if (l->str) {
+			*b++ = 2 << 3;
+			b = put_varint(b, (uint64_t)l->str);
+		}
+		if (l->num) {
+			*b++ = 3 << 3;
+			b = put_varint(b, (uint64_t)l->num);
+		}
+		if (l->unit) {
+			*b++ = 4 << 3;
+			b = put_varint(b, (uint64_t)l->unit);
+		}
+	}
+	return b;
+}
+
+/* A label set's encoded labels: enc[start .. start + len). */
+struct enc_set {
+	size_t start, len;
+};
+
 /*
  * Samples are most of a profile, so they are encoded here rather than through
  * protobuf-c's two passes over a message built for each: the bytes are the same, one
  * Profile piece holding one Sample (field 2) per sample. (A check: `perf2pprof` of the
- * corpus gives the same bytes, once gunzipped, as with protobuf-c's packing.)
+ * corpus gives the same bytes, once gunzipped, as with protobuf-c's packing.) Samples
+ * share label sets (a thread's pid, tid and name), so each set is encoded once and
+ * copied into its samples: at[off] is the set at label_pool[off].
  */
 static void put_samples(struct gz_writer *w, struct pps_profile *p)
 {
-	size_t max = 0;
-	uint8_t *buf;
+	struct enc_set *at = NULL;
+	uint8_t *buf = NULL, *enc = NULL, *e;
+	size_t max = 0, total = 0;
 
 	for (size_t i = 0; i < p->nr_samples; i++) {
 		const struct sample *src = &p->samples[i];
@@ -1347,16 +1384,28 @@ static void put_samples(struct gz_writer *w, struct pps_profile *p)
 		if (n > max)
 			max = n;
 	}
+	for (size_t k = 0; k < p->nr_labelsets; k++)
+		total += 48 * (size_t)p->labelsets[k].n;
 	buf = malloc(max + 1);
-	if (!buf) {
+	enc = malloc(total + 1);
+	at = malloc((p->label_len + 1) * sizeof(*at));
+	if (!buf || !enc || !at) {
 		w->err = -ENOMEM;
-		return;
+		goto out_free;
+	}
+	e = enc;
+	for (size_t k = 0; k < p->nr_labelsets; k++) {
+		const struct labelset *ls = &p->labelsets[k];
+		uint8_t *end = put_labels(e, &p->label_pool[ls->off], ls->n);
+
+		at[ls->off] = (struct enc_set){(size_t)(e - enc), (size_t)(end - e)};
+		e = end;
 	}
 	for (size_t i = 0; i < p->nr_samples && !gz_failed(w); i++) {
 		const struct sample *src = &p->samples[i];
 		const uint64_t *locs = &p->stack_pool[src->loc_off];
 		const int64_t *vals = &p->value_pool[i * p->nr_types];
-		const struct pps_label_ids *labels = &p->label_pool[src->label_off];
+		const struct enc_set *ls = src->nr_labels ? &at[src->label_off] : NULL;
 		size_t locs_len = 0, vals_len = 0, body = 0;
 		uint8_t *b = buf;
 
@@ -1367,11 +1416,8 @@ static void put_samples(struct gz_writer *w, struct pps_profile *p)
 		if (src->nr_locs)
 			body += 1 + varint_len(locs_len) + locs_len;
 		body += 1 + varint_len(vals_len) + vals_len;
-		for (size_t j = 0; j < src->nr_labels; j++) {
-			size_t ll = label_len(&labels[j]);
-
-			body += 1 + varint_len(ll) + ll;
-		}
+		if (ls)
+			body += ls->len;
 
 		*b++ = 2 << 3 | 2; /* Profile.sample */
 		b = put_varint(b, body);
@@ -1385,30 +1431,15 @@ static void put_samples(struct gz_writer *w, struct pps_profile *p)
 		b = put_varint(b, vals_len);
 		for (size_t j = 0; j < p->nr_types; j++)
 			b = put_varint(b, (uint64_t)vals[j]);
-		for (size_t j = 0; j < src->nr_labels; j++) {
-			const struct pps_label_ids *l = &labels[j];
-
-			*b++ = 3 << 3 | 2; /* Sample.label */
-			b = put_varint(b, label_len(l));
-			if (l->key) {
-				*b++ = 1 << 3;
-				b = put_varint(b, (uint64_t)l->key);
-			}
-			if (l->str) {
-				*b++ = 2 << 3;
-				b = put_varint(b, (uint64_t)l->str);
-			}
-			if (l->num) {
-				*b++ = 3 << 3;
-				b = put_varint(b, (uint64_t)l->num);
-			}
-			if (l->unit) {
-				*b++ = 4 << 3;
-				b = put_varint(b, (uint64_t)l->unit);
-			}
+		if (ls) {
+			memcpy(b, enc + ls->start, ls->len);
+			b += ls->len;
 		}
 		gz_append(&w->base, (size_t)(b - buf), buf);
 	}
+out_free:
+	free(at);
+	free(enc);
 	free(buf);
 }
 
