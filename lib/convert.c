@@ -157,6 +157,11 @@ struct pps_convert {
 		size_t ref;
 	} * prof_idx;
 	size_t prof_cap;
+	/* find_profile()'s last event profile: its evsel, pid (-1 unless grouped), key */
+	const struct pps_evsel *last_evsel;
+	int32_t last_pid;
+	uint64_t last_key;
+	struct conv_profile *last_cp;
 	struct pps_convert_stats stats;
 	uint64_t first_time, last_time; /* of samples kept, PPS_NO_TIME when none */
 	uint64_t first_seen;		/* of all samples: the origin of from/to */
@@ -388,22 +393,37 @@ static const char *const kind_event[] = {
 /* The profile of (evsel, pid) for KIND_EVENT, or of (kind, pid) for the wait profiles (e
  * NULL), created on first use; NULL on ENOMEM. */
 /* The profile of (e or kind, pid), when made already. */
-static struct conv_profile *find_profile(const struct pps_convert *c, const struct pps_evsel *e,
+static struct conv_profile *find_profile(struct pps_convert *c, const struct pps_evsel *e,
 					 enum prof_kind kind, int32_t pid, uint64_t *key_out)
 {
 	uint64_t key, idx;
 
 	if (!c->opts.group_by_pid)
 		pid = -1;
+	/* Nearly every sample is of the event and process group of the one before. */
+	if (kind == KIND_EVENT && e == c->last_evsel && pid == c->last_pid && c->last_cp) {
+		*key_out = c->last_key;
+		return c->last_cp;
+	}
 	idx = kind == KIND_BLOCK ? KEY_BLOCK : kind == KIND_MUTEX ? KEY_MUTEX : pps_evsel_idx(e);
 	key = idx << 32 | (uint32_t)pid;
 	*key_out = key;
 	if (!c->prof_cap)
 		return NULL;
 	for (size_t i = pps_mix64(key) & (c->prof_cap - 1); c->prof_idx[i].ref;
-	     i = (i + 1) & (c->prof_cap - 1))
-		if (c->prof_idx[i].key == key)
-			return c->profiles[c->prof_idx[i].ref - 1];
+	     i = (i + 1) & (c->prof_cap - 1)) {
+		if (c->prof_idx[i].key == key) {
+			struct conv_profile *cp = c->profiles[c->prof_idx[i].ref - 1];
+
+			if (kind == KIND_EVENT) {
+				c->last_evsel = e;
+				c->last_pid = pid;
+				c->last_key = key;
+				c->last_cp = cp;
+			}
+			return cp;
+		}
+	}
 	return NULL;
 }
 
