@@ -1046,10 +1046,25 @@ PPS_API int pps_profile_add_sample_ref(struct pps_profile *p, const uint64_t *lo
 	return sample_add(p, &key, sample_hash(&key), values, ref_out);
 }
 
+/* The rest of a prep once sp->labels holds its nr_labels labels: the key, its hash, and
+ * the look-up's table slot asked for. */
+static void prep_key(const struct pps_profile *p, const uint64_t *location_ids, size_t nr_locs,
+		     size_t nr_labels, struct pps_sample_prep *sp)
+{
+	struct sample_key key;
+
+	sp->locs = location_ids;
+	sp->nr_locs = nr_locs;
+	sp->nr_labels = nr_labels;
+	key = (struct sample_key){location_ids, nr_locs, sp->labels, nr_labels};
+	sp->hash = sample_hash(&key);
+	if (p->sample_idx.cap)
+		__builtin_prefetch(&p->sample_idx.slots[sp->hash & (p->sample_idx.cap - 1)]);
+}
+
 int pps_profile_prep(struct pps_profile *p, const uint64_t *location_ids, size_t nr_locs,
 		     const struct pps_label *labels, size_t nr_labels, struct pps_sample_prep *sp)
 {
-	struct sample_key key;
 	int err;
 
 	err = sample_check(p, location_ids, nr_locs, labels, nr_labels);
@@ -1060,20 +1075,13 @@ int pps_profile_prep(struct pps_profile *p, const uint64_t *location_ids, size_t
 	err = canonical_labels(p, labels, nr_labels, sp->labels);
 	if (err)
 		return err;
-	sp->locs = location_ids;
-	sp->nr_locs = nr_locs;
-	sp->nr_labels = nr_labels;
-	key = (struct sample_key){location_ids, nr_locs, sp->labels, nr_labels};
-	sp->hash = sample_hash(&key);
-	if (p->sample_idx.cap)
-		__builtin_prefetch(&p->sample_idx.slots[sp->hash & (p->sample_idx.cap - 1)]);
+	prep_key(p, location_ids, nr_locs, nr_labels, sp);
 	return 0;
 }
 
 int pps_profile_prep_ids(struct pps_profile *p, const uint64_t *location_ids, size_t nr_locs,
 			 const struct pps_label_ids *ids, size_t nr_ids, struct pps_sample_prep *sp)
 {
-	struct sample_key key;
 	int err;
 
 	err = sample_check(p, location_ids, nr_locs, NULL, 0);
@@ -1088,13 +1096,7 @@ int pps_profile_prep_ids(struct pps_profile *p, const uint64_t *location_ids, si
 			return -EINVAL;
 	if (nr_ids)
 		memcpy(sp->labels, ids, nr_ids * sizeof(*ids));
-	sp->locs = location_ids;
-	sp->nr_locs = nr_locs;
-	sp->nr_labels = nr_ids;
-	key = (struct sample_key){location_ids, nr_locs, sp->labels, nr_ids};
-	sp->hash = sample_hash(&key);
-	if (p->sample_idx.cap)
-		__builtin_prefetch(&p->sample_idx.slots[sp->hash & (p->sample_idx.cap - 1)]);
+	prep_key(p, location_ids, nr_locs, nr_ids, sp);
 	return 0;
 }
 
