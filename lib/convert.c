@@ -1362,33 +1362,40 @@ static bool memo_fp(const struct pps_convert *c, const struct conv_profile *cp,
 	return true;
 }
 
+/* What memo_prefetch() found out about a sample ahead: its fingerprint, profile and
+ * thread. */
+struct ahead {
+	struct memo_fp fp;
+	struct conv_profile *cp;
+	const struct pps_thread *t;
+	bool set;
+};
+
 /*
  * The fingerprint of ev, a sample after the one about to be converted, when the reader
  * has it decoded already; and starts loading its memo slot: the lookup is a cache miss on
  * every sample, and this way it overlaps the work on the samples before it. It stays
- * right for ev as long as only samples come in between (see read_records()); it is left
- * out for all but plain samples of profiles and threads that exist. True when fp is set;
- * *cpp is then ev's profile.
+ * right for ev as long as only samples come in between (see read_records()): a sample's
+ * conversion makes threads and profiles but frees none, nor changes one's name. It is
+ * left out for all but plain samples of profiles and threads that exist. Sets a->set.
  */
-static bool memo_prefetch(struct pps_convert *c, const struct pps_event *ev, struct memo_fp *fp,
-			  struct conv_profile **cpp)
+static void memo_prefetch(struct pps_convert *c, const struct pps_event *ev, struct ahead *a)
 {
 	const struct pps_sample *s = &ev->sample;
-	struct conv_profile *cp;
-	const struct pps_thread *t;
 	struct pps_label bucket;
 	uint64_t unused;
 
+	a->set = false;
 	if (ev->type != PERF_RECORD_SAMPLE || !ev->evsel || s->read_split || pps_unwind_wanted(s))
-		return false;
-	cp = find_profile(c, ev->evsel, KIND_EVENT, (int32_t)s->pid, &unused);
-	t = pps_machine_find_thread(c->machine, (int32_t)s->tid);
-	if (!cp || !t ||
-	    !memo_fp(c, cp, t, ev, bucket_label(c, s->time, &bucket) ? &bucket : NULL, fp))
-		return false;
-	__builtin_prefetch(&c->memo->slots[fp->h1 & (c->memo->cap - 1)]);
-	*cpp = cp;
-	return true;
+		return;
+	a->cp = find_profile(c, ev->evsel, KIND_EVENT, (int32_t)s->pid, &unused);
+	a->t = pps_machine_find_thread(c->machine, (int32_t)s->tid);
+	if (!a->cp || !a->t ||
+	    !memo_fp(c, a->cp, a->t, ev, bucket_label(c, s->time, &bucket) ? &bucket : NULL,
+		     &a->fp))
+		return;
+	__builtin_prefetch(&c->memo->slots[a->fp.h1 & (c->memo->cap - 1)]);
+	a->set = true;
 }
 
 /* The second step for a sample whose memo slot memo_prefetch() asked for a sample ago:
@@ -1526,9 +1533,9 @@ static struct label_memo *label_memo(struct conv_profile *cp, int32_t pid, int32
 	return &cp->lmemo[(pps_mix64((uint64_t)(uint32_t)tid) >> 32) % NR_LABEL_MEMO];
 }
 
-/* Converts sample ev; pre: its memo fingerprint from memo_prefetch(), or NULL. */
+/* Converts sample ev; pre: what memo_prefetch() found for it, or NULL. */
 static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct pps_event *ev,
-		      const struct memo_fp *pre)
+		      const struct ahead *pre)
 {
 	const struct pps_sample *s = &ev->sample;
 	int32_t pid = (int32_t)s->pid, tid = (int32_t)s->tid;
@@ -1536,7 +1543,7 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 	struct pps_event uev;
 	bool truncated, has_bucket;
 	struct conv_profile *cp;
-	struct pps_thread *t;
+	const struct pps_thread *t;
 	size_t nr = 0, nr_labels = 0;
 	int64_t values[2];
 	char comm_buf[24];
@@ -1561,7 +1568,9 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 		if (c->last_time == PPS_NO_TIME || s->time > c->last_time)
 			c->last_time = s->time;
 	}
-	t = pps_machine_thread(c->machine, pid, tid);
+	/* The thread memo_prefetch() found, unless this sample moves it to another process. */
+	t = pre && (pid <= 0 || pre->t->pid == pid) ? pre->t
+						    : pps_machine_thread(c->machine, pid, tid);
 	if (!t)
 		return -ENOMEM;
 	comm = thread_comm(t, comm_buf, sizeof(comm_buf));
@@ -1578,7 +1587,7 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 	if (!(c->opts.want & PPS_WANT_EVENTS) || !passes(c, s, comm))
 		goto filtered;
 
-	cp = get_profile(c, r, ev->evsel, pid);
+	cp = pre ? pre->cp : get_profile(c, r, ev->evsel, pid);
 	if (!cp)
 		return -ENOMEM;
 	err = dwarf_event(c, r, cp, &ev, &uev, &truncated);
@@ -1596,7 +1605,7 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 	/* An unwound (DWARF) stack is keyed by its frames; one cut short is labelled so, and
 	 * left out of the memo. */
 	if (pre)
-		fp = *pre;
+		fp = pre->fp;
 	if (!truncated && (pre || memo_fp(c, cp, t, ev, has_bucket ? &bucket : NULL, &fp))) {
 		struct pending *e;
 
@@ -1912,30 +1921,25 @@ static int read_records(struct pps_convert *c, struct pps_reader *r)
 	 * any other record. Record i + 2's memo slot is asked for while record i is
 	 * converted, and record i + 1's values (see memo_prefetch_values()).
 	 */
-	struct {
-		struct memo_fp fp;
-		struct conv_profile *cp;
-		bool set;
-	} ahead[NR_AHEAD] = {0};
+	struct ahead ahead[NR_AHEAD] = {0};
 	int ret;
 
 	c->reader = r;
 	for (size_t i = 0; (ret = pps_reader_next_ref(r, &ev)) > 0; i++) {
-		const struct memo_fp *fp = ahead[i % NR_AHEAD].set ? &ahead[i % NR_AHEAD].fp : NULL;
+		struct ahead pre = ahead[i % NR_AHEAD];
 
 		ahead[i % NR_AHEAD].set = false;
 		if (ev->type == PERF_RECORD_SAMPLE) {
-			for (size_t k = 1; k <= 2; k++) {
-				const struct pps_event *n = pps_reader_peek_at(r, k);
-				size_t j = (i + k) % NR_AHEAD;
+			const struct pps_event *next;
+			size_t n = pps_reader_ahead(r, &next);
 
-				if (!n)
-					break;
-				if (!ahead[j].set)
-					ahead[j].set =
-					    memo_prefetch(c, n, &ahead[j].fp, &ahead[j].cp);
+			for (size_t k = 1; k <= 2 && k <= n; k++) {
+				struct ahead *a = &ahead[(i + k) % NR_AHEAD];
+
+				if (!a->set)
+					memo_prefetch(c, &next[k - 1], a);
 				else if (k == 1)
-					memo_prefetch_values(c, &ahead[j].fp, ahead[j].cp);
+					memo_prefetch_values(c, &a->fp, a->cp);
 			}
 		} else {
 			for (size_t k = 0; k < NR_AHEAD; k++)
@@ -1946,7 +1950,7 @@ static int read_records(struct pps_convert *c, struct pps_reader *r)
 			if (!ev->evsel)
 				break;
 			ret = ev->sample.read_split ? add_read_samples(c, r, ev)
-						    : add_sample(c, r, ev, fp);
+						    : add_sample(c, r, ev, pre.set ? &pre : NULL);
 			break;
 		case PERF_RECORD_SWITCH:
 		case PERF_RECORD_SWITCH_CPU_WIDE:

@@ -44,6 +44,9 @@ struct pps_machine {
 	uint64_t kernel_ref_addr;
 	char kernel_ref_sym[32];
 	bool has_kernel_ref;
+	/* The process find_proc() found last: samples and their frames ask for the same
+	 * one over and over. A process lives as long as the machine. */
+	struct proc *last_proc;
 };
 
 static size_t hash_i32(int32_t k)
@@ -190,7 +193,11 @@ static struct proc *find_proc(struct pps_machine *m, int32_t pid, bool create)
 
 	if (pid == HOST_KERNEL_PID)
 		return &m->kernel;
+	if (m->last_proc && m->last_proc->pid == pid)
+		return m->last_proc;
 	p = itab_get(&m->procs, pid);
+	if (p)
+		m->last_proc = p;
 	if (p || !create)
 		return p;
 	p = calloc(1, sizeof(*p));
@@ -202,7 +209,7 @@ static struct proc *find_proc(struct pps_machine *m, int32_t pid, bool create)
 		free(p);
 		return NULL;
 	}
-	return p;
+	return m->last_proc = p;
 }
 
 struct pps_thread *pps_machine_thread(struct pps_machine *m, int32_t pid, int32_t tid)

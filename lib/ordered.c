@@ -98,7 +98,7 @@ static int heap_add(struct pps_ordered *oq, struct pps_run *run)
 }
 
 int pps_ordered_push(struct pps_ordered *oq, uint64_t time, const void *rec, uint16_t size,
-		     uint64_t offset, bool compressed)
+		     uint64_t offset, bool compressed, void *ctx)
 {
 	struct pps_run *run = oq->tail;
 	size_t need = ENTRY_SIZE(size);
@@ -152,6 +152,7 @@ int pps_ordered_push(struct pps_ordered *oq, uint64_t time, const void *rec, uin
 	memcpy(&q->type, rec, sizeof(q->type)); /* header.type comes first */
 	q->size = size;
 	q->compressed = compressed;
+	q->ctx = ctx;
 	memcpy(q->data, rec, size);
 	run->len += need;
 	run->last_time = time;

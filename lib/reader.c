@@ -1273,9 +1273,10 @@ static int split_read(struct pps_reader *r, struct pps_event *ev)
 	return 0;
 }
 
-/* Decodes the sample part of a kernel record and attributes it to its event. */
+/* Decodes the sample part of a kernel record and attributes it to its event: known, when
+ * found before, else looked up. */
 static void decode(struct pps_reader *r, const struct raw_rec *rec, struct pps_event *ev,
-		   bool count)
+		   bool count, struct pps_evsel *known)
 {
 	struct pps_evsel *e;
 	int err;
@@ -1289,9 +1290,10 @@ static void decode(struct pps_reader *r, const struct raw_rec *rec, struct pps_e
 	ev->raw = rec->p;
 	ev->trailing_size = rec->trailing;
 	ev->evsel = NULL;
-	e = rec->type < PERF_RECORD_USER_TYPE_START
-		    ? pps_evlist_event_evsel(&r->el, rec->p, rec->size, rec->type)
-		    : NULL;
+	e = known ? known
+	    : rec->type < PERF_RECORD_USER_TYPE_START
+		? pps_evlist_event_evsel(&r->el, rec->p, rec->size, rec->type)
+		: NULL;
 	if (!e) {
 		memset(&ev->sample, 0, sizeof(ev->sample));
 		ev->sample.time = PPS_NO_TIME;
@@ -1360,10 +1362,35 @@ static void decode(struct pps_reader *r, const struct raw_rec *rec, struct pps_e
 	}
 }
 
+/*
+ * A sample that may wait in the time-ordering queue: its header fields, event and time
+ * only (ev->sample has nothing else), as the queue needs no more, and a queued sample is
+ * decoded (checked, counted) once, when it is delivered. False when the time cannot be
+ * had this way: then it must be decoded in full now.
+ */
+static bool decode_time(struct pps_reader *r, const struct raw_rec *rec, struct pps_event *ev)
+{
+	struct pps_evsel *e = pps_evlist_event_evsel(&r->el, rec->p, rec->size, rec->type);
+
+	if (!e || pps_sample_time(e, rec->p, rec->size, &ev->sample.time))
+		return false;
+	ev->type = rec->type;
+	ev->size = rec->size;
+	memcpy(&ev->misc, rec->p + 4, 2);
+	ev->offset = rec->offset;
+	ev->compressed = rec->compressed;
+	ev->raw = rec->p;
+	ev->trailing_size = rec->trailing;
+	ev->evsel = e;
+	return true;
+}
+
 /* ---- delivery --------------------------------------------------------------------- */
 
-/* Reads, applies and decodes the next record in stream order. */
-static int next_in_stream(struct pps_reader *r, struct raw_rec *rec, struct pps_event *ev)
+/* Reads, applies and decodes the next record in stream order. *deferred: NULL, or where
+ * to say that a sample was only decoded as far as decode_time() does. */
+static int next_in_stream(struct pps_reader *r, struct raw_rec *rec, struct pps_event *ev,
+			  bool *deferred)
 {
 	for (;;) {
 		int ret = next_raw(r, rec);
@@ -1377,15 +1404,22 @@ static int next_in_stream(struct pps_reader *r, struct raw_rec *rec, struct pps_
 			if (ret < 0)
 				return ret;
 		}
-		decode(r, rec, ev, true);
-		if (ev->type == UINT32_MAX)
-			continue; /* undecodable sample: reported, skipped */
+		if (deferred)
+			*deferred = rec->type == PERF_RECORD_SAMPLE && decode_time(r, rec, ev);
+		if (!deferred || !*deferred) {
+			decode(r, rec, ev, true, NULL);
+			if (ev->type == UINT32_MAX)
+				continue; /* undecodable sample: reported, skipped */
+		}
 		if (r->nr_dir && ev->sample.time != PPS_NO_TIME)
 			r->st->last_time = ev->sample.time;
 		return 1;
 	}
 }
 
+/* The oldest queued record into ev: 1, or 0 when it was a sample that does not decode
+ * (reported, skipped). Samples are decoded and counted here (see decode_time()), other
+ * records were when they were read. */
 static int deliver_queued(struct pps_reader *r, struct pps_event *ev)
 {
 	const struct pps_queued *q = pps_ordered_pop(&r->oq);
@@ -1399,30 +1433,37 @@ static int deliver_queued(struct pps_reader *r, struct pps_event *ev)
 	};
 
 	r->rep_path = tag && tag <= r->nr_dir ? r->dir[tag - 1].path : r->main.path;
-	decode(r, &rec, ev, false);
-	return 1;
+	decode(r, &rec, ev, rec.type == PERF_RECORD_SAMPLE, q->ctx);
+	return ev->type != UINT32_MAX;
 }
 
 static int next_ordered(struct pps_reader *r, struct pps_event *ev)
 {
 	struct raw_rec rec;
+	bool deferred;
 	int ret;
 
 	for (;;) {
 		uint64_t t;
 
-		if (pps_ordered_flushable(&r->oq))
-			return deliver_queued(r, ev);
-		ret = next_in_stream(r, &rec, ev);
+		if (pps_ordered_flushable(&r->oq)) {
+			if (deliver_queued(r, ev))
+				return 1;
+			continue;
+		}
+		ret = next_in_stream(r, &rec, ev, &deferred);
 		/* A fed reader has read everything fed so far: what was released may go. */
-		if (ret == -EAGAIN && pps_ordered_released(&r->oq))
-			return deliver_queued(r, ev);
+		if (ret == -EAGAIN && pps_ordered_released(&r->oq)) {
+			if (deliver_queued(r, ev))
+				return 1;
+			continue;
+		}
 		if (ret < 0)
 			return ret;
 		if (ret == 0) {
 			pps_ordered_flush_all(&r->oq);
 			if (pps_ordered_flushable(&r->oq))
-				return deliver_queued(r, ev);
+				continue;
 			return 0;
 		}
 		/* A round in one data.N file says nothing of the others. */
@@ -1432,14 +1473,21 @@ static int next_ordered(struct pps_reader *r, struct pps_event *ev)
 			continue;
 		}
 		t = ev->sample.time;
-		if (rec.type >= PERF_RECORD_USER_TYPE_START || t == PPS_NO_TIME)
-			return 1;
-		if (t < r->oq.last_flushed) {
-			r->stats.nr_unordered++;
+		if (rec.type >= PERF_RECORD_USER_TYPE_START || t == PPS_NO_TIME ||
+		    t < r->oq.last_flushed) {
+			if (t != PPS_NO_TIME && t < r->oq.last_flushed &&
+			    rec.type < PERF_RECORD_USER_TYPE_START)
+				r->stats.nr_unordered++;
+			if (deferred) {
+				/* Not queued after all: decoded in full now. */
+				decode(r, &rec, ev, true, ev->evsel);
+				if (ev->type == UINT32_MAX)
+					continue;
+			}
 			return 1;
 		}
 		ret = pps_ordered_push(&r->oq, t, &rec.p[0], rec.size, rec.offset | stream_tag(r),
-				       rec.compressed);
+				       rec.compressed, ev->evsel);
 		if (ret < 0)
 			return ret;
 		if (r->oq.bytes > r->queue_max)
@@ -1467,7 +1515,7 @@ static int next_direct(struct pps_reader *r, struct pps_event *ev)
 	if (r->flags & PPS_READER_ORDERED)
 		ret = next_ordered(r, ev);
 	else
-		ret = next_in_stream(r, &rec, ev);
+		ret = next_in_stream(r, &rec, ev, NULL);
 	if (ret > 0) {
 		int err = split_read(r, ev);
 
@@ -1792,6 +1840,21 @@ PPS_API const struct pps_event *pps_reader_peek_at(const struct pps_reader *r, s
 		return NULL;
 	b = ra->batch[ra->tail % RA_BATCHES];
 	return n <= b->nr - ra->pos ? &b->ev[ra->pos + n - 1] : NULL;
+}
+
+PPS_API size_t pps_reader_ahead(const struct pps_reader *r, const struct pps_event **next)
+{
+	const struct readahead *ra = r->ra;
+	const struct ra_batch *b;
+
+	*next = NULL;
+	if (!ra || !ra->taking || ra->ended)
+		return 0;
+	b = ra->batch[ra->tail % RA_BATCHES];
+	if (ra->pos == b->nr)
+		return 0;
+	*next = &b->ev[ra->pos];
+	return b->nr - ra->pos;
 }
 
 PPS_API const struct pps_event *pps_reader_peek(const struct pps_reader *r)

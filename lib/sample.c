@@ -72,6 +72,25 @@ static uint32_t popcount64(uint64_t v)
 	return (uint32_t)__builtin_popcountll(v);
 }
 
+int pps_sample_time(const struct pps_evsel *e, const void *rec, size_t size, uint64_t *time)
+{
+	uint64_t st = e->attr.sample_type;
+	/* The fields before PERF_SAMPLE_TIME, one u64 each. */
+	size_t off = sizeof(struct perf_event_header) +
+		     8 * (!!(st & PERF_SAMPLE_IDENTIFIER) + !!(st & PERF_SAMPLE_IP) +
+			  !!(st & PERF_SAMPLE_TID));
+
+	*time = PPS_NO_TIME;
+	if (size < sizeof(struct perf_event_header))
+		return PPS_CORRUPT;
+	if (!(st & PERF_SAMPLE_TIME))
+		return 0;
+	if (size < off + 8)
+		return PPS_CORRUPT;
+	memcpy(time, (const uint8_t *)rec + off, 8);
+	return 0;
+}
+
 int pps_sample_parse(const struct pps_evsel *e, const void *rec, size_t size, uint32_t type,
 		     struct pps_sample *s)
 {

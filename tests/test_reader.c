@@ -395,6 +395,82 @@ static void test_roundtrip(const char *tag, const struct buf *b, bool file_mode)
 	free(path);
 }
 
+/* Counts the reports of a record whose fields overrun it. */
+static void overrun_log(enum pps_log_level level, const char *msg, void *ctx)
+{
+	(void)level;
+	*(int *)ctx += strstr(msg, "SAMPLE record: sample fields overrun the record") != NULL;
+}
+
+/*
+ * A sample whose time reads but whose callchain overruns the record (its nr is made
+ * huge), among good ones: reported and left out, counted as bad and not as a sample, the
+ * same in stream order, ordered (where it is decoded on delivery) and on a thread.
+ */
+static void test_bad_sample(void)
+{
+	const unsigned int modes[] = {0, PPS_READER_ORDERED,
+				      PPS_READER_ORDERED | PPS_READER_THREAD};
+	struct perf_event_attr a = test_attr();
+	struct buf b = {0}, bad = {0};
+	char *path;
+
+	put(&b, "PERFILE2", 8);
+	put64(&b, 16);
+	put_header(&b, PERF_RECORD_HEADER_ATTR, 0, (uint16_t)(8 + sizeof(a) + 8));
+	put(&b, &a, sizeof(a));
+	put64(&b, TEST_ID);
+	put_sample(&bad, 7, TEST_ID);
+	/* header, 9 words (IDENTIFIER .. PERIOD), 4 words of READ: the callchain's nr */
+	memcpy(bad.p + 8 + 9 * 8 + 4 * 8, &(uint64_t){1000}, 8);
+	for (uint64_t i = 0; i < 10; i++) {
+		if (i == 7)
+			put(&b, bad.p, bad.len);
+		else
+			put_sample(&b, i, TEST_ID);
+		if (i % 4 == 3)
+			put_header(&b, PERF_RECORD_FINISHED_ROUND, 0, 8);
+	}
+	path = write_tmp(&b, "badsample");
+	for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+		PPS_READER_OPTS(opts, .flags = modes[m]);
+		struct pps_reader *r = pps_reader_open(path, &opts);
+		const struct pps_reader_stats *st;
+		uint64_t samples = 0, ips = 0;
+		struct pps_event ev;
+		int logged = 0, ret;
+
+		pps_set_log(overrun_log, &logged);
+		CHECK(r, "bad sample: open");
+		if (!r)
+			continue;
+		while ((ret = pps_reader_next(r, &ev)) > 0)
+			if (ev.type == PERF_RECORD_SAMPLE) {
+				samples++;
+				ips += ev.sample.ip - 0x400000;
+			}
+		st = pps_reader_stats(r);
+		CHECK(ret == 0 && samples == 9 && ips == 45 - 7,
+		      "bad sample, mode %#x: ret %d, %" PRIu64 " samples, ip sum %" PRIu64,
+		      modes[m], ret, samples, ips);
+		CHECK(st->nr_bad_records == 1 && st->nr_records[PERF_RECORD_SAMPLE] == 9 &&
+			  pps_evsel_stats(pps_reader_evsel(r, 0))->nr_samples == 9 && logged == 1,
+		      "bad sample, mode %#x: %" PRIu64 " bad, %" PRIu64 " samples counted, %" PRIu64
+		      " in the event, %d reports",
+		      modes[m], st->nr_bad_records, st->nr_records[PERF_RECORD_SAMPLE],
+		      pps_evsel_stats(pps_reader_evsel(r, 0))->nr_samples, logged);
+		CHECK(st->first_time == 1000000 && st->last_time == 1000000 + 9 * 1000,
+		      "bad sample, mode %#x: times %" PRIu64 "..%" PRIu64, modes[m], st->first_time,
+		      st->last_time);
+		pps_set_log(NULL, NULL);
+		pps_reader_free(r);
+	}
+	unlink(path);
+	free(path);
+	free(b.p);
+	free(bad.p);
+}
+
 /* Cut the stream at every offset: never more samples than the truth, no crash. */
 static void test_truncation(const char *tag, const struct buf *b)
 {
@@ -664,7 +740,8 @@ static void test_thread_file(const char *path)
 	pps_set_log(NULL, NULL);
 }
 
-/* pps_reader_peek_at(n), when it has a record, has the one the n-th next call returns. */
+/* pps_reader_peek_at(n), when it has a record, has the one the n-th next call returns;
+ * pps_reader_ahead() has them all. */
 static void test_peek(const char *path)
 {
 	PPS_READER_OPTS(opts, .flags = PPS_READER_ORDERED | PPS_READER_THREAD);
@@ -674,13 +751,19 @@ static void test_peek(const char *path)
 		uint32_t type;
 		bool set;
 	} want[4] = {0};
-	const struct pps_event *e;
-	size_t wrong = 0, seen = 0;
+	const struct pps_event *e, *next;
+	size_t wrong = 0, seen = 0, ahead_wrong = 0, ahead_seen = 0;
 	int logged = 0;
 
 	pps_set_log(quiet_log, &logged);
 	CHECK(r, "%s: open", path);
 	for (size_t i = 0; r && pps_reader_next_ref(r, &e) > 0; i++) {
+		size_t n_ahead = pps_reader_ahead(r, &next);
+
+		ahead_wrong += !n_ahead != !next || pps_reader_peek_at(r, n_ahead + 1) ||
+			       (n_ahead && pps_reader_peek_at(r, n_ahead) != &next[n_ahead - 1]) ||
+			       (n_ahead && pps_reader_peek_at(r, 1) != next);
+		ahead_seen += n_ahead > 0;
 		if (want[i % 4].set) {
 			seen++;
 			wrong += want[i % 4].offset != e->offset || want[i % 4].type != e->type;
@@ -700,6 +783,9 @@ static void test_peek(const char *path)
 	}
 	CHECK(!wrong && seen, "%s: %zu of %zu peeks were not the record that came", path, wrong,
 	      seen);
+	CHECK(!ahead_wrong && ahead_seen,
+	      "%s: %zu of %zu ahead() runs were not peek_at()'s records", path, ahead_wrong,
+	      ahead_seen);
 	pps_set_log(NULL, NULL);
 	pps_reader_free(r);
 }
@@ -907,6 +993,7 @@ int main(int argc, char **argv)
 	test_truncation("file", &file);
 	test_truncation("zstd-split", &z2);
 	test_fed_release(&pipe, &file);
+	test_bad_sample();
 	{
 		char *paths[] = {write_tmp(&pipe, "fedpipe"), write_tmp(&z2, "fedzstd")};
 

@@ -220,6 +220,10 @@ const struct pps_event *pps_reader_peek(const struct pps_reader *r);
 /* The same for the n-th record ahead (n = 1 is pps_reader_peek()'s), when it is decoded
  * already and in the batch being handed out. */
 const struct pps_event *pps_reader_peek_at(const struct pps_reader *r, size_t n);
+/* All of them at once: the number n of records ahead that are decoded already and in the
+ * batch being handed out, with *next at the first; (*next)[k - 1] is peek_at(k)'s for k
+ * <= n. 0 (and *next NULL) when there is none. Valid until the next pps_reader_next(). */
+size_t pps_reader_ahead(const struct pps_reader *r, const struct pps_event **next);
 
 /* The name the reader was opened with ("-" for stdin). */
 const char *pps_reader_path(const struct pps_reader *r);

@@ -62,5 +62,11 @@ struct pps_evsel *pps_evlist_event_evsel(const struct pps_evlist *el, const void
  */
 int pps_sample_parse(const struct pps_evsel *e, const void *rec, size_t size, uint32_t type,
 		     struct pps_sample *s);
+/*
+ * The time of a PERF_RECORD_SAMPLE of event e, PPS_NO_TIME when its sample_type has
+ * none, without decoding the rest: for ordering, where the record is decoded later.
+ * Returns 0, or -EPROTO when the time does not fit in the record.
+ */
+int pps_sample_time(const struct pps_evsel *e, const void *rec, size_t size, uint64_t *time);
 
 #endif /* PPS_INTERNAL_EVSEL_H */

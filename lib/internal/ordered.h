@@ -22,6 +22,7 @@ struct pps_queued {
 	uint64_t time;
 	uint64_t seq; /* arrival order: ties keep stream order */
 	uint64_t offset;
+	void *ctx; /* the caller's, handed back with the record */
 	uint32_t type;
 	uint16_t size;
 	bool compressed;
@@ -60,7 +61,7 @@ void pps_ordered_release(struct pps_ordered *oq);
  * the caller must be done with it.
  */
 int pps_ordered_push(struct pps_ordered *oq, uint64_t time, const void *rec, uint16_t size,
-		     uint64_t offset, bool compressed);
+		     uint64_t offset, bool compressed, void *ctx);
 /* Whether the oldest queued record may be delivered now. */
 bool pps_ordered_flushable(struct pps_ordered *oq);
 /* The oldest record, owned by the queue, valid until the next push or pop. Only when
