@@ -198,6 +198,9 @@ struct pps_convert {
 		int64_t values[2];
 		uint64_t locs[MAX_STACK];
 	} pending[NR_PENDING];
+	/* pending[i].fp.h1 when it is to be remembered, else 0: what pending_find() scans,
+	 * in one cache line. */
+	uint64_t pending_h1[NR_PENDING];
 	size_t pending_head, nr_pending;
 };
 
@@ -1363,11 +1366,12 @@ static bool memo_fp(const struct pps_convert *c, const struct conv_profile *cp,
 }
 
 /* What memo_prefetch() found out about a sample ahead: its fingerprint, profile and
- * thread. */
+ * thread; and memo_prefetch_values() its memo entry's ref, 0 when it has none (yet). */
 struct ahead {
 	struct memo_fp fp;
 	struct conv_profile *cp;
 	const struct pps_thread *t;
+	size_t ref;
 	bool set;
 };
 
@@ -1386,6 +1390,7 @@ static void memo_prefetch(struct pps_convert *c, const struct pps_event *ev, str
 	uint64_t unused;
 
 	a->set = false;
+	a->ref = 0;
 	if (ev->type != PERF_RECORD_SAMPLE || !ev->evsel || s->read_split || pps_unwind_wanted(s))
 		return;
 	a->cp = find_profile(c, ev->evsel, KIND_EVENT, (int32_t)s->pid, &unused);
@@ -1399,20 +1404,20 @@ static void memo_prefetch(struct pps_convert *c, const struct pps_event *ev, str
 }
 
 /* The second step for a sample whose memo slot memo_prefetch() asked for a sample ago:
- * the slot is (most likely) in the cache now, and a repeat's values, the next miss, are
- * asked for. Reads the memo, changes nothing. */
-static void memo_prefetch_values(struct pps_convert *c, const struct memo_fp *fp,
-				 const struct conv_profile *cp)
+ * the slot is (most likely) in the cache now; a repeat's ref is kept in a (entries stay
+ * until read_records() returns), and its values, the next miss, are asked for. */
+static void memo_prefetch_values(struct pps_convert *c, struct ahead *a)
 {
 	const struct memo *m = c->memo;
 
-	for (size_t i = fp->h1 & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+	for (size_t i = a->fp.h1 & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
 		const struct memo_slot *slot = &m->slots[i];
 
 		if (!slot->ref)
 			return;
-		if (slot->h1 == fp->h1 && slot->h2 == fp->h2) {
-			pps_profile_prefetch_values(cp->pub.profile, slot->ref);
+		if (slot->h1 == a->fp.h1 && slot->h2 == a->fp.h2) {
+			a->ref = slot->ref;
+			pps_profile_prefetch_values(a->cp->pub.profile, slot->ref);
 			return;
 		}
 	}
@@ -1454,10 +1459,12 @@ static int pending_flush(struct pps_convert *c)
 static struct pending *pending_find(struct pps_convert *c, const struct memo_fp *fp)
 {
 	for (size_t i = 0; i < c->nr_pending; i++) {
-		struct pending *e = &c->pending[(c->pending_head + i) % NR_PENDING];
+		size_t k = (c->pending_head + i) % NR_PENDING;
 
-		if (e->memo && e->fp.h1 == fp->h1 && e->fp.h2 == fp->h2)
-			return e;
+		/* (A fingerprint with h1 0 is never found: its stack is resolved again, and
+		 * the profile finds it equal.) */
+		if (c->pending_h1[k] == fp->h1 && fp->h1 && c->pending[k].fp.h2 == fp->h2)
+			return &c->pending[k];
 	}
 	return NULL;
 }
@@ -1500,6 +1507,7 @@ static int pending_push(struct pps_convert *c, struct conv_profile *cp, size_t n
 	e->memo = fp != NULL;
 	if (fp)
 		e->fp = *fp;
+	c->pending_h1[e - c->pending] = fp ? fp->h1 : 0;
 	e->values[0] = values[0];
 	e->values[1] = values[1];
 	c->nr_pending++;
@@ -1590,7 +1598,8 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 	cp = pre ? pre->cp : get_profile(c, r, ev->evsel, pid);
 	if (!cp)
 		return -ENOMEM;
-	err = dwarf_event(c, r, cp, &ev, &uev, &truncated);
+	truncated = false;
+	err = pps_unwind_wanted(s) ? dwarf_event(c, r, cp, &ev, &uev, &truncated) : 0;
 	if (err)
 		return err;
 	s = &ev->sample;
@@ -1604,6 +1613,8 @@ static int add_sample(struct pps_convert *c, struct pps_reader *r, const struct 
 	has_bucket = bucket_label(c, s->time, &bucket);
 	/* An unwound (DWARF) stack is keyed by its frames; one cut short is labelled so, and
 	 * left out of the memo. */
+	if (pre && pre->ref)
+		return pps_profile_add_values(cp->pub.profile, pre->ref, values);
 	if (pre)
 		fp = pre->fp;
 	if (!truncated && (pre || memo_fp(c, cp, t, ev, has_bucket ? &bucket : NULL, &fp))) {
@@ -1932,15 +1943,15 @@ static int read_records(struct pps_convert *c, struct pps_reader *r)
 		if (ev->type == PERF_RECORD_SAMPLE) {
 			const struct pps_event *next;
 			size_t n = pps_reader_ahead(r, &next);
+			struct ahead *a1 = &ahead[(i + 1) % NR_AHEAD],
+				     *a2 = &ahead[(i + 2) % NR_AHEAD];
 
-			for (size_t k = 1; k <= 2 && k <= n; k++) {
-				struct ahead *a = &ahead[(i + k) % NR_AHEAD];
-
-				if (!a->set)
-					memo_prefetch(c, &next[k - 1], a);
-				else if (k == 1)
-					memo_prefetch_values(c, &a->fp, a->cp);
-			}
+			if (n >= 1 && a1->set)
+				memo_prefetch_values(c, a1);
+			else if (n >= 1)
+				memo_prefetch(c, &next[0], a1);
+			if (n >= 2 && !a2->set)
+				memo_prefetch(c, &next[1], a2);
 		} else {
 			for (size_t k = 0; k < NR_AHEAD; k++)
 				ahead[k].set = false;

@@ -33,6 +33,8 @@ struct itab {
 	size_t cap, used;
 };
 
+#define PROC_CACHE 64
+
 struct pps_machine {
 	struct itab procs;   /* pid -> struct proc * */
 	struct itab threads; /* tid -> struct pps_thread * */
@@ -44,16 +46,15 @@ struct pps_machine {
 	uint64_t kernel_ref_addr;
 	char kernel_ref_sym[32];
 	bool has_kernel_ref;
-	/* The process find_proc() found last: samples and their frames ask for the same
-	 * one over and over. A process lives as long as the machine. */
-	struct proc *last_proc;
+	/* Processes find_proc() found, by pid modulo PROC_CACHE: samples and their frames
+	 * ask for a few over and over. A process lives as long as the machine. */
+	struct proc *proc_cache[PROC_CACHE];
 };
 
 static size_t hash_i32(int32_t k)
 {
-	uint64_t h = (uint32_t)k * 0x9e3779b97f4a7c15ULL;
-
-	return (size_t)(h >> 17);
+	/* Pids and tids come in runs of neighbours: a multiply alone clusters them. */
+	return (size_t)pps_mix64((uint32_t)k);
 }
 
 /* The slot of key, or the empty one where it would go. t->cap must be non-zero. */
@@ -189,15 +190,16 @@ void pps_machine_free(struct pps_machine *m)
 
 static struct proc *find_proc(struct pps_machine *m, int32_t pid, bool create)
 {
-	struct proc *p;
+	struct proc *p, **slot;
 
 	if (pid == HOST_KERNEL_PID)
 		return &m->kernel;
-	if (m->last_proc && m->last_proc->pid == pid)
-		return m->last_proc;
+	slot = &m->proc_cache[(uint32_t)pid % PROC_CACHE];
+	if (*slot && (*slot)->pid == pid)
+		return *slot;
 	p = itab_get(&m->procs, pid);
 	if (p)
-		m->last_proc = p;
+		*slot = p;
 	if (p || !create)
 		return p;
 	p = calloc(1, sizeof(*p));
@@ -209,7 +211,7 @@ static struct proc *find_proc(struct pps_machine *m, int32_t pid, bool create)
 		free(p);
 		return NULL;
 	}
-	return m->last_proc = p;
+	return *slot = p;
 }
 
 struct pps_thread *pps_machine_thread(struct pps_machine *m, int32_t pid, int32_t tid)

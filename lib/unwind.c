@@ -282,12 +282,6 @@ bool pps_unwind_initial_regs(const char *arch, uint16_t e_machine, const struct 
 	return true;
 }
 
-bool pps_unwind_wanted(const struct pps_sample *s)
-{
-	return (s->type & PERF_SAMPLE_REGS_USER) && (s->type & PERF_SAMPLE_STACK_USER) &&
-	       s->user_regs_abi != PERF_SAMPLE_REGS_ABI_NONE && s->user_regs_nr;
-}
-
 uint64_t pps_unwind_host_regs(void)
 {
 	const struct perf_arch *pa = find_perf_arch(NULL);

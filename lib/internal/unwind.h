@@ -75,7 +75,11 @@ int pps_unwind_add_build_id(struct pps_unwind *u, const char *filename, const ui
 			    size_t size);
 
 /* Whether the sample has what unwinding needs: user registers and a user stack. */
-bool pps_unwind_wanted(const struct pps_sample *s);
+static inline bool pps_unwind_wanted(const struct pps_sample *s)
+{
+	return (s->type & PERF_SAMPLE_REGS_USER) && (s->type & PERF_SAMPLE_STACK_USER) &&
+	       s->user_regs_abi != PERF_SAMPLE_REGS_ABI_NONE && s->user_regs_nr;
+}
 
 /*
  * The user registers a live recording on this machine asks the kernel for
