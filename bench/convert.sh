@@ -23,6 +23,8 @@
 #   BENCH_MAX_SECONDS  longest recording time (default 300)
 #   BENCH_REPS         timed runs of perf2pprof and cat, best is kept (default 3)
 #   BENCH_PERF_REPS    timed runs of the (slow) perf report and perf script (default 1)
+#   BENCH_PAIRS        then this many rounds of perf2pprof and perf report back to back,
+#                      with the median of the rounds' ratios (default 0: none)
 #   BUILD              build directory (default <repo>/build)
 #   PERF2PPROF         perf2pprof binary (default $BUILD/cmd/perf2pprof)
 #   BENCH_FILE         use this perf.data instead of making one
@@ -35,6 +37,7 @@ BENCH_FREQ=${BENCH_FREQ:-9999}
 BENCH_MAX_SECONDS=${BENCH_MAX_SECONDS:-300}
 BENCH_REPS=${BENCH_REPS:-3}
 BENCH_PERF_REPS=${BENCH_PERF_REPS:-1}
+BENCH_PAIRS=${BENCH_PAIRS:-0}
 BUILD=${BUILD:-$REPO/build}
 PERF2PPROF=${PERF2PPROF:-$BUILD/cmd/perf2pprof}
 PERF=${PERF:-perf}
@@ -230,3 +233,31 @@ bad = [n for n, _, _, rc, _ in rows if rc != 0]
 if bad:
     print(f"\nnote: nonzero exit from {', '.join(bad)}: their figures may not mean much")
 EOF
+
+# ---------------------------------------------------------------- paired rounds
+# On a shared host the speed of the machine drifts by a third within minutes, so the two
+# bests above may come from different weather. Each round here runs perf2pprof and perf
+# report back to back (order alternating), and the ratio is taken within the round.
+if ((BENCH_PAIRS > 0)) && command -v "$PERF" >/dev/null; then
+	log "paired rounds: $BENCH_PAIRS x (perf2pprof, perf report)"
+	python3 - "$BENCH_PAIRS" "$FILE" "$PERF2PPROF" "$PERF" <<'EOF'
+import statistics, subprocess, sys, time
+pairs, f, p2p, perf = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+cmds = {"perf2pprof": [p2p, "-q", f, "-o", "-"],
+        "report": [perf, "report", "--stdio", "--no-children", "-f", "-i", f]}
+def run(argv):
+    t0 = time.perf_counter()
+    subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - t0
+ratios = []
+for i in range(pairs):
+    order = ["perf2pprof", "report"] if i % 2 == 0 else ["report", "perf2pprof"]
+    t = {k: run(cmds[k]) for k in order}
+    ratios.append(t["report"] / t["perf2pprof"])
+    print(f"round {i + 1}: perf2pprof {t['perf2pprof']:.3f} s, perf report {t['report']:.3f} s,"
+          f" ratio {ratios[-1]:.2f}")
+print(f"paired ratio perf report / perf2pprof over {pairs} rounds: median "
+      f"{statistics.median(ratios):.2f}, min {min(ratios):.2f}, max {max(ratios):.2f}")
+EOF
+fi
