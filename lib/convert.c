@@ -186,6 +186,7 @@ struct pps_convert {
 	struct frame {
 		const struct pps_map *map; /* NULL: in no map */
 		uint64_t gen, addr;
+		uint64_t hash; /* cache_hash(gen, addr) */
 		bool kernel;
 	} frames[MAX_STACK]; /* resolve_stack()'s, before they are locations */
 	/* New stacks whose profile look-ups are under way (pending_push()); none outside
@@ -393,8 +394,6 @@ static const char *const kind_event[] = {
     [KIND_MUTEX] = "lock:contention_begin/end, syscalls:sys_enter/exit_futex (lock waits)",
 };
 
-/* The profile of (evsel, pid) for KIND_EVENT, or of (kind, pid) for the wait profiles (e
- * NULL), created on first use; NULL on ENOMEM. */
 /* The profile of (e or kind, pid), when made already. */
 static struct conv_profile *find_profile(struct pps_convert *c, const struct pps_evsel *e,
 					 enum prof_kind kind, int32_t pid, uint64_t *key_out)
@@ -430,6 +429,8 @@ static struct conv_profile *find_profile(struct pps_convert *c, const struct pps
 	return NULL;
 }
 
+/* The profile of (evsel, pid) for KIND_EVENT, or of (kind, pid) for the wait profiles (e
+ * NULL), created on first use; NULL on ENOMEM. */
 static struct conv_profile *get_profile_kind(struct pps_convert *c, struct pps_reader *r,
 					     struct pps_evsel *e, enum prof_kind kind, int32_t pid)
 {
@@ -522,11 +523,12 @@ static uint64_t cache_hash(uint64_t gen, uint64_t addr)
 	return pps_mix64(gen * 0x9e3779b97f4a7c15ULL ^ addr);
 }
 
-static struct loc_slot *cache_slot(struct loc_cache *lc, uint64_t gen, uint64_t addr)
+/* The slot of (gen, addr), whose cache_hash() is hash. */
+static struct loc_slot *cache_slot(struct loc_cache *lc, uint64_t gen, uint64_t addr, uint64_t hash)
 {
 	size_t i;
 
-	for (i = cache_hash(gen, addr) & (lc->cap - 1);; i = (i + 1) & (lc->cap - 1)) {
+	for (i = hash & (lc->cap - 1);; i = (i + 1) & (lc->cap - 1)) {
 		struct loc_slot *s = &lc->slots[i];
 
 		if (!s->id || (s->gen == gen && s->addr == addr))
@@ -543,7 +545,8 @@ static int cache_grow(struct loc_cache *lc)
 		return -ENOMEM;
 	for (size_t i = 0; i < lc->cap; i++)
 		if (lc->slots[i].id)
-			*cache_slot(&n, lc->slots[i].gen, lc->slots[i].addr) = lc->slots[i];
+			*cache_slot(&n, lc->slots[i].gen, lc->slots[i].addr,
+				    cache_hash(lc->slots[i].gen, lc->slots[i].addr)) = lc->slots[i];
 	n.used = lc->used;
 	free(lc->slots);
 	*lc = n;
@@ -605,11 +608,11 @@ static void frame_find(struct pps_convert *c, struct conv_profile *cp, int32_t p
 	 * mmaps, and forks of it, keep their cached locations. Unmapped: the address alone
 	 * is the key (uids >= 2). */
 	f->gen = f->map ? f->map->uid : kernel;
+	f->hash = cache_hash(f->gen, addr);
 	/* A stack's slots are scattered over a table much bigger than the caches: asking
 	 * for all of them before using the first overlaps the misses. */
 	if (cp->cache.cap)
-		__builtin_prefetch(
-		    &cp->cache.slots[cache_hash(f->gen, addr) & (cp->cache.cap - 1)]);
+		__builtin_prefetch(&cp->cache.slots[f->hash & (cp->cache.cap - 1)]);
 }
 
 /* The location id of frame f (from frame_find(), for pid); 0 on ENOMEM. */
@@ -625,7 +628,7 @@ static uint64_t frame_location(struct pps_convert *c, struct conv_profile *cp, i
 
 	if ((cp->cache.used + 1) * 2 > cp->cache.cap && cache_grow(&cp->cache))
 		return 0;
-	s = cache_slot(&cp->cache, gen, addr);
+	s = cache_slot(&cp->cache, gen, addr, f->hash);
 	if (s->id)
 		return s->id;
 	if (m) {
@@ -1348,7 +1351,8 @@ static bool memo_fp(const struct pps_convert *c, const struct conv_profile *cp,
 	memcpy(comm, t->comm, sizeof(comm));
 	pps_lanes_word(&a, &b, comm[0]);
 	pps_lanes_word(&a, &b, comm[1]);
-	pps_lanes_word(&a, &b, bucket ? (uint64_t)bucket->num : 0);
+	if (bucket) /* said in the word of the generations */
+		pps_lanes_word(&a, &b, (uint64_t)bucket->num);
 	/* The reader's hash of the callchain when it made one (PPS_READER_CALLCHAIN_HASH):
 	 * made on its thread, and this one need not read the callchain at all. A sample
 	 * without it (a zero hash) is keyed by its words: a different key for the same stack,
@@ -1393,7 +1397,12 @@ static void memo_prefetch(struct pps_convert *c, const struct pps_event *ev, str
 	a->ref = 0;
 	if (ev->type != PERF_RECORD_SAMPLE || !ev->evsel || s->read_split || pps_unwind_wanted(s))
 		return;
-	a->cp = find_profile(c, ev->evsel, KIND_EVENT, (int32_t)s->pid, &unused);
+	/* find_profile()'s first test, without the call */
+	if (ev->evsel == c->last_evsel && c->last_cp &&
+	    (c->opts.group_by_pid ? (int32_t)s->pid : -1) == c->last_pid)
+		a->cp = c->last_cp;
+	else
+		a->cp = find_profile(c, ev->evsel, KIND_EVENT, (int32_t)s->pid, &unused);
 	a->t = pps_machine_find_thread(c->machine, (int32_t)s->tid);
 	if (!a->cp || !a->t ||
 	    !memo_fp(c, a->cp, a->t, ev, bucket_label(c, s->time, &bucket) ? &bucket : NULL,

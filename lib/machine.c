@@ -21,6 +21,9 @@ struct proc {
 	uint64_t gen;
 	struct pps_map *maps; /* sorted by start, non-overlapping */
 	size_t nr_maps, maps_cap;
+	/* The map pps_machine_find_map() found last: the frames of a stack are mostly in
+	 * one binary. A hint, checked before use (maps come and go). */
+	size_t last_map;
 };
 
 /* Open-addressing table of int32 keys -> pointers; a power-of-two capacity, half full. */
@@ -188,15 +191,11 @@ void pps_machine_free(struct pps_machine *m)
 	free(m);
 }
 
-static struct proc *find_proc(struct pps_machine *m, int32_t pid, bool create)
+/* find_proc() past its cache. */
+static struct proc *find_proc_slow(struct pps_machine *m, int32_t pid, bool create)
 {
-	struct proc *p, **slot;
+	struct proc *p, **slot = &m->proc_cache[(uint32_t)pid % PROC_CACHE];
 
-	if (pid == HOST_KERNEL_PID)
-		return &m->kernel;
-	slot = &m->proc_cache[(uint32_t)pid % PROC_CACHE];
-	if (*slot && (*slot)->pid == pid)
-		return *slot;
 	p = itab_get(&m->procs, pid);
 	if (p)
 		*slot = p;
@@ -212,6 +211,15 @@ static struct proc *find_proc(struct pps_machine *m, int32_t pid, bool create)
 		return NULL;
 	}
 	return *slot = p;
+}
+
+static inline struct proc *find_proc(struct pps_machine *m, int32_t pid, bool create)
+{
+	struct proc *p = m->proc_cache[(uint32_t)pid % PROC_CACHE];
+
+	if (pid == HOST_KERNEL_PID)
+		return &m->kernel;
+	return p && p->pid == pid ? p : find_proc_slow(m, pid, create);
 }
 
 struct pps_thread *pps_machine_thread(struct pps_machine *m, int32_t pid, int32_t tid)
@@ -434,9 +442,14 @@ const struct pps_map *pps_machine_find_map(struct pps_machine *m, int32_t pid, b
 	if (!p)
 		return NULL;
 	*gen = p->gen;
-	i = first_ending_after(p, addr);
-	if (i < p->nr_maps && p->maps[i].start <= addr)
+	i = p->last_map;
+	if (i < p->nr_maps && p->maps[i].start <= addr && addr < p->maps[i].end)
 		return &p->maps[i];
+	i = first_ending_after(p, addr);
+	if (i < p->nr_maps && p->maps[i].start <= addr) {
+		p->last_map = i;
+		return &p->maps[i];
+	}
 	/* perf extends the kernel image map up to the first module, or to the end. */
 	if (kernel) {
 		for (size_t k = p->nr_maps; k-- > 0;) {

@@ -1303,13 +1303,8 @@ static void put_sample_types(struct gz_writer *w, const struct pps_profile *p)
 /* Protobuf varint encoding, as protobuf-c writes it (int64 negatives take 10 bytes). */
 static size_t varint_len(uint64_t v)
 {
-	size_t n = 1;
-
-	while (v >= 0x80) {
-		v >>= 7;
-		n++;
-	}
-	return n;
+	/* 7 bits a byte: bits 1..7 take 1, 8..14 take 2, ... 64 takes 10 */
+	return 1 + (size_t)(63 - __builtin_clzll(v | 1)) / 7;
 }
 
 static uint8_t *put_varint(uint8_t *b, uint64_t v)
