@@ -49,6 +49,31 @@ static int ksym_cmp(const void *a, const void *b)
 	return x->order < y->order ? -1 : x->order > y->order;
 }
 
+/* A hex number of at most 16 digits at p (strtoull's work on the 10^5 lines, without its
+ * locale and sign handling); *end past it, or at p when there is none or it is longer. */
+static uint64_t parse_hex(char *p, char **end)
+{
+	uint64_t v = 0;
+	size_t n = 0;
+
+	for (;; n++) {
+		char ch = p[n];
+		unsigned int d;
+
+		if (ch >= '0' && ch <= '9')
+			d = (unsigned int)(ch - '0');
+		else if (ch >= 'a' && ch <= 'f')
+			d = (unsigned int)(ch - 'a' + 10);
+		else if (ch >= 'A' && ch <= 'F')
+			d = (unsigned int)(ch - 'A' + 10);
+		else
+			break;
+		v = v << 4 | d;
+	}
+	*end = n && n <= 16 ? p + n : p;
+	return v;
+}
+
 /* Parses one line into *sym; false for a line to skip (a type perf skips, malformed). */
 static bool parse_line(struct pps_kallsyms *k, char *line, struct ksym *sym, int *err)
 {
@@ -57,9 +82,8 @@ static bool parse_line(struct pps_kallsyms *k, char *line, struct ksym *sym, int
 	char type;
 
 	*err = 0;
-	errno = 0;
-	addr = strtoull(p, &end, 16);
-	if (end == p || errno || *end != ' ')
+	addr = parse_hex(p, &end);
+	if (end == p || *end != ' ')
 		return false;
 	p = end + 1;
 	type = *p;
@@ -160,8 +184,14 @@ int pps_kallsyms_load(const char *path, struct pps_kallsyms **out)
 		err = PPS_CORRUPT;
 		goto out_close;
 	}
-	if (k->nr)
-		qsort(k->syms, k->nr, sizeof(*k->syms), ksym_cmp);
+	/* The kernel lists its symbols by address nearly always (modules come last, at
+	 * higher addresses): sorting is then only a pass that checks. */
+	for (size_t i = 1; i < k->nr; i++) {
+		if (k->syms[i].addr < k->syms[i - 1].addr) {
+			qsort(k->syms, k->nr, sizeof(*k->syms), ksym_cmp);
+			break;
+		}
+	}
 	/* Keep the last listed name of each address (see the file comment). */
 	for (size_t i = 0; i < k->nr; i++) {
 		if (i + 1 < k->nr && k->syms[i + 1].addr == k->syms[i].addr)

@@ -769,6 +769,18 @@ static int test_kallsyms(void)
 				   "ffffffffc0001000 t ext4_foo\t[ext4]\n"
 				   "ffffffffc0001100 t ext4_bar\t[ext4]\n"
 				   "garbage line\n";
+	static const char shuffled[] = "ffffffffc0001100 t ext4_bar\t[ext4]\n"
+				       "ffffffff81000200 W __schedule_weak_alias\n"
+				       "ffffffff81000000 T _stext\n"
+				       "ffffffff81000380 D some_data\n"
+				       "ffffffff81000000 T _text\n"
+				       "ffffffff81000200 T schedule\n"
+				       "ffffffff81000100 t do_one_initcall\n"
+				       "ffffffff81000000 t __alias_of_text\n"
+				       "0000000000000000 A fixed_percpu_data\n"
+				       "ffffffff81000400 T _etext\n"
+				       "ffffffffc0001000 t ext4_foo\t[ext4]\n"
+				       "ffffffff81000300 r some_rodata\n";
 	static const char restricted[] = "0000000000000000 T _stext\n"
 					 "0000000000000000 T _text\n"
 					 "0000000000000000 T schedule\n";
@@ -811,6 +823,22 @@ static int test_kallsyms(void)
 		  !strcmp(r.frames[0].name, "ext4_bar"),
 	      "module");
 	pps_symbolizer_free(s);
+
+	/* The same symbols out of address order (the loader sorts only such a file). */
+	write_file(path, shuffled);
+	s = pps_symbolizer_new(&o);
+	CHECK(!pps_symbolizer_set_kernel(s, km.pgoff, "_text", "0.0-not-this-kernel"), "set");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		CHECK(!pps_symbolizer_lookup(s, &km, cases[i].pc + shift, &r), "lookup");
+		CHECK(r.nr_frames == 1 && !strcmp(r.frames[0].name, cases[i].name),
+		      "shuffled %#llx: %s", (unsigned long long)cases[i].pc,
+		      r.nr_frames ? r.frames[0].name : "(none)");
+	}
+	CHECK(!pps_symbolizer_lookup(s, &mod, 0xffffffffc0001104, &r) && r.nr_frames == 1 &&
+		  !strcmp(r.frames[0].name, "ext4_bar"),
+	      "shuffled module");
+	pps_symbolizer_free(s);
+	write_file(path, text);
 
 	/* _stext as the reference symbol. */
 	s = pps_symbolizer_new(&o);
