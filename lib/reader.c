@@ -106,6 +106,7 @@ struct pps_reader {
 };
 
 static void ra_stop(struct pps_reader *r);
+static const uint8_t *ra_place(struct readahead *ra, const uint8_t *rec, size_t size);
 static bool changes_reader(uint32_t type);
 static void ra_barrier(struct pps_reader *r);
 
@@ -1433,6 +1434,10 @@ static int deliver_queued(struct pps_reader *r, struct pps_event *ev)
 	};
 
 	r->rep_path = tag && tag <= r->nr_dir ? r->dir[tag - 1].path : r->main.path;
+	/* On the read-ahead thread, straight into the batch: decoded there, the event's
+	 * pointers need no moving (ra_take()). */
+	if (r->ra)
+		rec.p = ra_place(r->ra, rec.p, rec.size);
 	decode(r, &rec, ev, rec.type == PERF_RECORD_SAMPLE, q->ctx);
 	return ev->type != UINT32_MAX;
 }
@@ -1609,8 +1614,10 @@ static void ra_take(struct ra_batch *b)
 
 	if (!from)
 		return;
-	memcpy(to, from, n);
 	b->used += PPS_ALIGN8(n);
+	if (from == to)
+		goto read_values; /* put there by ra_place(), and decoded there */
+	memcpy(to, from, n);
 	dst->raw = to;
 	/* Every pointer of a decoded sample points into its record (sample.c). */
 	s->read_words = rebase(s->read_words, from, n, to);
@@ -1621,6 +1628,7 @@ static void ra_take(struct ra_batch *b)
 	s->intr_regs = rebase(s->intr_regs, from, n, to);
 	s->user_stack = rebase(s->user_stack, from, n, to);
 	s->aux_data = rebase(s->aux_data, from, n, to);
+read_values:
 	/* The split read values live in the reader: they go after the record. */
 	if (s->nr_read_values) {
 		size_t sz = s->nr_read_values * sizeof(*s->read_values);
@@ -1629,6 +1637,20 @@ static void ra_take(struct ra_batch *b)
 		s->read_values = (const struct pps_read_value *)(b->data + b->used);
 		b->used += PPS_ALIGN8(sz);
 	}
+}
+
+/*
+ * Copies a record of size bytes to where ra_take() would copy it, in the batch being
+ * filled, and returns the copy: a record decoded there is taken as it is. Only for the
+ * record about to be decoded into the batch's next event, on the thread.
+ */
+static const uint8_t *ra_place(struct readahead *ra, const uint8_t *rec, size_t size)
+{
+	struct ra_batch *b = ra->batch[ra->head % RA_BATCHES];
+	uint8_t *to = b->data + b->used;
+
+	memcpy(to, rec, size);
+	return to;
 }
 
 /* Publishes the batch being filled (batch[head]); under mu. */
