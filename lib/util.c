@@ -88,6 +88,7 @@ char *pps_hex(const uint8_t *bytes, size_t n, char *out)
 #endif
 /* Tables smaller than this fault in little enough. */
 #define POPULATE_MIN ((size_t)1 << 20)
+#define HUGE_ALIGN   ((uintptr_t)2 << 20) /* x86-64 and arm64 (4 KiB pages) */
 
 void *pps_calloc_table(size_t n, size_t size)
 {
@@ -98,7 +99,12 @@ void *pps_calloc_table(size_t n, size_t size)
 		return p;
 	a = ((uintptr_t)p + page - 1) & ~(page - 1);
 	e = ((uintptr_t)p + n * size) & ~(page - 1);
-	if (e > a)
+	if (e > a) {
+		uintptr_t ha = (a + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1), he = e & ~(HUGE_ALIGN - 1);
+
+		if (he > ha) /* before the pages are made: THP "madvise" mode (Debian's default) */
+			(void)madvise((void *)ha, he - ha, MADV_HUGEPAGE);
 		(void)madvise((void *)a, e - a, MADV_POPULATE_WRITE); /* EINVAL before 5.14 */
+	}
 	return p;
 }
