@@ -1274,6 +1274,19 @@ static int split_read(struct pps_reader *r, struct pps_event *ev)
 	return 0;
 }
 
+/* The event's fields that come from the record's header and place, and its event e. */
+static void set_header(struct pps_event *ev, const struct raw_rec *rec, struct pps_evsel *e)
+{
+	ev->type = rec->type;
+	ev->size = rec->size;
+	memcpy(&ev->misc, rec->p + 4, 2);
+	ev->offset = rec->offset;
+	ev->compressed = rec->compressed;
+	ev->raw = rec->p;
+	ev->trailing_size = rec->trailing;
+	ev->evsel = e;
+}
+
 /* Decodes the sample part of a kernel record and attributes it to its event: known, when
  * found before, else looked up. */
 static void decode(struct pps_reader *r, const struct raw_rec *rec, struct pps_event *ev,
@@ -1283,14 +1296,7 @@ static void decode(struct pps_reader *r, const struct raw_rec *rec, struct pps_e
 	int err;
 
 	/* Only the header fields here: pps_sample_parse() fills all of ev->sample. */
-	ev->type = rec->type;
-	ev->size = rec->size;
-	memcpy(&ev->misc, rec->p + 4, 2);
-	ev->offset = rec->offset;
-	ev->compressed = rec->compressed;
-	ev->raw = rec->p;
-	ev->trailing_size = rec->trailing;
-	ev->evsel = NULL;
+	set_header(ev, rec, NULL);
 	e = known ? known
 	    : rec->type < PERF_RECORD_USER_TYPE_START
 		? pps_evlist_event_evsel(&r->el, rec->p, rec->size, rec->type)
@@ -1375,14 +1381,7 @@ static bool decode_time(struct pps_reader *r, const struct raw_rec *rec, struct 
 
 	if (!e || pps_sample_time(e, rec->p, rec->size, &ev->sample.time))
 		return false;
-	ev->type = rec->type;
-	ev->size = rec->size;
-	memcpy(&ev->misc, rec->p + 4, 2);
-	ev->offset = rec->offset;
-	ev->compressed = rec->compressed;
-	ev->raw = rec->p;
-	ev->trailing_size = rec->trailing;
-	ev->evsel = e;
+	set_header(ev, rec, e);
 	return true;
 }
 
