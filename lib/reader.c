@@ -67,6 +67,11 @@ struct stream {
 #define STREAM_SHIFT 48
 
 struct pps_reader {
+	/* First, apart from what the read-ahead thread writes record by record (the
+	 * statistics, the queue, the streams): the caller reads these on every record, and a
+	 * cache line the two threads share would go back and forth at each. */
+	struct readahead *ra; /* PPS_READER_THREAD: the reading thread, once started */
+	bool ra_tried;
 	char *path;
 	struct pps_event cur; /* what pps_reader_next_ref() hands out without a thread */
 	struct stream main; /* the file (in a directory recording: DIR/data) or the pipe */
@@ -100,9 +105,6 @@ struct pps_reader {
 	size_t rl_cap, rl_used;
 	struct pps_read_value *rv;
 	size_t rv_cap;
-
-	struct readahead *ra; /* PPS_READER_THREAD: the reading thread, once started */
-	bool ra_tried;
 };
 
 static void ra_stop(struct pps_reader *r);
@@ -1572,6 +1574,9 @@ struct readahead {
 	uint64_t head, tail;
 	bool stop;    /* pps_reader_free(): the thread must end, under mu */
 	bool waiting; /* the caller waits for a batch, under mu */
+	/* The caller's own, written on every record: not on a cache line of the fields the
+	 * thread reads on every record (head, batch). */
+	char apart[64];
 	size_t pos;   /* the caller's next event in batch[tail] */
 	bool taking;  /* the caller has events of batch[tail] (release it next) */
 	bool ended;   /* the caller has seen the last batch's end */
@@ -1834,6 +1839,9 @@ static int ra_next(struct readahead *ra, const struct pps_event **ev)
 
 PPS_API int pps_reader_next_ref(struct pps_reader *r, const struct pps_event **ev)
 {
+	/* r->ra first: the thread writes the rest of *r as it goes. */
+	if (r->ra)
+		return ra_next(r->ra, ev);
 	if (!r->ra_tried && (r->flags & PPS_READER_THREAD) && !r->st->in.fed)
 		ra_start(r);
 	if (r->ra)
