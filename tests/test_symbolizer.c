@@ -28,10 +28,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <perf/event.h>
 #include <pprofstore/pprofstore.h>
 
 #include "internal/demangle.h"
 #include "internal/symbolizer.h"
+#include "internal/synth.h"
 
 #define SKIP	 77
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -1624,6 +1626,86 @@ static int test_debuginfod(void)
 	return rc;
 }
 
+/* What pps_synth_kernel() emitted: the MMAP records' ranges and names. */
+struct synth_maps {
+	size_t n;
+	struct {
+		uint64_t start, len, pgoff;
+		char name[64];
+	} m[4];
+};
+
+static int synth_emit(const void *rec, size_t size, void *ctx)
+{
+	struct synth_maps *maps = ctx;
+	struct perf_record_mmap mm;
+
+	CHECK(size >= sizeof(struct perf_event_header) + 32 && size % 8 == 0, "size %zu", size);
+	memset(&mm, 0, sizeof(mm));
+	memcpy(&mm, rec, size < sizeof(mm) ? size : sizeof(mm));
+	CHECK(mm.header.type == PERF_RECORD_MMAP && mm.header.size == size && mm.pid == UINT32_MAX,
+	      "record type %u size %u pid %d", mm.header.type, mm.header.size, (int)mm.pid);
+	if (maps->n < sizeof(maps->m) / sizeof(maps->m[0])) {
+		size_t n = strnlen(mm.filename, sizeof(maps->m[0].name) - 1);
+
+		maps->m[maps->n].start = mm.start;
+		maps->m[maps->n].len = mm.len;
+		maps->m[maps->n].pgoff = mm.pgoff;
+		memcpy(maps->m[maps->n].name, mm.filename, n);
+		maps->m[maps->n].name[n] = '\0';
+	}
+	maps->n++;
+	return 0;
+}
+
+/* The kernel and module maps live capture synthesizes from a procfs (here a made-up
+ * one): _text to _etext, exact names only (not _textual, not a module's _text). */
+static int test_synth(void)
+{
+	static const char kallsyms[] = "0000000000000000 A fixed_percpu_data\n"
+				       "ffffffff81000000 T _stext\n"
+				       "ffffffff81000000 T _text\n"
+				       "ffffffff81000010 T _textual\n"
+				       "ffffffffc0000000 t _text\t[ext4]\n"
+				       "garbage line\n"
+				       "ffffffff81000200 T schedule\n"
+				       "ffffffff81000400 T _etext\n";
+	char dir[300], path[320];
+	struct synth_maps maps = {0};
+	struct pps_synth syn = {.emit = synth_emit, .ctx = &maps, .proc = dir};
+
+	snprintf(dir, sizeof(dir), "%s/proc", tmpdir);
+	if (mkdir(dir, 0700) && errno != EEXIST) {
+		CHECK(0, "mkdir %s: %s", dir, strerror(errno));
+		return 0;
+	}
+	snprintf(path, sizeof(path), "%s/kallsyms", dir);
+	write_file(path, kallsyms);
+	snprintf(path, sizeof(path), "%s/modules", dir);
+	write_file(path, "ext4 999424 1 - Live 0xffffffffc0123000\n"
+			 "broken line\n"
+			 "loop 32768 0 - Live 0x0000000000000000\n");
+	CHECK(!pps_synth_kernel(&syn), "synth");
+	CHECK(maps.n == 2, "%zu maps", maps.n);
+	CHECK(maps.m[0].start == 0xffffffff81000000 && maps.m[0].len == 0x400 &&
+		  maps.m[0].pgoff == 0xffffffff81000000 &&
+		  !strcmp(maps.m[0].name, "[kernel.kallsyms]_text"),
+	      "kernel %#llx+%#llx pgoff %#llx %s", (unsigned long long)maps.m[0].start,
+	      (unsigned long long)maps.m[0].len, (unsigned long long)maps.m[0].pgoff,
+	      maps.m[0].name);
+	CHECK(maps.m[1].start == 0xffffffffc0123000 && maps.m[1].len == 999424 &&
+		  !strcmp(maps.m[1].name, "[ext4]"),
+	      "module %#llx+%llu %s", (unsigned long long)maps.m[1].start,
+	      (unsigned long long)maps.m[1].len, maps.m[1].name);
+
+	/* kptr_restrict: no kernel map (and no module maps), not an error. */
+	snprintf(path, sizeof(path), "%s/kallsyms", dir);
+	write_file(path, "0000000000000000 T _text\n0000000000000000 T _etext\n");
+	maps.n = 0;
+	CHECK(!pps_synth_kernel(&syn) && maps.n == 0, "restricted: %zu maps", maps.n);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -1642,6 +1724,7 @@ int main(int argc, char **argv)
 	    {"vmlinux", test_vmlinux},
 	    {"debuginfod", test_debuginfod},
 	    {"plt", test_plt},
+	    {"synth", test_synth},
 	};
 	int rc = 0, ran = 0, skipped = 0;
 
