@@ -17,13 +17,16 @@
 #    for F = 99 and 999. Each recorder is started before the timed run and stopped with
 #    SIGINT after it. The run starts once the recorder is in its steady state: perf record
 #    BENCH_SETTLE seconds after its start (its synthesis of /proc is done), pprofstore
-#    record once it has stored its first window, at least BENCH_SETTLE seconds after its
-#    start (its synthesis of /proc and the first symbolization, which loads the debug
-#    info of every binary seen so far, are done: one-off costs of ~0.2 s and ~0.1 s of CPU
-#    that a recorder left running pays once). A run (~10 s at the default BENCH_UNITS)
-#    spans a --flush period of 10 s, so each pprofstore run pays about one window's
-#    conversion, symbolization and transaction, as a recorder left running does every
-#    10 s. Both recorders' last windows (perf's file writing) are outside the timing.
+#    record once it has stored BENCH_WINDOWS windows, at least BENCH_SETTLE seconds after
+#    its start. Its one-off costs are then behind it: the synthesis of /proc and the first
+#    symbolization, which loads the debug info of every binary seen so far (~0.2 s of CPU
+#    together), and most of the store's learning: a fresh store inserts every stack and
+#    location it has not seen, so on this VM at 999 Hz the recorder's CPU per 10 s window
+#    went 32, 17, 15, 12, 10, 11, 12 ms from the second window on. A run (~10 s at the
+#    default BENCH_UNITS) spans a --flush period of 10 s, so each pprofstore run pays
+#    about one window's conversion, symbolization and transaction, as a recorder left
+#    running does every 10 s. Both recorders' last windows (perf's file writing) are
+#    outside the timing.
 #    Figures, per mode:
 #      wall       the best (shortest) and the median run time, and their slowdowns
 #                 against the same without recording, as ratios
@@ -35,7 +38,13 @@
 #      recorder   the recorder's own CPU time during the run (median, from schedstat),
 #                 and its share of the run's CPU time: the part of the cost that is the
 #                 tool's and not the kernel's sampling, which both tools ask alike
-#      start-up   the recorder's CPU time before the run (median): the one-off costs
+#      start-up   the recorder's CPU time before the run (median): the one-off costs, and
+#                 for pprofstore the windows it stored before the run
+#      stop       the recorder's CPU time from SIGINT to its exit (median, wait4's rusage
+#                 less the above): pprofstore's last partial window; perf record's
+#                 collection of build-ids, a pass over the file for the binaries its
+#                 samples hit (2-3 ms with --no-buildid instead of ~0.1 s): work perf
+#                 record leaves to its end, outside the run's time
 # 2. Context-switch storm. On every CPU, `perf bench sched pipe -T` (two threads
 #    ping-ponging over a pipe) pinned to that CPU with taskset: a pair left to the
 #    scheduler spreads over two CPUs and then waits on cross-CPU wakeups (24,000 to 49,000
@@ -52,6 +61,7 @@
 #   BENCH_UNITS           pps-cpubench work units per thread (default 2000: ~10 s per run
 #                         on an idle 2-CPU VM)
 #   BENCH_SETTLE          seconds a recorder runs at least before the timed run (default 2)
+#   BENCH_WINDOWS         windows pprofstore record stores before the timed run (default 3)
 #   BENCH_STORM_SECONDS   length of each storm (default 8)
 #   BENCH_DIR             scratch directory (default a new one in /tmp, removed)
 #   BUILD                 build directory (default <repo>/build)
@@ -62,6 +72,7 @@ BUILD=${BUILD:-$REPO/build}
 BENCH_REPS=${BENCH_REPS:-5}
 BENCH_UNITS=${BENCH_UNITS:-2000}
 BENCH_SETTLE=${BENCH_SETTLE:-2}
+BENCH_WINDOWS=${BENCH_WINDOWS:-3}
 BENCH_STORM_SECONDS=${BENCH_STORM_SECONDS:-8}
 PPROFSTORE=${PPROFSTORE:-$BUILD/cmd/pprofstore}
 PERF2PPROF=${PERF2PPROF:-$BUILD/cmd/perf2pprof}
@@ -81,9 +92,9 @@ if [[ -z ${BENCH_DIR:-} ]]; then
 	OWN_DIR=$BENCH_DIR
 fi
 mkdir -p "$BENCH_DIR"
-REC_PID=""
+REC_PID="" LIFE_PID=""
 cleanup() {
-	[[ -n $REC_PID ]] && kill -INT "$REC_PID" 2>/dev/null && wait "$REC_PID" 2>/dev/null
+	[[ -n $REC_PID ]] && kill -INT "$REC_PID" 2>/dev/null && wait "$LIFE_PID" 2>/dev/null
 	[[ -n $OWN_DIR ]] && rm -rf "$OWN_DIR"
 	true
 }
@@ -92,33 +103,64 @@ trap cleanup EXIT
 EVENTS=(-e sched:sched_switch -e lock:contention_begin -e lock:contention_end
 	-e syscalls:sys_enter_futex -e syscalls:sys_exit_futex)
 
-# start_recorder MODE: starts the recorder of MODE in the background (REC_PID).
+# life CMD...: runs CMD as a child, writes its pid to life.pid and, once it has ended, the
+# CPU time (user + system, s) its whole life took to life.cpu (wait4's rusage: exact, and
+# it includes the work a recorder does after SIGINT, where schedstat cannot follow); exits
+# as CMD did.
+life() {
+	python3 - "$BENCH_DIR" "$@" <<'PY'
+import os, sys
+d = sys.argv[1]
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+with open(f"{d}/life.pid.tmp", "w") as f:
+    f.write(str(pid))
+os.rename(f"{d}/life.pid.tmp", f"{d}/life.pid")
+_, status, ru = os.wait4(pid, 0)
+with open(f"{d}/life.cpu", "w") as f:
+    f.write(f"{ru.ru_utime + ru.ru_stime:.6f}\n")
+code = os.waitstatus_to_exitcode(status)
+sys.exit(128 - code if code < 0 else code)
+PY
+}
+
+# start_recorder MODE: starts the recorder of MODE in the background (REC_PID; LIFE_PID
+# its parent, life()).
 start_recorder() {
 	local mode=$1 freq=${1##* }
-	rm -f "$BENCH_DIR"/bench.db* "$BENCH_DIR"/perf.data
+	rm -f "$BENCH_DIR"/bench.db* "$BENCH_DIR"/perf.data "$BENCH_DIR"/life.*
 	case $mode in
 	none) REC_PID="" ;;
 	pprofstore*)
-		"$PPROFSTORE" --db "$BENCH_DIR/bench.db" record -q -a -F "$freq" \
+		life "$PPROFSTORE" --db "$BENCH_DIR/bench.db" record -q -a -F "$freq" \
 			2>"$BENCH_DIR/rec.err" &
-		REC_PID=$!
 		;;
 	perf*)
 		# -F would sample the tracepoints at that frequency too: the frequency is
 		# cpu-clock's alone, tracepoints are recorded at every hit, as ours.
-		"$PERF" record -q -a -g -e "cpu-clock/freq=$freq/" "${EVENTS[@]}" \
+		life "$PERF" record -q -a -g -e "cpu-clock/freq=$freq/" "${EVENTS[@]}" \
 			-o "$BENCH_DIR/perf.data" 2>"$BENCH_DIR/rec.err" &
-		REC_PID=$!
 		;;
 	esac
+	if [[ $mode != none ]]; then
+		LIFE_PID=$!
+		local tries=0
+		until [[ -s $BENCH_DIR/life.pid ]]; do
+			((++tries < 100)) || { log "$mode did not start"; exit 1; }
+			sleep 0.01
+		done
+		REC_PID=$(<"$BENCH_DIR/life.pid")
+	fi
 	if [[ -n $REC_PID ]]; then
 		sleep "$BENCH_SETTLE"
 		kill -0 "$REC_PID" 2>/dev/null || { log "$mode failed: $(cat "$BENCH_DIR/rec.err")"; exit 1; }
 	fi
 	if [[ $mode == pprofstore* ]]; then
 		local tries=0
-		until [[ $(sqlite3 "$BENCH_DIR/bench.db" "SELECT count(*) FROM windows" 2>/dev/null) -ge 1 ]]; do
-			((++tries < 300)) || { log "$mode stored no window in 30 s"; exit 1; }
+		until [[ $(sqlite3 "$BENCH_DIR/bench.db" "SELECT count(*) FROM windows" 2>/dev/null) -ge $BENCH_WINDOWS ]]; do
+			((++tries < 10 * (10 * BENCH_WINDOWS + 20))) ||
+				{ log "$mode stored no $BENCH_WINDOWS windows in $((10 * BENCH_WINDOWS + 20)) s"; exit 1; }
 			sleep 0.1
 		done
 	fi
@@ -128,8 +170,8 @@ stop_recorder() {
 	local rc=0
 	if [[ -n $REC_PID ]]; then
 		kill -INT "$REC_PID"
-		wait "$REC_PID" || rc=$?
-		REC_PID=""
+		wait "$LIFE_PID" || rc=$?
+		REC_PID="" LIFE_PID=""
 		# perf record ends by raising the SIGINT again: 130 is its normal end.
 		if ((rc != 0 && rc != 130)); then
 			log "recorder exit $rc: $(cat "$BENCH_DIR/rec.err")"
@@ -165,8 +207,11 @@ for ((round = 1; round <= BENCH_REPS; round++)); do
 		stop_recorder
 		rec=$(awk -v k="$((k1 - k0))" 'BEGIN { printf "%.4f", k / 1e9 }')
 		pre=$(awk -v k="$k0" 'BEGIN { printf "%.4f", k / 1e9 }')
-		log "round $round: $mode: wall $t s, cpu $cpu s + recorder $rec s (start-up $pre s)"
-		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$mode" "$t" "$cpu" "$rec" "$pre" >>"$RUNS"
+		lifecpu=0
+		[[ $mode == none ]] || lifecpu=$(<"$BENCH_DIR/life.cpu")
+		post=$(awk -v l="$lifecpu" -v k="$k1" 'BEGIN { p = l - k / 1e9; printf "%.4f", (p > 0 ? p : 0) }')
+		log "round $round: $mode: wall $t s, cpu $cpu s + recorder $rec s (start-up $pre s, stop $post s)"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$mode" "$t" "$cpu" "$rec" "$pre" "$post" >>"$RUNS"
 	done
 done
 printf '\nload average before the last round: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -183,17 +228,17 @@ python3 - "$RUNS" "${MODES[@]}" <<'PY'
 import statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 modes = sys.argv[2:]
-by = {m: [(float(t), float(c) + float(r), float(r), float(c), float(p))
-          for _, mm, t, c, r, p in rows if mm == m]
+by = {m: [(float(t), float(c) + float(r), float(r), float(c), float(p), float(q))
+          for _, mm, t, c, r, p, q in rows if mm == m]
       for m in modes}
 rounds = {}
-for rnd, m, t, c, r, _ in rows:
+for rnd, m, t, c, r, _, _ in rows:
     rounds.setdefault(rnd, {})[m] = (float(t), float(c) + float(r))
 def stat(m, i, f):
     return f([x[i] for x in by[m]])
 print(f"{'recording':<16} {'wall best':>9} {'slowdown':>9} {'wall med':>9} {'slowdown':>9} "
       f"{'cpu best':>9} {'slowdown':>9} {'cpu med':>9} {'slowdown':>9} {'recorder':>9} {'share':>7} "
-      f"{'start-up':>9}")
+      f"{'start-up':>9} {'stop':>9}")
 for m in modes:
     out = [m]
     for i in (0, 1):
@@ -202,7 +247,8 @@ for m in modes:
             out += [f"{v:9.3f}", f"{100 * (v / b - 1):8.2f}%"]
     rec = stat(m, 2, statistics.median)
     share = 100 * rec / stat(m, 3, statistics.median)
-    out += [f"{1000 * rec:7.1f}ms", f"{share:6.2f}%", f"{1000 * stat(m, 4, statistics.median):7.1f}ms"]
+    out += [f"{1000 * rec:7.1f}ms", f"{share:6.2f}%", f"{1000 * stat(m, 4, statistics.median):7.1f}ms",
+            f"{1000 * stat(m, 5, statistics.median):7.1f}ms"]
     print(f"{out[0]:<16} " + " ".join(out[1:]))
 print(f"\n{'paired, per round':<28} {'median':>8} {'min':>8} {'max':>8} {'rounds <= 0':>12}")
 for f in ("99", "999"):
