@@ -62,7 +62,8 @@
 #                         on an idle 2-CPU VM)
 #   BENCH_SETTLE          seconds a recorder runs at least before the timed run (default 2)
 #   BENCH_WINDOWS         windows pprofstore record stores before the timed run (default 3)
-#   BENCH_STORM_SECONDS   length of each storm (default 8)
+#   BENCH_MODES           the modes, comma-separated, none first (default all five)
+#   BENCH_STORM_SECONDS   length of each storm (default 8; 0: no storm)
 #   BENCH_DIR             scratch directory (default a new one in /tmp, removed)
 #   BUILD                 build directory (default <repo>/build)
 set -euo pipefail
@@ -181,7 +182,8 @@ stop_recorder() {
 }
 
 # ---------------------------------------------------------------- overhead
-MODES=("none" "pprofstore 99" "perf 99" "pprofstore 999" "perf 999")
+IFS=, read -r -a MODES <<<"${BENCH_MODES:-none,pprofstore 99,perf 99,pprofstore 999,perf 999}"
+[[ ${MODES[0]} == none ]] || { log "BENCH_MODES must start with none (the baseline)"; exit 1; }
 # CPU time the recorder's threads have used, in ns (schedstat: exact, where /proc/PID/stat
 # counts 10 ms ticks).
 rec_ns() {
@@ -262,6 +264,7 @@ for f in ("99", "999"):
 PY
 
 # ---------------------------------------------------------------- storm
+((BENCH_STORM_SECONDS > 0)) || exit 0
 ctxt() { awk '/^ctxt / { print $2 }' /proc/stat; }
 storm() {
 	local c0 c1 t0 t1 cpu pids=()
