@@ -74,14 +74,12 @@ static uint64_t parse_hex(char *p, char **end)
 	return v;
 }
 
-/* Parses one line into *sym; false for a line to skip (a type perf skips, malformed). */
-static bool parse_line(struct pps_kallsyms *k, char *line, struct ksym *sym, int *err)
+bool pps_kallsyms_split(char *line, struct pps_ksym_line *out)
 {
 	char *p = line, *end, *name, *mod = NULL;
 	uint64_t addr;
 	char type;
 
-	*err = 0;
 	addr = parse_hex(p, &end);
 	if (end == p || *end != ' ')
 		return false;
@@ -103,6 +101,25 @@ static bool parse_line(struct pps_kallsyms *k, char *line, struct ksym *sym, int
 	}
 	if (!*name)
 		return false;
+	*out = (struct pps_ksym_line){.addr = addr, .type = type, .name = name, .module = mod};
+	return true;
+}
+
+/* Parses one line into *sym; false for a line to skip (a type perf skips, malformed). */
+static bool parse_line(struct pps_kallsyms *k, char *line, struct ksym *sym, int *err)
+{
+	struct pps_ksym_line l;
+	char *name, *mod;
+	uint64_t addr;
+	char type;
+
+	*err = 0;
+	if (!pps_kallsyms_split(line, &l))
+		return false;
+	addr = l.addr;
+	type = l.type;
+	name = l.name;
+	mod = l.module;
 	if (strlen(name) > MAX_NAME)
 		name[MAX_NAME] = '\0';
 	if (!mod && !strcmp(name, "_text")) {

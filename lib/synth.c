@@ -25,6 +25,7 @@
 
 #include <perf/event.h>
 
+#include "internal/kallsyms.h"
 #include "internal/synth.h"
 #include "internal/util.h"
 
@@ -86,32 +87,21 @@ static void rec_put(struct rec *r, const void *v, size_t n)
 }
 
 /* The addresses of _text and _etext in one pass over kallsyms (it runs to megabytes);
- * 0 when absent or hidden. Lines are "ffffffff81000000 T _text"; only the two names are
- * parsed further (sscanf on every line cost ~0.1 s of the recorder's start-up). */
+ * 0 when absent or hidden. A module's symbol of either name does not count. */
 static void kernel_text(FILE *f, uint64_t *text, uint64_t *etext)
 {
 	char line[512];
 
 	*text = *etext = 0;
 	while ((!*text || !*etext) && fgets(line, sizeof(line), f)) {
-		char *sp = strchr(line, ' '), *name, *end;
-		unsigned long long addr;
-		size_t n;
+		struct pps_ksym_line l;
 
-		if (!sp || !sp[1] || sp[2] != ' ')
+		if (!pps_kallsyms_split(line, &l) || l.module)
 			continue;
-		name = sp + 3;
-		n = strcspn(name, "\t \n");
-		if (!(n == 5 && !memcmp(name, "_text", 5)) &&
-		    !(n == 6 && !memcmp(name, "_etext", 6)))
-			continue;
-		if (name[n] == '\t')
-			continue; /* "name\t[module]": a module's symbol */
-		errno = 0;
-		addr = strtoull(line, &end, 16);
-		if (errno || end != sp)
-			continue;
-		*(n == 5 ? text : etext) = addr;
+		if (!strcmp(l.name, "_text"))
+			*text = l.addr;
+		else if (!strcmp(l.name, "_etext"))
+			*etext = l.addr;
 	}
 }
 

@@ -1645,7 +1645,7 @@ static int synth_emit(const void *rec, size_t size, void *ctx)
 	memcpy(&mm, rec, size < sizeof(mm) ? size : sizeof(mm));
 	CHECK(mm.header.type == PERF_RECORD_MMAP && mm.header.size == size && mm.pid == UINT32_MAX,
 	      "record type %u size %u pid %d", mm.header.type, mm.header.size, (int)mm.pid);
-	if (maps->n < sizeof(maps->m) / sizeof(maps->m[0])) {
+	if (maps->n < NELEM(maps->m)) {
 		size_t n = strnlen(mm.filename, sizeof(maps->m[0].name) - 1);
 
 		maps->m[maps->n].start = mm.start;

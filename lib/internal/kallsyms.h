@@ -19,6 +19,20 @@ struct pps_kallsyms;
 int pps_kallsyms_load(const char *path, struct pps_kallsyms **out);
 void pps_kallsyms_free(struct pps_kallsyms *k);
 
+/* One line of the file, split in place: the strings point into the line. */
+struct pps_ksym_line {
+	uint64_t addr;
+	char type;
+	char *name;   /* NUL-terminated */
+	char *module; /* NUL-terminated; NULL for the kernel's own symbol */
+};
+
+/*
+ * Splits "ADDR TYPE NAME" or "ADDR TYPE NAME\t[MODULE]" (at most 16 hex digits), writing
+ * NULs into line. false for a malformed line.
+ */
+bool pps_kallsyms_split(char *line, struct pps_ksym_line *out);
+
 /* true when every address reads 0: kptr_restrict hides them from this reader. */
 bool pps_kallsyms_restricted(const struct pps_kallsyms *k);
 
